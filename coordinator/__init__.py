@@ -1,0 +1,1 @@
+"""The coordinator role: the only writer of cluster metadata, kept in Redis."""

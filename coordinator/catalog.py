@@ -1,0 +1,272 @@
+"""The cluster catalogue in Redis: collections, segments, nodes and the id counter.
+
+This is the only module that reads or writes Redis keys (their formats live in quiver.keys).
+Changes that touch several keys run in MULTI/EXEC transactions guarded by WATCH, or in Lua.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import TypeVar
+
+from google.protobuf import json_format
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import WatchError
+
+from quiver import keys
+from quiver.errors import ErrorCode, QuiverError
+from quiver.ids import time_floor
+from quiver.schema import Collection, IdMode, Node, Segment, SegmentState
+from quiver_pb import common_pb2 as pb
+
+T = TypeVar("T")
+
+# Updates the statistics of segments that still exist; returns the ids of those that do not
+# (their collection was dropped), so the reporting node can delete them.
+_UPDATE_SEGMENTS = """
+local unknown = {}
+for i, key in ipairs(KEYS) do
+  local base = (i - 1) * 5
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HSET', key, 'state', ARGV[base + 2], 'row_count', ARGV[base + 3],
+               'deleted_count', ARGV[base + 4], 'data_bytes', ARGV[base + 5])
+  else
+    table.insert(unknown, ARGV[base + 1])
+  end
+end
+return unknown
+"""
+# Clears a partition's active segment only if it is still the given one.
+_CLEAR_ACTIVE = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+
+class Catalog:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._update_segments = redis.register_script(_UPDATE_SEGMENTS)
+        self._clear_active = redis.register_script(_CLEAR_ACTIVE)
+
+    async def _transaction(self, watch: list[str], body: Callable[[Pipeline], Awaitable[T]]) -> T:
+        """Runs `body` under WATCH until no watched key changed underneath it."""
+        while True:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(*watch)
+                    return await body(pipe)
+                except WatchError:
+                    continue
+
+    # -- ids ----------------------------------------------------------------------------------
+
+    async def allocate_ids(self, count: int) -> int:
+        """Reserves `count` consecutive ids, never below the current time floor."""
+
+        async def body(pipe: Pipeline) -> int:
+            current = int(await pipe.get(keys.ID_COUNTER) or 0)
+            start = max(current, time_floor())
+            pipe.multi()
+            pipe.set(keys.ID_COUNTER, start + count)
+            await pipe.execute()
+            return start
+
+        return await self._transaction([keys.ID_COUNTER], body)
+
+    # -- collections --------------------------------------------------------------------------
+
+    async def create_collection(self, collection: Collection) -> Collection:
+        meta = _collection_json(collection)
+
+        async def body(pipe: Pipeline) -> Collection:
+            if await pipe.hexists(keys.COLLECTION_NAMES, collection.name):
+                raise QuiverError(
+                    ErrorCode.COLLECTION_EXISTS, f"collection {collection.name!r} already exists"
+                )
+            pipe.multi()
+            pipe.hset(keys.COLLECTION_NAMES, collection.name, collection.id)
+            pipe.hset(
+                keys.collection(collection.id),
+                mapping={keys.COLLECTION_META: meta, keys.COLLECTION_VERSION: collection.version},
+            )
+            await pipe.execute()
+            return collection
+
+        return await self._transaction([keys.COLLECTION_NAMES], body)
+
+    async def drop_collection(self, collection: Collection) -> list[Segment]:
+        """Removes the collection and its segment records; returns the segments it had."""
+        segments = await self.collection_segments(collection.id)
+
+        async def body(pipe: Pipeline) -> None:
+            pipe.multi()
+            pipe.hdel(keys.COLLECTION_NAMES, collection.name)
+            pipe.delete(
+                keys.collection(collection.id),
+                keys.collection_segments(collection.id),
+                keys.active_segments(collection.id),
+                *(keys.segment(s.id) for s in segments),
+            )
+            await pipe.execute()
+
+        await self._transaction([keys.collection_segments(collection.id)], body)
+        return segments
+
+    async def collection_id(self, name: str) -> int | None:
+        value = await self._redis.hget(keys.COLLECTION_NAMES, name)
+        return int(value) if value is not None else None
+
+    async def get_collection(self, collection_id: int) -> Collection | None:
+        fields = await self._redis.hgetall(keys.collection(collection_id))
+        return _collection_from_hash(fields) if fields else None
+
+    async def list_collections(self) -> list[Collection]:
+        ids = await self._redis.hvals(keys.COLLECTION_NAMES)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for collection_id in ids:
+                pipe.hgetall(keys.collection(int(collection_id)))
+            rows = await pipe.execute()
+        return sorted(
+            (_collection_from_hash(row) for row in rows if row), key=lambda c: c.created_ms
+        )
+
+    async def claim_id_mode(self, collection_id: int, mode: IdMode) -> IdMode:
+        """Sets the id mode if none is set yet; returns the mode now in force."""
+        key = keys.collection(collection_id)
+        if not await self._redis.exists(key):
+            raise QuiverError(ErrorCode.COLLECTION_NOT_FOUND, f"collection {collection_id} not found")
+        await self._redis.hsetnx(key, keys.COLLECTION_ID_MODE, int(mode))
+        return IdMode(int(await self._redis.hget(key, keys.COLLECTION_ID_MODE)))
+
+    async def bump_version(self, collection_id: int) -> int:
+        return int(
+            await self._redis.hincrby(keys.collection(collection_id), keys.COLLECTION_VERSION, 1)
+        )
+
+    # -- segments -----------------------------------------------------------------------------
+
+    async def add_segment(self, segment: Segment, *, make_active: bool) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.segment(segment.id), mapping=_segment_hash(segment))
+            pipe.sadd(keys.collection_segments(segment.collection_id), segment.id)
+            if make_active:
+                pipe.hset(
+                    keys.active_segments(segment.collection_id), segment.partition_id, segment.id
+                )
+            pipe.hincrby(keys.collection(segment.collection_id), keys.COLLECTION_VERSION, 1)
+            await pipe.execute()
+
+    async def get_segment(self, segment_id: int) -> Segment | None:
+        fields = await self._redis.hgetall(keys.segment(segment_id))
+        return _segment_from_hash(segment_id, fields) if fields else None
+
+    async def collection_segments(self, collection_id: int) -> list[Segment]:
+        ids = sorted(int(i) for i in await self._redis.smembers(keys.collection_segments(collection_id)))
+        return await self._segments(ids)
+
+    async def all_segments(self) -> list[Segment]:
+        ids: list[int] = []
+        async for key in self._redis.scan_iter(match=keys.segment("*"), count=1000):
+            ids.append(int(key.rsplit(":", 1)[1]))
+        return await self._segments(sorted(ids))
+
+    async def _segments(self, ids: list[int]) -> list[Segment]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for segment_id in ids:
+                pipe.hgetall(keys.segment(segment_id))
+            rows = await pipe.execute()
+        return [_segment_from_hash(i, row) for i, row in zip(ids, rows) if row]
+
+    async def active_segment(self, collection_id: int, partition_id: int) -> int | None:
+        value = await self._redis.hget(keys.active_segments(collection_id), partition_id)
+        return int(value) if value is not None else None
+
+    async def clear_active(self, segment: Segment) -> None:
+        await self._clear_active(
+            keys=[keys.active_segments(segment.collection_id)],
+            args=[segment.partition_id, segment.id],
+        )
+
+    async def clear_all_active(self, collection_id: int) -> None:
+        await self._redis.delete(keys.active_segments(collection_id))
+
+    async def update_segments(self, segments: list[Segment]) -> list[int]:
+        """Records reported statistics; returns the ids the catalogue does not know."""
+        if not segments:
+            return []
+        args: list[int] = []
+        for s in segments:
+            args += [s.id, int(s.state), s.row_count, s.deleted_count, s.data_bytes]
+        unknown = await self._update_segments(keys=[keys.segment(s.id) for s in segments], args=args)
+        return [int(i) for i in unknown]
+
+    # -- nodes --------------------------------------------------------------------------------
+
+    async def register_node(self, node: Node, ttl_s: float) -> None:
+        info = json_format.MessageToJson(node.to_proto(), preserving_proto_field_name=True)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.NODES, node.node_id, info)
+            pipe.set(keys.node_alive(node.node_id), 1, px=int(ttl_s * 1000))
+            await pipe.execute()
+
+    async def heartbeat(self, node_id: str, ttl_s: float) -> bool:
+        """Refreshes a registered node's liveness; False if the node must register again."""
+        if not await self._redis.exists(keys.node_alive(node_id)):
+            return False
+        await self._redis.set(keys.node_alive(node_id), 1, px=int(ttl_s * 1000))
+        return True
+
+    async def nodes(self) -> list[Node]:
+        rows = await self._redis.hgetall(keys.NODES)
+        ids = sorted(rows)
+        alive = await self._redis.mget([keys.node_alive(i) for i in ids]) if ids else []
+        nodes = []
+        for node_id, flag in zip(ids, alive):
+            node = Node.from_proto(json_format.Parse(rows[node_id], pb.NodeInfo()))
+            nodes.append(replace(node, alive=flag is not None))
+        return nodes
+
+
+def _collection_json(collection: Collection) -> str:
+    info = collection.to_proto()
+    info.ClearField("id_mode")
+    info.ClearField("version")
+    return json_format.MessageToJson(info, preserving_proto_field_name=True)
+
+
+def _collection_from_hash(fields: dict[str, str]) -> Collection:
+    info = json_format.Parse(fields[keys.COLLECTION_META], pb.CollectionInfo())
+    info.id_mode = int(fields.get(keys.COLLECTION_ID_MODE, 0))
+    info.version = int(fields.get(keys.COLLECTION_VERSION, 0))
+    return Collection.from_proto(info)
+
+
+def _segment_hash(segment: Segment) -> dict[str, str | int]:
+    return {
+        "collection_id": segment.collection_id,
+        "partition_id": segment.partition_id,
+        "node_id": segment.node_id,
+        "state": int(segment.state),
+        "row_count": segment.row_count,
+        "deleted_count": segment.deleted_count,
+        "data_bytes": segment.data_bytes,
+    }
+
+
+def _segment_from_hash(segment_id: int, fields: dict[str, str]) -> Segment:
+    return Segment(
+        id=segment_id,
+        collection_id=int(fields["collection_id"]),
+        partition_id=int(fields["partition_id"]),
+        node_id=fields["node_id"],
+        state=SegmentState(int(fields["state"])),
+        row_count=int(fields["row_count"]),
+        deleted_count=int(fields["deleted_count"]),
+        data_bytes=int(fields["data_bytes"]),
+    )
+

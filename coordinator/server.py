@@ -1,0 +1,135 @@
+"""The coordinator's gRPC servicer: protobuf in, protobuf out; the logic is in service.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from coordinator.service import CatalogChange, ChangeKind, CoordinatorService
+from quiver.rpc import ok, servicer_method
+from quiver.schema import Collection, IdMode, Node, Segment
+from quiver_pb import common_pb2 as pb
+from quiver_pb import coordinator_pb2 as cpb
+from quiver_pb.coordinator_pb2_grpc import CoordinatorServicer
+
+_EVENT_KINDS = {
+    ChangeKind.COLLECTION: cpb.CatalogEvent.COLLECTION_CHANGED,
+    ChangeKind.NODES: cpb.CatalogEvent.NODES_CHANGED,
+}
+
+
+class CoordinatorServer(CoordinatorServicer):
+    def __init__(self, service: CoordinatorService) -> None:
+        self.service = service
+
+    @servicer_method(cpb.CollectionReply)
+    async def CreateCollection(self, request: cpb.CreateCollectionRequest) -> cpb.CollectionReply:
+        collection = await self.service.create_collection(Collection.from_proto(request.collection))
+        return cpb.CollectionReply(status=ok(), collection=collection.to_proto())
+
+    @servicer_method(pb.StatusReply)
+    async def DropCollection(self, request: cpb.CollectionRef) -> pb.StatusReply:
+        await self.service.drop_collection(request.name)
+        return pb.StatusReply(status=ok())
+
+    @servicer_method(cpb.CollectionReply)
+    async def DescribeCollection(self, request: cpb.CollectionRef) -> cpb.CollectionReply:
+        collection, segments = await self.service.describe(
+            name=request.name, collection_id=request.id
+        )
+        stats = cpb.CollectionStats(
+            row_count=sum(s.live_rows for s in segments),
+            segments=[s.to_proto() for s in segments],
+        )
+        return cpb.CollectionReply(status=ok(), collection=collection.to_proto(), stats=stats)
+
+    @servicer_method(cpb.ListCollectionsReply)
+    async def ListCollections(self, request: pb.Empty) -> cpb.ListCollectionsReply:
+        listing = await self.service.list_collections()
+        return cpb.ListCollectionsReply(
+            status=ok(),
+            collections=[c.to_proto() for c, _ in listing],
+            row_counts=[rows for _, rows in listing],
+        )
+
+    @servicer_method(pb.StatusReply)
+    async def ClaimIdMode(self, request: cpb.ClaimIdModeRequest) -> pb.StatusReply:
+        await self.service.claim_id_mode(request.collection_id, IdMode(request.id_mode))
+        return pb.StatusReply(status=ok())
+
+    @servicer_method(cpb.AllocateIdsReply)
+    async def AllocateIds(self, request: cpb.AllocateIdsRequest) -> cpb.AllocateIdsReply:
+        start = await self.service.allocate_ids(request.count)
+        return cpb.AllocateIdsReply(status=ok(), start=start, count=request.count)
+
+    @servicer_method(cpb.AssignSegmentReply)
+    async def AssignSegment(self, request: cpb.AssignSegmentRequest) -> cpb.AssignSegmentReply:
+        segment, node = await self.service.assign_segment(
+            request.collection_id, request.partition_id
+        )
+        return cpb.AssignSegmentReply(status=ok(), segment=segment.to_proto(), node=node.to_proto())
+
+    @servicer_method(cpb.RoutingReply)
+    async def GetRouting(self, request: cpb.CollectionRef) -> cpb.RoutingReply:
+        collection, segments, nodes = await self.service.routing(
+            name=request.name, collection_id=request.id
+        )
+        return cpb.RoutingReply(
+            status=ok(),
+            collection=collection.to_proto(),
+            segments=[s.to_proto() for s in segments],
+            nodes=[n.to_proto() for n in nodes],
+        )
+
+    @servicer_method(pb.StatusReply)
+    async def Flush(self, request: cpb.FlushRequest) -> pb.StatusReply:
+        await self.service.flush(list(request.collection_names))
+        return pb.StatusReply(status=ok())
+
+    @servicer_method(cpb.NodeReply)
+    async def RegisterNode(self, request: cpb.RegisterNodeRequest) -> cpb.NodeReply:
+        drop = await self.service.register_node(
+            Node.from_proto(request.node), [Segment.from_proto(s) for s in request.segments]
+        )
+        return cpb.NodeReply(status=ok(), drop_segment_ids=drop)
+
+    @servicer_method(cpb.NodeReply)
+    async def Heartbeat(self, request: cpb.HeartbeatRequest) -> cpb.NodeReply:
+        drop, register_again = await self.service.heartbeat(
+            request.node_id, [Segment.from_proto(s) for s in request.segments]
+        )
+        return cpb.NodeReply(status=ok(), drop_segment_ids=drop, register_again=register_again)
+
+    @servicer_method(cpb.ListNodesReply)
+    async def ListNodes(self, request: pb.Empty) -> cpb.ListNodesReply:
+        nodes = await self.service.nodes()
+        return cpb.ListNodesReply(status=ok(), nodes=[n.to_proto() for n in nodes])
+
+    @servicer_method(cpb.SegmentReply)
+    async def GetSegment(self, request: cpb.SegmentRef) -> cpb.SegmentReply:
+        segment, collection = await self.service.get_segment(request.segment_id)
+        return cpb.SegmentReply(
+            status=ok(), segment=segment.to_proto(), collection=collection.to_proto()
+        )
+
+    @servicer_method(pb.StatusReply)
+    async def SegmentSealed(self, request: pb.SegmentInfo) -> pb.StatusReply:
+        await self.service.segment_sealed(Segment.from_proto(request))
+        return pb.StatusReply(status=ok())
+
+    async def WatchCatalog(
+        self, request: pb.Empty, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[cpb.CatalogEvent]:
+        async with self.service.changes.subscribe() as changes:
+            yield cpb.CatalogEvent(kind=cpb.CatalogEvent.SNAPSHOT)
+            while True:
+                yield _event(await changes.get())
+
+
+def _event(change: CatalogChange) -> cpb.CatalogEvent:
+    return cpb.CatalogEvent(
+        kind=_EVENT_KINDS[change.kind],
+        collection_id=change.collection_id,
+        collection_name=change.collection_name,
+    )

@@ -1,0 +1,317 @@
+"""The coordinator's logic: collections, id blocks, segment placement, node membership.
+
+Works on the dataclasses of quiver.schema; server.py converts them to and from protobuf.
+Everything that must survive a restart is in Redis (catalog.py); what is kept in memory here
+(the current id block, locks, watchers) is rebuilt or safely lost on restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from enum import Enum
+
+from coordinator.catalog import Catalog
+from coordinator.datanodes import DataNodes
+from quiver.errors import ErrorCode, QuiverError
+from quiver.ids import now_ms
+from quiver.schema import (
+    DEFAULT_PARTITION,
+    Collection,
+    IdMode,
+    Node,
+    NodeRole,
+    Partition,
+    Segment,
+    SegmentState,
+    validate_collection,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_IDS_PER_REQUEST = 10_000_000
+
+
+class ChangeKind(Enum):
+    COLLECTION = "collection"
+    NODES = "nodes"
+
+
+@dataclass(frozen=True)
+class CatalogChange:
+    kind: ChangeKind
+    collection_id: int = 0
+    collection_name: str = ""
+
+
+class ChangeFeed:
+    """Fans catalog changes out to every watching proxy."""
+
+    def __init__(self) -> None:
+        self._queues: set[asyncio.Queue[CatalogChange]] = set()
+
+    def publish(self, change: CatalogChange) -> None:
+        for queue in self._queues:
+            queue.put_nowait(change)
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[CatalogChange]]:
+        queue: asyncio.Queue[CatalogChange] = asyncio.Queue()
+        self._queues.add(queue)
+        try:
+            yield queue
+        finally:
+            self._queues.discard(queue)
+
+
+class IdBlocks:
+    """Hands out ids from a block reserved in Redis; a new block when it runs out."""
+
+    def __init__(self, catalog: Catalog, block_size: int) -> None:
+        self._catalog = catalog
+        self._block_size = block_size
+        self._next = 0
+        self._end = 0
+        self._lock = asyncio.Lock()
+
+    async def allocate(self, count: int) -> int:
+        async with self._lock:
+            if self._end - self._next < count:
+                size = max(count, self._block_size)
+                self._next = await self._catalog.allocate_ids(size)
+                self._end = self._next + size
+            start = self._next
+            self._next += count
+            return start
+
+
+class CoordinatorService:
+    def __init__(
+        self, catalog: Catalog, datanodes: DataNodes, node_ttl_s: float, id_block: int = 100_000
+    ) -> None:
+        self.catalog = catalog
+        self.datanodes = datanodes
+        self.node_ttl_s = node_ttl_s
+        self.ids = IdBlocks(catalog, id_block)
+        self.changes = ChangeFeed()
+        self._assign_locks: defaultdict[tuple[int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    # -- collections --------------------------------------------------------------------------
+
+    async def create_collection(self, spec: Collection) -> Collection:
+        validate_collection(spec)
+        collection_id = await self.ids.allocate(2)  # the collection and its default partition
+        created = now_ms()
+        collection = spec.with_changes(
+            id=collection_id,
+            created_ms=created,
+            id_mode=IdMode.UNSET,
+            version=1,
+            partitions=(Partition(collection_id + 1, DEFAULT_PARTITION, created),),
+        )
+        await self.catalog.create_collection(collection)
+        self._changed(collection)
+        log.info("created collection %s (%d)", collection.name, collection.id)
+        return collection
+
+    async def collection(self, *, name: str = "", collection_id: int = 0) -> Collection:
+        if name:
+            found = await self.catalog.collection_id(name)
+            collection_id = found or 0
+        collection = await self.catalog.get_collection(collection_id) if collection_id else None
+        if collection is None:
+            raise QuiverError(
+                ErrorCode.COLLECTION_NOT_FOUND, f"collection {name or collection_id!r} not found"
+            )
+        return collection
+
+    async def describe(
+        self, *, name: str = "", collection_id: int = 0
+    ) -> tuple[Collection, list[Segment]]:
+        collection = await self.collection(name=name, collection_id=collection_id)
+        return collection, await self.catalog.collection_segments(collection.id)
+
+    async def list_collections(self) -> list[tuple[Collection, int]]:
+        collections = await self.catalog.list_collections()
+        counts = []
+        for collection in collections:
+            segments = await self.catalog.collection_segments(collection.id)
+            counts.append(sum(s.live_rows for s in segments))
+        return list(zip(collections, counts))
+
+    async def drop_collection(self, name: str) -> None:
+        collection = await self.collection(name=name)
+        segments = await self.catalog.drop_collection(collection)
+        self._changed(collection)
+        log.info("dropped collection %s (%d)", collection.name, collection.id)
+        # Nodes that are down now learn it from the reply to their next registration.
+        nodes = {n.node_id: n for n in await self.catalog.nodes()}
+        for node_id, owned in _by_node(segments).items():
+            node = nodes.get(node_id)
+            if node is None or not node.alive:
+                continue
+            try:
+                await self.datanodes.drop_segments(node, [s.id for s in owned])
+            except QuiverError as error:
+                log.warning("segments of %s stay on %s until it re-registers: %s",
+                            collection.name, node_id, error.message)
+
+    async def claim_id_mode(self, collection_id: int, mode: IdMode) -> None:
+        current = await self.catalog.claim_id_mode(collection_id, mode)
+        if current != mode:
+            expected = "with ids" if current is IdMode.USER else "without ids"
+            raise QuiverError(
+                ErrorCode.ID_MODE_MISMATCH,
+                f"this collection's vectors are inserted {expected}: ids must be given "
+                "for all inserts or for none",
+            )
+
+    # -- write path ---------------------------------------------------------------------------
+
+    async def allocate_ids(self, count: int) -> int:
+        if not 1 <= count <= MAX_IDS_PER_REQUEST:
+            raise QuiverError(
+                ErrorCode.INVALID_PARAMETER, f"id count {count} out of range [1, {MAX_IDS_PER_REQUEST}]"
+            )
+        return await self.ids.allocate(count)
+
+    async def assign_segment(self, collection_id: int, partition_id: int) -> tuple[Segment, Node]:
+        """The growing segment that takes a partition's inserts, created on demand."""
+        async with self._assign_locks[(collection_id, partition_id)]:
+            collection = await self.collection(collection_id=collection_id)
+            if not any(p.id == partition_id for p in collection.partitions):
+                raise QuiverError(
+                    ErrorCode.PARTITION_NOT_FOUND, f"partition {partition_id} not found"
+                )
+            data_nodes = {n.node_id: n for n in await self.catalog.nodes() if n.role is NodeRole.DATA}
+            active_id = await self.catalog.active_segment(collection_id, partition_id)
+            if active_id is not None:
+                active = await self.catalog.get_segment(active_id)
+                owner = data_nodes.get(active.node_id) if active else None
+                if active and owner and owner.alive and active.state is SegmentState.GROWING:
+                    return active, owner
+            node = _least_loaded(
+                [n for n in data_nodes.values() if n.alive], await self.catalog.all_segments()
+            )
+            segment = Segment(
+                id=await self.ids.allocate(1),
+                collection_id=collection_id,
+                partition_id=partition_id,
+                node_id=node.node_id,
+            )
+            await self.catalog.add_segment(segment, make_active=True)
+            self._changed(collection)
+            log.info("segment %d of %s placed on %s", segment.id, collection.name, node.node_id)
+            return segment, node
+
+    async def get_segment(self, segment_id: int) -> tuple[Segment, Collection]:
+        segment = await self.catalog.get_segment(segment_id)
+        if segment is None:
+            raise QuiverError(ErrorCode.SEGMENT_NOT_FOUND, f"segment {segment_id} not found")
+        return segment, await self.collection(collection_id=segment.collection_id)
+
+    async def segment_sealed(self, segment: Segment) -> None:
+        await self.catalog.update_segments([segment])
+        await self.catalog.clear_active(segment)
+
+    async def flush(self, names: list[str]) -> None:
+        """Seals and persists the growing segments of these collections (all when empty)."""
+        if names:
+            collections = [await self.collection(name=n) for n in names]
+        else:
+            collections = [c for c, _ in await self.list_collections()]
+        segments: list[Segment] = []
+        for collection in collections:
+            # New inserts go to new segments while the old ones seal.
+            await self.catalog.clear_all_active(collection.id)
+            segments += await self.catalog.collection_segments(collection.id)
+        nodes = {n.node_id: n for n in await self.catalog.nodes()}
+        targets = []
+        for node_id, owned in sorted(_by_node(segments).items()):
+            node = nodes.get(node_id)
+            if node is not None and node.alive:
+                targets.append(node)
+            elif any(s.state is not SegmentState.FLUSHED for s in owned):
+                raise QuiverError(
+                    ErrorCode.UNAVAILABLE, f"data node {node_id} is down: cannot flush its segments"
+                )
+        ids = [c.id for c in collections]
+        reports = await asyncio.gather(*(self.datanodes.flush(node, ids) for node in targets))
+        await self.catalog.update_segments([s for report in reports for s in report])
+
+    # -- read path ----------------------------------------------------------------------------
+
+    async def routing(
+        self, *, name: str = "", collection_id: int = 0
+    ) -> tuple[Collection, list[Segment], list[Node]]:
+        collection, segments = await self.describe(name=name, collection_id=collection_id)
+        owners = {s.node_id for s in segments}
+        nodes = [n for n in await self.catalog.nodes() if n.node_id in owners]
+        return collection, segments, nodes
+
+    # -- membership ---------------------------------------------------------------------------
+
+    async def register_node(self, node: Node, segments: list[Segment]) -> list[int]:
+        await self.catalog.register_node(node, self.node_ttl_s)
+        log.info("%s node %s registered at %s", node.role.name.lower(), node.node_id, node.address)
+        self.changes.publish(CatalogChange(ChangeKind.NODES))
+        return await self._record_reports(segments)
+
+    async def heartbeat(self, node_id: str, segments: list[Segment]) -> tuple[list[int], bool]:
+        if not await self.catalog.heartbeat(node_id, self.node_ttl_s):
+            return [], True
+        return await self._record_reports(segments), False
+
+    async def _record_reports(self, segments: list[Segment]) -> list[int]:
+        unknown = await self.catalog.update_segments(segments)
+        for segment in segments:
+            if segment.state is not SegmentState.GROWING:
+                await self.catalog.clear_active(segment)
+        return unknown
+
+    async def nodes(self) -> list[Node]:
+        return await self.catalog.nodes()
+
+    async def watch_liveness(self, stop: asyncio.Event) -> None:
+        """Publishes a change whenever a node goes down or comes back."""
+        alive: set[str] | None = None
+        while not stop.is_set():
+            try:
+                now_alive = {n.node_id for n in await self.catalog.nodes() if n.alive}
+                if alive is not None and now_alive != alive:
+                    for node_id in sorted(alive - now_alive):
+                        log.warning("node %s stopped heartbeating: marked down", node_id)
+                    self.changes.publish(CatalogChange(ChangeKind.NODES))
+                alive = now_alive
+            except Exception:  # Redis hiccup: try again next tick
+                log.exception("liveness check failed")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.node_ttl_s / 4)
+            except TimeoutError:
+                pass
+
+    def _changed(self, collection: Collection) -> None:
+        self.changes.publish(CatalogChange(ChangeKind.COLLECTION, collection.id, collection.name))
+
+
+def _by_node(segments: Iterable[Segment]) -> dict[str, list[Segment]]:
+    owned: defaultdict[str, list[Segment]] = defaultdict(list)
+    for segment in segments:
+        owned[segment.node_id].append(segment)
+    return owned
+
+
+def _least_loaded(candidates: list[Node], segments: list[Segment]) -> Node:
+    """The live data node with the least data; fewer segments, then node id, break ties."""
+    if not candidates:
+        raise QuiverError(ErrorCode.NO_DATA_NODE, "no data node is available to store new data")
+    data_bytes: defaultdict[str, int] = defaultdict(int)
+    count: defaultdict[str, int] = defaultdict(int)
+    for segment in segments:
+        data_bytes[segment.node_id] += segment.data_bytes
+        count[segment.node_id] += 1
+    return min(candidates, key=lambda n: (data_bytes[n.node_id], count[n.node_id], n.node_id))

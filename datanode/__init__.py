@@ -1,0 +1,1 @@
+"""The data node role: owns segments, keeps every acknowledged write, runs searches."""

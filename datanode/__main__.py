@@ -1,0 +1,127 @@
+"""`quiver datanode`: flags and environment into a config, recover, then serve until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from datanode.server import DataNodeServer, GrpcCoordinatorLink
+from datanode.service import DataNodeService
+from quiver import config, runtime
+from quiver.ids import now_ms
+from quiver.membership import Membership
+from quiver.rpc import Channels, start_server
+from quiver.schema import Node, NodeRole
+from quiver_pb.coordinator_pb2_grpc import CoordinatorStub
+from quiver_pb.datanode_pb2_grpc import add_DataNodeServicer_to_server
+
+log = logging.getLogger("datanode")
+
+
+@dataclass(frozen=True)
+class DataNodeConfig:
+    host: str
+    port: int
+    advertise_host: str
+    coordinator: str
+    data_dir: Path
+    node_id: str
+    heartbeat_s: float
+    search_threads: int
+    ready_file: str
+    log_level: str
+
+
+def parse_args(argv: list[str] | None = None) -> DataNodeConfig:
+    parser = argparse.ArgumentParser(prog="quiver datanode", description=__doc__)
+    config.add_server_args(parser, default_port=19200)
+    config.add_coordinator_arg(parser)
+    parser.add_argument("--data-dir", default=config.env("DATA_DIR", "./quiver-data/datanode"))
+    parser.add_argument(
+        "--node-id",
+        default=config.env("NODE_ID", ""),
+        help="stable name of this node (default: kept in DATA_DIR/node_id, generated once)",
+    )
+    parser.add_argument("--heartbeat", type=float, default=config.env_float("HEARTBEAT", 1.0))
+    parser.add_argument(
+        "--search-threads", type=int, default=config.env_int("SEARCH_THREADS", os.cpu_count() or 2)
+    )
+    args = parser.parse_args(argv)
+    data_dir = Path(args.data_dir)
+    return DataNodeConfig(
+        host=args.host,
+        port=args.port,
+        advertise_host=args.advertise_host,
+        coordinator=args.coordinator,
+        data_dir=data_dir,
+        node_id=args.node_id or stored_node_id(data_dir),
+        heartbeat_s=args.heartbeat,
+        search_threads=args.search_threads,
+        ready_file=args.ready_file,
+        log_level=args.log_level,
+    )
+
+
+def stored_node_id(data_dir: Path) -> str:
+    """The node id kept in the data dir, so a restarted node is the same node."""
+    path = data_dir / "node_id"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    node_id = f"datanode-{secrets.token_hex(4)}"
+    path.write_text(node_id + "\n")
+    return node_id
+
+
+async def serve(cfg: DataNodeConfig, stop: asyncio.Event) -> None:
+    channels = Channels()
+    coordinator = CoordinatorStub(channels.get(cfg.coordinator))
+    service = DataNodeService(
+        cfg.node_id, cfg.data_dir, GrpcCoordinatorLink(coordinator), cfg.search_threads
+    )
+    try:
+        await service.start()
+        server, port = await start_server(
+            lambda s: add_DataNodeServicer_to_server(DataNodeServer(service), s), cfg.host, cfg.port
+        )
+        node = Node(
+            node_id=cfg.node_id,
+            role=NodeRole.DATA,
+            address=runtime.advertised(cfg.host, cfg.advertise_host, port),
+            started_ms=now_ms(),
+            memory_bytes=psutil.virtual_memory().total,
+            cpu_count=os.cpu_count() or 1,
+        )
+        membership = Membership(
+            coordinator, node, cfg.heartbeat_s, service.segment_infos, service.drop_segments
+        )
+        await membership.register(stop)
+        log.info("data node %s serving on %s (data in %s)", cfg.node_id, node.address, cfg.data_dir)
+        runtime.write_ready_file(cfg.ready_file, address=node.address, node_id=cfg.node_id)
+        background = [
+            asyncio.create_task(membership.run(stop)),
+            asyncio.create_task(service.persist_deletes_periodically(stop, 10.0)),
+        ]
+        await stop.wait()
+        log.info("data node stopping")
+        await server.stop(grace=5)
+        await asyncio.gather(*background)
+    finally:
+        await service.stop()
+        await channels.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg = parse_args(argv)
+    runtime.run("datanode", cfg.log_level, lambda stop: serve(cfg, stop))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""The data node's gRPC servicer (protobuf in, protobuf out) and its link to the coordinator."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from datanode.service import CoordinatorLink, DataNodeService, SegmentSpec
+from quiver.catalogue import VectorKind, metric
+from quiver.errors import ErrorCode, QuiverError
+from quiver.packing import pack_distances, pack_ids, unpack_ids
+from quiver.rpc import call, ok, servicer_method
+from quiver.schema import Collection, Segment
+from quiver_pb import common_pb2 as pb
+from quiver_pb import coordinator_pb2 as cpb
+from quiver_pb import datanode_pb2 as dpb
+from quiver_pb.coordinator_pb2_grpc import CoordinatorStub
+from quiver_pb.datanode_pb2_grpc import DataNodeServicer
+
+MAX_TOPK = 16384
+
+
+class GrpcCoordinatorLink(CoordinatorLink):
+    def __init__(self, stub: CoordinatorStub) -> None:
+        self._stub = stub
+
+    async def segment_spec(self, segment_id: int) -> SegmentSpec:
+        reply = await call(
+            self._stub.GetSegment, cpb.SegmentRef(segment_id=segment_id), peer="coordinator"
+        )
+        return SegmentSpec(Segment.from_proto(reply.segment), Collection.from_proto(reply.collection))
+
+    async def segment_sealed(self, segment: Segment) -> None:
+        await call(self._stub.SegmentSealed, segment.to_proto(), peer="coordinator", timeout=5)
+
+
+class DataNodeServer(DataNodeServicer):
+    def __init__(self, service: DataNodeService) -> None:
+        self.service = service
+
+    @servicer_method(pb.StatusReply)
+    async def Insert(self, request: dpb.InsertRequest) -> pb.StatusReply:
+        await self.service.insert(
+            request.segment_id, request.row_count, request.ids, request.vectors
+        )
+        return pb.StatusReply(status=ok())
+
+    @servicer_method(dpb.DeleteReply)
+    async def Delete(self, request: dpb.DeleteRequest) -> dpb.DeleteReply:
+        unpack_ids(request.ids)  # validates the length
+        deleted = await self.service.delete(request.collection_id, request.ids)
+        return dpb.DeleteReply(status=ok(), deleted_count=deleted)
+
+    @servicer_method(dpb.SearchReply)
+    async def Search(self, request: dpb.SearchRequest) -> dpb.SearchReply:
+        m = metric(request.metric_type)
+        if not 1 <= request.topk <= MAX_TOPK:
+            raise QuiverError(ErrorCode.INVALID_TOPK, f"topk {request.topk} out of range")
+        queries = _queries(request, m.vector_kind)
+        ids, distances = await self.service.search(
+            request.collection_id,
+            list(request.partition_ids),
+            list(request.segment_ids),
+            queries,
+            request.topk,
+            m,
+        )
+        return dpb.SearchReply(
+            status=ok(),
+            nq=request.nq,
+            topk=request.topk,
+            ids=pack_ids(ids),
+            distances=pack_distances(distances),
+        )
+
+    @servicer_method(dpb.GetVectorsReply)
+    async def GetVectors(self, request: dpb.GetVectorsRequest) -> dpb.GetVectorsReply:
+        ids, vectors = await self.service.get_vectors(request.collection_id, unpack_ids(request.ids))
+        return dpb.GetVectorsReply(status=ok(), ids=pack_ids(ids), vectors=vectors.tobytes())
+
+    @servicer_method(dpb.NodeFlushReply)
+    async def Flush(self, request: dpb.NodeFlushRequest) -> dpb.NodeFlushReply:
+        segments = await self.service.flush(list(request.collection_ids))
+        return dpb.NodeFlushReply(status=ok(), segments=[s.to_proto() for s in segments])
+
+    @servicer_method(pb.StatusReply)
+    async def DropSegments(self, request: dpb.DropSegmentsRequest) -> pb.StatusReply:
+        await self.service.drop_segments(list(request.segment_ids))
+        return pb.StatusReply(status=ok())
+
+
+def _queries(request: dpb.SearchRequest, kind: VectorKind) -> np.ndarray:
+    dtype = np.dtype("<f4") if kind is VectorKind.FLOAT else np.dtype("u1")
+    queries = np.frombuffer(request.vectors, dtype=dtype)
+    if request.nq < 1 or not queries.size or queries.size % request.nq:
+        raise QuiverError(
+            ErrorCode.INVALID_VECTORS,
+            f"{len(request.vectors)} bytes do not hold {request.nq} query vectors",
+        )
+    return queries.reshape(request.nq, -1)

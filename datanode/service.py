@@ -1,0 +1,398 @@
+"""The data node's logic: segments, the write-ahead log, recovery, search.
+
+Works on numpy arrays and dataclasses; server.py converts protobuf. Every mutation is in the
+WAL (fsynced, group-committed) before it is applied and acknowledged, and the WAL is only cut
+behind what segment files on disk already hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from datanode.search import search_rows
+from datanode.segments import LocalSegment, Snapshot
+from datanode.storage import SegmentMeta
+from datanode.wal import Record, RecordKind, WriteAheadLog
+from quiver.catalogue import Metric
+from quiver.errors import ErrorCode, QuiverError
+from quiver.packing import ID_DTYPE
+from quiver.schema import Collection, Segment, SegmentState
+from quiver.topk import concat_hits, empty_hits, merge_topk
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_INSERT_HEAD = struct.Struct("<qq")  # segment id, row count
+_DELETE_HEAD = struct.Struct("<q")  # collection id
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    """What the coordinator says about a segment before the node stores its first row."""
+
+    segment: Segment
+    collection: Collection
+
+
+class CoordinatorLink:
+    """What the service needs from the coordinator (implemented over gRPC in server.py)."""
+
+    async def segment_spec(self, segment_id: int) -> SegmentSpec:
+        raise NotImplementedError
+
+    async def segment_sealed(self, segment: Segment) -> None:
+        raise NotImplementedError
+
+
+class DataNodeService:
+    def __init__(
+        self,
+        node_id: str,
+        data_dir: Path,
+        coordinator: CoordinatorLink,
+        search_threads: int,
+        wal_rotate_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.node_id = node_id
+        self.data_dir = data_dir
+        self.segments_dir = data_dir / "segments"
+        self.coordinator = coordinator
+        self.wal = WriteAheadLog(data_dir / "wal", wal_rotate_bytes)
+        self.segments: dict[int, LocalSegment] = {}
+        self._opening: dict[int, asyncio.Future[LocalSegment]] = {}
+        self._unapplied: set[int] = set()  # LSNs appended to the WAL but not applied yet
+        self._pool = ThreadPoolExecutor(max_workers=search_threads, thread_name_prefix="search")
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="persist")
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def _in_thread(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+    # -- start and stop -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Loads segments, replays the WAL, and persists what the replay rebuilt."""
+        self.segments_dir.mkdir(parents=True, exist_ok=True)
+        loaded = await self._in_thread(self._io, self._load_segments)
+        self.segments = {s.id: s for s in loaded}
+        for segment in loaded:
+            self.wal.advance_to(segment.max_lsn)
+        records = await self._in_thread(self._io, self.wal.open)
+        for record in records:
+            self._replay(record)
+        replayed = [s for s in self.segments.values() if s.state is SegmentState.GROWING and s.count]
+        log.info(
+            "recovered %d segments, replayed %d WAL records into %d growing segments",
+            len(self.segments), len(records), len(replayed),
+        )
+        # A replayed segment may no longer be its partition's active one: seal it rather than
+        # leave it growing with no writer.
+        for segment in replayed:
+            segment.state = SegmentState.SEALED
+            await self._persist(segment)
+        await self._checkpoint()
+
+    def _load_segments(self) -> list[LocalSegment]:
+        segments = []
+        for directory in sorted(self.segments_dir.iterdir()):
+            if not (directory / "meta.json").exists():  # creation never finished
+                continue
+            segments.append(LocalSegment.load(directory))
+        return segments
+
+    def _replay(self, record: Record) -> None:
+        if record.kind is RecordKind.INSERT:
+            segment_id, rows = _INSERT_HEAD.unpack_from(record.body)
+            segment = self.segments.get(segment_id)
+            if segment is None or segment.state is not SegmentState.GROWING:
+                return  # dropped, or its rows are already in its file
+            ids = np.frombuffer(record.body, dtype=ID_DTYPE, count=rows, offset=_INSERT_HEAD.size)
+            vectors = segment.meta.layout.unpack(
+                memoryview(record.body)[_INSERT_HEAD.size + ids.nbytes :], rows
+            )
+            segment.append(ids, vectors, record.lsn)
+        else:
+            (collection_id,) = _DELETE_HEAD.unpack_from(record.body)
+            ids = np.frombuffer(record.body, dtype=ID_DTYPE, offset=_DELETE_HEAD.size)
+            self._apply_delete(collection_id, ids, record.lsn)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._in_thread(self._io, self.wal.close)
+        self._pool.shutdown(wait=True)
+        self._io.shutdown(wait=True)
+
+    # -- writes -------------------------------------------------------------------------------
+
+    async def _segment(self, segment_id: int) -> LocalSegment:
+        """The local segment, created from the coordinator's spec on its first insert."""
+        segment = self.segments.get(segment_id)
+        if segment is not None:
+            return segment
+        opening = self._opening.get(segment_id)
+        if opening is None:
+            opening = asyncio.get_running_loop().create_future()
+            self._opening[segment_id] = opening
+            try:
+                opening.set_result(await self._create_segment(segment_id))
+            except BaseException as error:
+                opening.set_exception(error)
+                raise
+            finally:
+                del self._opening[segment_id]
+        return await asyncio.shield(opening)
+
+    async def _create_segment(self, segment_id: int) -> LocalSegment:
+        spec = await self.coordinator.segment_spec(segment_id)
+        if spec.segment.node_id != self.node_id:
+            raise QuiverError(
+                ErrorCode.SEGMENT_NOT_FOUND,
+                f"segment {segment_id} belongs to data node {spec.segment.node_id}, "
+                f"not {self.node_id}",
+            )
+        meta = SegmentMeta(
+            id=segment_id,
+            collection_id=spec.collection.id,
+            partition_id=spec.segment.partition_id,
+            layout=spec.collection.layout,
+            seal_bytes=spec.collection.seal_bytes,
+        )
+        directory = self.segments_dir / str(segment_id)
+        segment = await self._in_thread(self._io, LocalSegment.create, meta, directory)
+        self.segments[segment_id] = segment
+        return segment
+
+    async def insert(self, segment_id: int, rows: int, ids: bytes, vectors: bytes) -> None:
+        segment = await self._segment(segment_id)
+        if segment.state is not SegmentState.GROWING:
+            raise QuiverError(
+                ErrorCode.SEGMENT_NOT_GROWING, f"segment {segment_id} is sealed and takes no rows"
+            )
+        id_array = np.frombuffer(ids, dtype=ID_DTYPE)
+        vector_array = segment.meta.layout.unpack(vectors)
+        if rows < 1 or len(id_array) != rows or len(vector_array) != rows:
+            raise QuiverError(
+                ErrorCode.INVALID_VECTORS,
+                f"{rows} rows announced, {len(id_array)} ids and {len(vector_array)} vectors sent",
+            )
+        segment.inflight += 1
+        segment.drained.clear()
+        try:
+            head = _INSERT_HEAD.pack(segment_id, rows)
+            lsn = await self._append(RecordKind.INSERT, [head, ids, vectors])
+            segment.append(id_array, vector_array, lsn)
+            self._unapplied.discard(lsn)
+        finally:
+            segment.inflight -= 1
+            if not segment.inflight:
+                segment.drained.set()
+        if segment.is_full and not segment.seal_requested:
+            segment.seal_requested = True
+            self._spawn(self._seal_full(segment))
+
+    async def _append(self, kind: RecordKind, parts: list[bytes]) -> int:
+        """Makes a record durable; the caller applies it, then discards its LSN from _unapplied."""
+        lsn, durable = self.wal.submit(kind, parts)
+        self._unapplied.add(lsn)
+        try:
+            await durable
+        except OSError as error:
+            self._unapplied.discard(lsn)
+            raise QuiverError(ErrorCode.UNEXPECTED, f"data node {self.node_id}: {error}") from None
+        return lsn
+
+    async def delete(self, collection_id: int, ids: bytes) -> int:
+        id_array = np.frombuffer(ids, dtype=ID_DTYPE)
+        if not len(id_array):
+            return 0
+        lsn = await self._append(RecordKind.DELETE, [_DELETE_HEAD.pack(collection_id), ids])
+        deleted = self._apply_delete(collection_id, id_array, lsn)
+        self._unapplied.discard(lsn)
+        return deleted
+
+    def _apply_delete(self, collection_id: int, ids: np.ndarray, lsn: int) -> int:
+        return sum(
+            s.delete(ids, lsn) for s in self.segments.values() if s.meta.collection_id == collection_id
+        )
+
+    # -- sealing and persistence --------------------------------------------------------------
+
+    async def _seal_full(self, segment: LocalSegment) -> None:
+        """Seals a segment that reached its size, once the coordinator stops assigning it."""
+        while segment.id in self.segments:
+            try:
+                await self.coordinator.segment_sealed(segment.info(self.node_id))
+                break
+            except QuiverError as error:
+                log.warning("cannot report segment %d sealed yet: %s", segment.id, error.message)
+                await asyncio.sleep(1.0)
+        if segment.state is SegmentState.GROWING:
+            segment.state = SegmentState.SEALED
+            await self._persist(segment)
+            await self._checkpoint()
+
+    async def _persist(self, segment: LocalSegment) -> None:
+        """Writes a sealed segment's file once its in-flight inserts are applied."""
+        async with segment.persist_lock:
+            if segment.state is not SegmentState.SEALED:
+                return  # persisted meanwhile
+            await segment.drained.wait()
+            snapshot, pending = segment.begin_persist()
+            try:
+                rows = await self._in_thread(self._io, segment.write_rows, snapshot)
+            except Exception:
+                segment.persist_failed(pending)
+                raise
+            if segment.id in self.segments:
+                segment.use_written_rows(rows)
+                log.info("segment %d persisted: %d rows", segment.id, segment.count)
+
+    async def _persist_deletes(self, segment: LocalSegment) -> None:
+        async with segment.persist_lock:
+            snapshot, pending = segment.begin_persist()
+            try:
+                await self._in_thread(self._io, segment.write_deletes, snapshot.deleted)
+            except Exception:
+                segment.persist_failed(pending)
+                raise
+
+    async def _checkpoint(self) -> None:
+        """Removes WAL files that hold nothing the segment files lack."""
+        needed = [self.wal.next_lsn, *self._unapplied]
+        for segment in self.segments.values():
+            needed += [
+                lsn
+                for lsn in (segment.unpersisted_rows_lsn, segment.unpersisted_deletes_lsn)
+                if lsn is not None
+            ]
+        await self._in_thread(self._io, self.wal.remove_before, min(needed))
+
+    async def flush(self, collection_ids: list[int]) -> list[Segment]:
+        """Seals and persists growing segments and pending deletes; returns their state."""
+        wanted = set(collection_ids)
+        chosen = [
+            s for s in self.segments.values() if not wanted or s.meta.collection_id in wanted
+        ]
+        for segment in chosen:
+            if segment.state is SegmentState.GROWING:
+                segment.state = SegmentState.SEALED
+        for segment in chosen:
+            if segment.state is SegmentState.SEALED:
+                await self._persist(segment)
+            elif segment.unpersisted_deletes_lsn is not None:
+                await self._persist_deletes(segment)
+        await self._checkpoint()
+        return [s.info(self.node_id) for s in chosen]
+
+    async def persist_deletes_periodically(self, stop: asyncio.Event, interval_s: float) -> None:
+        """Bounds the WAL under delete-only traffic by writing dirty delete bitmaps."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+                return
+            except TimeoutError:
+                pass
+            dirty = [
+                s for s in self.segments.values()
+                if s.state is SegmentState.FLUSHED and s.unpersisted_deletes_lsn is not None
+            ]
+            try:
+                for segment in dirty:
+                    await self._persist_deletes(segment)
+                await self._checkpoint()
+            except Exception:
+                log.exception("persisting deletes failed; the WAL keeps them")
+
+    async def drop_segments(self, segment_ids: list[int]) -> None:
+        for segment_id in segment_ids:
+            segment = self.segments.pop(segment_id, None)
+            if segment is not None:
+                await self._in_thread(self._io, segment.remove_files)
+                log.info("dropped segment %d", segment_id)
+        await self._checkpoint()
+
+    def _spawn(self, coroutine: object) -> None:
+        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def _snapshots(
+        self, collection_id: int, partition_ids: list[int], segment_ids: list[int]
+    ) -> list[Snapshot]:
+        partitions, chosen = set(partition_ids), set(segment_ids)
+        return [
+            s.snapshot()
+            for s in self.segments.values()
+            if s.meta.collection_id == collection_id
+            and (not partitions or s.meta.partition_id in partitions)
+            and (not chosen or s.id in chosen)
+            and s.count
+        ]
+
+    async def search(
+        self,
+        collection_id: int,
+        partition_ids: list[int],
+        segment_ids: list[int],
+        queries: np.ndarray,
+        k: int,
+        metric: Metric,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        snapshots = self._snapshots(collection_id, partition_ids, segment_ids)
+        for snapshot in snapshots:
+            if snapshot.vectors.shape[1] != queries.shape[1] or snapshot.vectors.dtype != queries.dtype:
+                raise QuiverError(
+                    ErrorCode.INVALID_DIMENSION,
+                    f"query vectors of {queries.shape[1]} {queries.dtype} do not match segment "
+                    f"{snapshot.segment_id} ({snapshot.vectors.shape[1]} {snapshot.vectors.dtype})",
+                )
+        return await self._in_thread(self._pool, _search_snapshots, snapshots, queries, k, metric)
+
+    async def get_vectors(self, collection_id: int, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The live rows with these ids (the newest one where an id repeats)."""
+        snapshots = self._snapshots(collection_id, [], [])
+        return await self._in_thread(self._pool, _lookup, snapshots, ids)
+
+    def segment_infos(self) -> list[Segment]:
+        return [s.info(self.node_id) for s in self.segments.values()]
+
+
+def _search_snapshots(
+    snapshots: list[Snapshot], queries: np.ndarray, k: int, metric: Metric
+) -> tuple[np.ndarray, np.ndarray]:
+    if not snapshots:
+        return empty_hits(len(queries), k)
+    parts = [search_rows(s.ids, s.vectors, s.deleted, queries, k, metric) for s in snapshots]
+    return merge_topk(*concat_hits(parts, len(queries)), k, metric)
+
+
+def _lookup(snapshots: list[Snapshot], wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    found_ids, found_lsns, found_vectors = [], [], []
+    for s in snapshots:
+        rows = np.flatnonzero(np.isin(s.ids, wanted) & ~s.deleted)
+        found_ids.append(s.ids[rows])
+        found_lsns.append(s.lsns[rows])
+        found_vectors.append(s.vectors[rows])
+    if not found_ids:
+        return np.empty(0, dtype=np.int64), np.empty((0, 0))
+    ids = np.concatenate(found_ids)
+    lsns = np.concatenate(found_lsns)
+    vectors = np.concatenate(found_vectors)
+    newest_first = np.lexsort((-lsns, ids))
+    ids, vectors = ids[newest_first], vectors[newest_first]
+    first = np.ones(len(ids), dtype=bool)
+    first[1:] = ids[1:] != ids[:-1]
+    return ids[first], vectors[first]

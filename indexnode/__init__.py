@@ -1,0 +1,1 @@
+"""The index node role: a stateless worker that builds faiss indexes for sealed segments."""

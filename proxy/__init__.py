@@ -1,0 +1,1 @@
+"""The proxy role: the REST surfaces, translated onto the cluster over gRPC."""

@@ -1,0 +1,379 @@
+"""The proxy's view of the cluster: one client for the coordinator and every data node.
+
+Routing metadata (collections, which nodes hold their segments, segment assignments) is cached
+while the proxy follows the coordinator's catalog stream, which invalidates entries as they
+change; while the stream is down nothing is cached. Searches, lookups and deletes fan out to
+every data node that holds segments of the collection, one call per node with everything
+packed, and a node that is down fails the request with its name: never a partial answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import numpy as np
+
+from quiver.catalogue import Metric
+from quiver.errors import ErrorCode, QuiverError
+from quiver.packing import pack_ids, unpack_distances, unpack_ids
+from quiver.rpc import Channels, call, check, rpc_error
+from quiver.schema import Collection, IdMode, Node, NodeRole, Segment
+from quiver.topk import concat_hits, empty_hits, merge_topk
+from quiver_pb import common_pb2 as pb
+from quiver_pb import coordinator_pb2 as cpb
+from quiver_pb import datanode_pb2 as dpb
+from quiver_pb.coordinator_pb2_grpc import CoordinatorStub
+from quiver_pb.datanode_pb2_grpc import DataNodeStub
+
+log = logging.getLogger(__name__)
+
+ID_BLOCK = 100_000
+INSERT_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class Routing:
+    collection: Collection
+    segments: tuple[Segment, ...]
+    nodes: dict[str, Node]  # the nodes that own the segments
+
+    def owners(self, partition_ids: set[int], segment_ids: set[int]) -> list[Node]:
+        """The nodes to ask; raises naming any that is down."""
+        wanted = {
+            s.node_id
+            for s in self.segments
+            if (not partition_ids or s.partition_id in partition_ids)
+            and (not segment_ids or s.id in segment_ids)
+        }
+        down = sorted(n for n in wanted if n not in self.nodes or not self.nodes[n].alive)
+        if down:
+            raise QuiverError(
+                ErrorCode.UNAVAILABLE,
+                f"data node{'s' if len(down) > 1 else ''} {', '.join(down)} holding segments of "
+                f"collection {self.collection.name!r} {'are' if len(down) > 1 else 'is'} down",
+            )
+        return [self.nodes[n] for n in sorted(wanted)]
+
+
+@dataclass(frozen=True)
+class Assignment:
+    segment_id: int
+    node: Node
+
+
+class IdBlock:
+    """Ids reserved from the coordinator in blocks, handed out locally."""
+
+    def __init__(self, coordinator: CoordinatorStub) -> None:
+        self._coordinator = coordinator
+        self._next = 0
+        self._end = 0
+        self._lock = asyncio.Lock()
+
+    async def take(self, count: int) -> np.ndarray:
+        async with self._lock:
+            if self._end - self._next < count:
+                size = max(count, ID_BLOCK)
+                reply = await call(
+                    self._coordinator.AllocateIds,
+                    cpb.AllocateIdsRequest(count=size),
+                    peer="coordinator",
+                )
+                self._next, self._end = reply.start, reply.start + size
+            start = self._next
+            self._next += count
+        return np.arange(start, start + count, dtype=np.int64)
+
+
+class ClusterClient:
+    def __init__(self, coordinator_address: str) -> None:
+        self.channels = Channels()
+        self.coordinator = CoordinatorStub(self.channels.get(coordinator_address))
+        self.ids = IdBlock(self.coordinator)
+        self._watching = False
+        self._collections: dict[str, Collection] = {}
+        self._routing: dict[int, Routing] = {}
+        self._assignments: dict[tuple[int, int], Assignment] = {}
+        self._assign_locks: defaultdict[tuple[int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def close(self) -> None:
+        await self.channels.close()
+
+    # -- cache upkeep -------------------------------------------------------------------------
+
+    async def follow_catalog(self, stop: asyncio.Event) -> None:
+        """Follows the coordinator's change stream; caches are only used while it is open."""
+        while not stop.is_set():
+            stream = self.coordinator.WatchCatalog(pb.Empty())
+            try:
+                async for event in stream:
+                    self._apply(event)
+            except grpc.aio.AioRpcError as error:
+                if error.code() != grpc.StatusCode.CANCELLED:
+                    log.debug("catalog stream closed: %s", error.details())
+            finally:
+                stream.cancel()
+                self._watching = False
+                self._forget_all()
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=0.5)
+            except TimeoutError:
+                pass
+
+    def _apply(self, event: cpb.CatalogEvent) -> None:
+        if event.kind == cpb.CatalogEvent.SNAPSHOT:
+            self._forget_all()
+            self._watching = True
+        elif event.kind == cpb.CatalogEvent.COLLECTION_CHANGED:
+            self._forget_collection(event.collection_id, event.collection_name)
+        elif event.kind == cpb.CatalogEvent.NODES_CHANGED:
+            self._routing.clear()
+            self._assignments.clear()
+
+    def _forget_all(self) -> None:
+        self._collections.clear()
+        self._routing.clear()
+        self._assignments.clear()
+
+    def _forget_collection(self, collection_id: int, name: str = "") -> None:
+        self._collections.pop(name, None)
+        for cached_name, collection in list(self._collections.items()):
+            if collection.id == collection_id:
+                del self._collections[cached_name]
+        self._routing.pop(collection_id, None)
+        for key in [k for k in self._assignments if k[0] == collection_id]:
+            del self._assignments[key]
+
+    # -- cluster state ------------------------------------------------------------------------
+
+    async def ready(self) -> tuple[bool, str]:
+        """Whether the cluster can serve: the coordinator answers and a data node is alive."""
+        try:
+            reply = await call(self.coordinator.ListNodes, pb.Empty(), peer="coordinator", timeout=2)
+        except QuiverError as error:
+            return False, error.message
+        if not any(n.alive and n.role == pb.DATA_NODE for n in reply.nodes):
+            return False, "no data node is registered yet"
+        return True, "ready"
+
+    async def nodes(self) -> list[Node]:
+        reply = await call(self.coordinator.ListNodes, pb.Empty(), peer="coordinator")
+        return [Node.from_proto(n) for n in reply.nodes]
+
+    # -- collections --------------------------------------------------------------------------
+
+    async def create_collection(self, spec: Collection) -> Collection:
+        reply = await call(
+            self.coordinator.CreateCollection,
+            cpb.CreateCollectionRequest(collection=spec.to_proto()),
+            peer="coordinator",
+        )
+        return Collection.from_proto(reply.collection)
+
+    async def collection(self, name: str) -> Collection:
+        cached = self._collections.get(name)
+        if cached is not None:
+            return cached
+        reply = await call(
+            self.coordinator.DescribeCollection, cpb.CollectionRef(name=name), peer="coordinator"
+        )
+        collection = Collection.from_proto(reply.collection)
+        if self._watching:
+            self._collections[name] = collection
+        return collection
+
+    async def describe(self, name: str) -> tuple[Collection, list[Segment]]:
+        """A collection with its segments' latest statistics (never cached)."""
+        reply = await call(
+            self.coordinator.DescribeCollection, cpb.CollectionRef(name=name), peer="coordinator"
+        )
+        return (
+            Collection.from_proto(reply.collection),
+            [Segment.from_proto(s) for s in reply.stats.segments],
+        )
+
+    async def list_collections(self) -> list[tuple[Collection, int]]:
+        reply = await call(self.coordinator.ListCollections, pb.Empty(), peer="coordinator")
+        return [
+            (Collection.from_proto(c), rows) for c, rows in zip(reply.collections, reply.row_counts)
+        ]
+
+    async def drop_collection(self, name: str) -> None:
+        await call(self.coordinator.DropCollection, cpb.CollectionRef(name=name), peer="coordinator")
+        self._collections.pop(name, None)
+
+    async def flush(self, names: list[str]) -> None:
+        await call(
+            self.coordinator.Flush, cpb.FlushRequest(collection_names=names), peer="coordinator"
+        )
+
+    # -- inserts ------------------------------------------------------------------------------
+
+    async def insert(
+        self,
+        collection: Collection,
+        partition_id: int,
+        vectors: np.ndarray,
+        ids: np.ndarray | None,
+    ) -> np.ndarray:
+        """Stores the rows durably on their segment's data node; returns their ids."""
+        mode = IdMode.AUTO if ids is None else IdMode.USER
+        if collection.id_mode is not mode:
+            await call(
+                self.coordinator.ClaimIdMode,
+                cpb.ClaimIdModeRequest(collection_id=collection.id, id_mode=int(mode)),
+                peer="coordinator",
+            )
+            self._forget_collection(collection.id, collection.name)
+        if ids is None:
+            ids = await self.ids.take(len(vectors))
+        request = dpb.InsertRequest(
+            row_count=len(vectors), ids=pack_ids(ids), vectors=np.ascontiguousarray(vectors).tobytes()
+        )
+        key = (collection.id, partition_id)
+        for attempt in range(INSERT_ATTEMPTS):
+            assignment = await self._assignment(key)
+            request.segment_id = assignment.segment_id
+            try:
+                await call(
+                    DataNodeStub(self.channels.get(assignment.node.address)).Insert,
+                    request,
+                    peer=_peer(assignment.node),
+                )
+                return ids
+            except QuiverError as error:
+                self._assignments.pop(key, None)
+                retry = error.code is ErrorCode.SEGMENT_NOT_GROWING or (
+                    error.code is ErrorCode.UNAVAILABLE and attempt == 0
+                )
+                if not retry:
+                    raise
+                await asyncio.sleep(min(0.01 * attempt, 0.1))
+        raise QuiverError(ErrorCode.UNAVAILABLE, "no growing segment could take the rows; retry")
+
+    async def _assignment(self, key: tuple[int, int]) -> Assignment:
+        async with self._assign_locks[key]:
+            cached = self._assignments.get(key)
+            if cached is not None:
+                return cached
+            reply = await call(
+                self.coordinator.AssignSegment,
+                cpb.AssignSegmentRequest(collection_id=key[0], partition_id=key[1]),
+                peer="coordinator",
+            )
+            assignment = Assignment(reply.segment.id, Node.from_proto(reply.node))
+            self._routing.pop(key[0], None)  # the segment may sit on a node new to this collection
+            if self._watching:
+                self._assignments[key] = assignment
+            return assignment
+
+    # -- reads and deletes --------------------------------------------------------------------
+
+    async def routing(self, collection: Collection) -> Routing:
+        cached = self._routing.get(collection.id)
+        if cached is not None:
+            return cached
+        reply = await call(
+            self.coordinator.GetRouting, cpb.CollectionRef(id=collection.id), peer="coordinator"
+        )
+        routing = Routing(
+            collection=Collection.from_proto(reply.collection),
+            segments=tuple(Segment.from_proto(s) for s in reply.segments),
+            nodes={n.node_id: Node.from_proto(n) for n in reply.nodes},
+        )
+        if self._watching:
+            self._routing[collection.id] = routing
+        return routing
+
+    async def _fan_out(
+        self,
+        collection: Collection,
+        method: str,
+        request: Any,
+        partition_ids: set[int] | None = None,
+        segment_ids: set[int] | None = None,
+    ) -> list[Any]:
+        """Calls `method` on every data node holding matching segments; retries once with fresh
+        routing if a node is unreachable (it may have restarted on another address)."""
+        for attempt in (0, 1):
+            routing = await self.routing(collection)
+            nodes = routing.owners(partition_ids or set(), segment_ids or set())
+            calls = [
+                getattr(DataNodeStub(self.channels.get(n.address)), method)(request, timeout=60)
+                for n in nodes
+            ]
+            replies = await asyncio.gather(*calls, return_exceptions=True)
+            failed = [
+                (n, r) for n, r in zip(nodes, replies) if isinstance(r, grpc.aio.AioRpcError)
+            ]
+            if failed and attempt == 0:
+                self._routing.pop(collection.id, None)
+                continue
+            for node, reply in zip(nodes, replies):
+                if isinstance(reply, grpc.aio.AioRpcError):
+                    raise rpc_error(reply, _peer(node))
+                if isinstance(reply, BaseException):
+                    raise reply
+                check(reply.status)
+            return list(replies)
+        raise AssertionError("unreachable")
+
+    async def search(
+        self,
+        collection: Collection,
+        queries: np.ndarray,
+        k: int,
+        metric: Metric,
+        partition_ids: set[int],
+        segment_ids: set[int],
+        params_json: str = "",
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact merge of every node's top-k: (nq, k) ids and distances, -1 padded."""
+        nq = len(queries)
+        request = dpb.SearchRequest(
+            collection_id=collection.id,
+            partition_ids=sorted(partition_ids),
+            segment_ids=sorted(segment_ids),
+            metric_type=metric.name,
+            topk=k,
+            nq=nq,
+            vectors=np.ascontiguousarray(queries).tobytes(),
+            params_json=params_json,
+        )
+        replies = await self._fan_out(collection, "Search", request, partition_ids, segment_ids)
+        if not replies:
+            return empty_hits(nq, k)
+        parts = [
+            (unpack_ids(r.ids).reshape(nq, k), unpack_distances(r.distances).reshape(nq, k))
+            for r in replies
+        ]
+        return merge_topk(*concat_hits(parts, nq), k, metric)
+
+    async def get_vectors(
+        self, collection: Collection, ids: np.ndarray
+    ) -> dict[int, np.ndarray]:
+        request = dpb.GetVectorsRequest(collection_id=collection.id, ids=pack_ids(ids))
+        found: dict[int, np.ndarray] = {}
+        layout = collection.layout
+        for reply in await self._fan_out(collection, "GetVectors", request):
+            vectors = layout.unpack(reply.vectors)
+            for row_id, vector in zip(unpack_ids(reply.ids).tolist(), vectors):
+                found.setdefault(row_id, vector)
+        return found
+
+    async def delete(self, collection: Collection, ids: np.ndarray) -> None:
+        request = dpb.DeleteRequest(collection_id=collection.id, ids=pack_ids(ids))
+        await self._fan_out(collection, "Delete", request)
+
+    async def segment_ids(self, collection: Collection) -> set[int]:
+        return {s.id for s in (await self.routing(collection)).segments}
+
+
+def _peer(node: Node) -> str:
+    kind = "data node" if node.role is NodeRole.DATA else "node"
+    return f"{kind} {node.node_id} at {node.address}"

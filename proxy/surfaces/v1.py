@@ -1,0 +1,487 @@
+"""The Milvus 0.x RESTful API (port 19121), translated onto Quiver's internal model.
+
+Shapes, status codes, error codes and limits follow shared/spec/milvus-v1-rest.md as corrected
+by shared/spec/notes/milvus-v1-behaviour.md: ids and distances are strings, a missing
+collection is 404 only under /collections, every response carries the CORS headers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import orjson
+from aiohttp import web
+
+from proxy.cluster import ClusterClient
+from proxy.errors import v1_error_middleware
+from proxy.http import json_response, read_json, read_json_object
+from quiver import __version__
+from quiver.catalogue import V1_METRICS, VectorKind, metric
+from quiver.errors import ErrorCode, QuiverError
+from quiver.ids import MAX_ID
+from quiver.schema import (
+    DEFAULT_PARTITION,
+    Collection,
+    Segment,
+    VectorLayout,
+    validate_collection,
+    validate_collection_name,
+    vector_collection,
+)
+
+CLUSTER = web.AppKey("cluster", ClusterClient)
+
+API_VERSION = "0.10.5"  # the Milvus release whose REST API this surface reproduces
+MAX_TOPK = 16384
+MAX_GET_IDS = 1000
+MAX_INSERT_VECTOR_BYTES = 256 * 1024 * 1024
+DEFAULT_INDEX_FILE_SIZE_MB = 1024
+DEFAULT_PAGE_SIZE = 10
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": (
+        "DNT, User-Agent, X-Requested-With, If-Modified-Since, Cache-Control, "
+        "Content-Type, Range, Authorization"
+    ),
+    "Access-Control-Max-Age": "1728000",
+}
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def status_body(code: int = 0, message: str = "OK") -> dict[str, Any]:
+    return {"message": message, "code": code}
+
+
+def render_error(status: int, code: int, message: str) -> web.Response:
+    return json_response(status_body(code, message), status=status)
+
+
+# -- request parsing ---------------------------------------------------------------------------
+
+
+def _paging(request: web.Request) -> tuple[int, int]:
+    def number(name: str, default: int) -> int:
+        raw = request.query.get(name)
+        if raw is None:
+            return default
+        if not _DIGITS.fullmatch(raw) or int(raw) > MAX_ID:
+            raise QuiverError(
+                ErrorCode.INVALID_QUERY_PARAM, f"query parameter {name}={raw!r} is not a non-negative integer"
+            )
+        return int(raw)
+
+    return number("offset", 0), number("page_size", DEFAULT_PAGE_SIZE)
+
+
+def _page(items: list[Any], offset: int, page_size: int) -> list[Any]:
+    offset = min(offset, len(items))
+    return items[offset : offset + page_size]
+
+
+def _require(body: dict[str, Any], key: str) -> Any:
+    value = body.get(key)
+    if value is None:
+        raise QuiverError(ErrorCode.MISSING_PARAMETER, f"field '{key}' is missing")
+    return value
+
+
+def _integer(value: Any, name: str) -> int:
+    """A JSON integer (a float is truncated, as Milvus' JSON mapper did); else a parse error."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise QuiverError(ErrorCode.MALFORMED_BODY, f"field '{name}' must be an integer")
+    if isinstance(value, float) and not np.isfinite(value):
+        raise QuiverError(ErrorCode.MALFORMED_BODY, f"field '{name}' must be an integer")
+    return int(value)
+
+
+def _string(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise QuiverError(ErrorCode.MALFORMED_BODY, f"field '{name}' must be a string")
+    return value
+
+
+def _id_list(raw: Any, name: str) -> np.ndarray:
+    """Ids given as digit strings (or JSON integers) into int64."""
+    if not isinstance(raw, list):
+        raise QuiverError(ErrorCode.INVALID_BODY, f"field '{name}' must be an array of id strings")
+    values = []
+    for item in raw:
+        if isinstance(item, str) and _DIGITS.fullmatch(item) and int(item) <= MAX_ID:
+            values.append(int(item))
+        elif isinstance(item, int) and not isinstance(item, bool) and 0 <= item <= MAX_ID:
+            values.append(item)
+        else:
+            raise QuiverError(
+                ErrorCode.INVALID_BODY, f"'{name}' holds {item!r}, which is not an int64 id string"
+            )
+    return np.array(values, dtype=np.int64)
+
+
+def decode_vectors(raw: Any, layout: VectorLayout) -> np.ndarray:
+    """JSON vectors into one (n, width) array of the layout's dtype, with precise errors."""
+    if not isinstance(raw, list) or not all(isinstance(row, list) for row in raw):
+        raise QuiverError(ErrorCode.INVALID_BODY, "'vectors' must be an array of arrays of numbers")
+    if not raw:
+        raise QuiverError(ErrorCode.INVALID_VECTORS, "'vectors' is empty")
+    try:
+        array = np.array(raw)
+    except (ValueError, OverflowError):  # ragged rows, or numbers out of range
+        array = None
+    if array is not None and array.ndim == 2 and array.dtype.kind in "iuf":
+        if array.shape[1] != layout.width:
+            raise _dimension_error(array.shape[1], layout)
+        return _checked(array, layout)
+    for i, row in enumerate(raw):
+        if any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in row):
+            raise QuiverError(ErrorCode.MALFORMED_BODY, f"vectors[{i}] holds a value that is not a number")
+        if len(row) != layout.width:
+            raise _dimension_error(len(row), layout)
+    raise QuiverError(ErrorCode.INVALID_VECTORS, "'vectors' could not be read as numbers")
+
+
+def _dimension_error(width: int, layout: VectorLayout) -> QuiverError:
+    unit = "numbers" if layout.kind is VectorKind.FLOAT else "bytes (dimension / 8)"
+    return QuiverError(
+        ErrorCode.INVALID_DIMENSION,
+        f"a vector has {width} elements; this collection takes {layout.width} {unit}",
+    )
+
+
+def _checked(array: np.ndarray, layout: VectorLayout) -> np.ndarray:
+    if layout.kind is VectorKind.BINARY:
+        if array.dtype.kind == "f" or array.min() < 0 or array.max() > 255:
+            raise QuiverError(
+                ErrorCode.INVALID_VECTORS, "binary vectors are arrays of byte values 0..255"
+            )
+        return array.astype(np.uint8)
+    with np.errstate(over="ignore"):
+        vectors = array.astype(np.float32)
+    if not np.isfinite(vectors).all():
+        raise QuiverError(ErrorCode.INVALID_VECTORS, "vectors must hold finite float32 numbers")
+    return vectors
+
+
+def _distance(value: float) -> str:
+    return f"{value:f}"
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+
+def collection_info(collection: Collection, row_count: int) -> dict[str, Any]:
+    return {
+        "collection_name": collection.name,
+        "dimension": collection.dim,
+        "index_file_size": collection.index_file_size_mb,
+        "index": "FLAT",
+        "index_params": "{}",  # a JSON string, as Milvus 0.10 served it
+        "metric_type": collection.metric_type,
+        "count": row_count,
+    }
+
+
+# -- handlers ----------------------------------------------------------------------------------
+
+
+async def welcome(request: web.Request) -> web.Response:
+    return web.Response(text="Welcome to Quiver (Milvus 0.x RESTful API)")
+
+
+async def preflight(request: web.Request) -> web.Response:
+    return web.Response(status=204)
+
+
+async def state(request: web.Request) -> web.Response:
+    ready, reason = await request.app[CLUSTER].ready()
+    if not ready:
+        return render_error(503, 2, f"cluster not ready: {reason}")
+    return json_response(status_body(message="Success"))
+
+
+async def list_collections(request: web.Request) -> web.Response:
+    offset, page_size = _paging(request)
+    listing = await request.app[CLUSTER].list_collections()
+    if request.query.get("all_required") == "true":
+        offset, page_size = 0, len(listing)
+    page = _page(listing, offset, page_size)
+    return json_response(
+        {"collections": [collection_info(c, rows) for c, rows in page], "count": len(listing)}
+    )
+
+
+async def create_collection(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    name = _string(_require(body, "collection_name"), "collection_name")
+    dimension = _integer(_require(body, "dimension"), "dimension")
+    size = body.get("index_file_size")
+    index_file_size = DEFAULT_INDEX_FILE_SIZE_MB if size is None else _integer(size, "index_file_size")
+    metric_type = _string(body.get("metric_type") or "L2", "metric_type")
+    if metric_type not in V1_METRICS:
+        raise QuiverError(ErrorCode.INVALID_METRIC, f"metric_type {metric_type!r} is not supported")
+    spec = vector_collection(name, dimension, metric_type, index_file_size)
+    validate_collection(spec)  # before the int32 fields of the gRPC request see the numbers
+    await request.app[CLUSTER].create_collection(spec)
+    return json_response(status_body(), status=201)
+
+
+async def get_collection(request: web.Request) -> web.Response:
+    name = validate_collection_name(request.match_info["name"])
+    collection, segments = await request.app[CLUSTER].describe(name)
+    if request.query.get("info") == "stat":
+        return json_response(collection_stat(collection, segments))
+    return json_response(collection_info(collection, sum(s.live_rows for s in segments)))
+
+
+def collection_stat(collection: Collection, segments: list[Segment]) -> dict[str, Any]:
+    partitions = []
+    for partition in collection.partitions:  # _default first: it is created first
+        listed = [
+            {
+                "name": str(s.id),
+                "row_count": s.live_rows,
+                "index_name": "IDMAP",
+                "data_size": s.data_bytes,
+            }
+            for s in segments
+            if s.partition_id == partition.id and s.row_count
+        ]
+        partitions.append(
+            {
+                "tag": partition.name,
+                "row_count": sum(s["row_count"] for s in listed),
+                "segments": listed,
+            }
+        )
+    return {"row_count": sum(p["row_count"] for p in partitions), "partitions": partitions}
+
+
+async def drop_collection(request: web.Request) -> web.Response:
+    name = validate_collection_name(request.match_info["name"])
+    await request.app[CLUSTER].drop_collection(name)
+    return web.Response(status=204)
+
+
+async def insert(request: web.Request) -> web.Response:
+    cluster = request.app[CLUSTER]
+    name = validate_collection_name(request.match_info["name"])
+    body = await read_json_object(request)
+    collection = await cluster.collection(name)
+    vectors = decode_vectors(_require(body, "vectors"), collection.layout)
+    if vectors.nbytes > MAX_INSERT_VECTOR_BYTES:
+        raise QuiverError(ErrorCode.REQUEST_TOO_LARGE, "one insert takes at most 256 MB of vector data")
+    ids = None
+    if body.get("ids") is not None:
+        ids = _id_list(body["ids"], "ids")
+        if len(ids) != len(vectors):
+            raise QuiverError(
+                ErrorCode.INVALID_IDS, f"{len(ids)} ids for {len(vectors)} vectors: give one id per vector, or none"
+            )
+    tag = _string(body.get("partition_tag") or DEFAULT_PARTITION, "partition_tag").strip()
+    partition = collection.partition(tag or DEFAULT_PARTITION)
+    stored = await cluster.insert(collection, partition.id, vectors, ids)
+    return json_response({"ids": [str(i) for i in stored.tolist()]}, status=201)
+
+
+async def vectors_op(request: web.Request) -> web.Response:
+    name = validate_collection_name(request.match_info["name"])
+    body = await read_json_object(request)
+    if "delete" in body:
+        return await _delete(request, name, body["delete"])
+    if "search" in body:
+        return await _search(request, name, body["search"])
+    raise QuiverError(ErrorCode.INVALID_BODY, "Unknown body: expected a 'search' or 'delete' object")
+
+
+async def _delete(request: web.Request, name: str, spec: Any) -> web.Response:
+    if not isinstance(spec, dict) or not isinstance(spec.get("ids"), list):
+        raise QuiverError(ErrorCode.MISSING_PARAMETER, "'delete' needs an 'ids' array")
+    raw = spec["ids"]
+    if any(not isinstance(item, str) for item in raw):
+        raise QuiverError(ErrorCode.MALFORMED_BODY, "'ids' must hold id strings")
+    ids = _id_list(raw, "ids")
+    cluster = request.app[CLUSTER]
+    collection = await cluster.collection(name)
+    if len(ids):
+        await cluster.delete(collection, ids)
+    return json_response({"code": 0, "message": "OK"})
+
+
+async def _search(request: web.Request, name: str, spec: Any) -> web.Response:
+    if not isinstance(spec, dict):
+        raise QuiverError(ErrorCode.MALFORMED_BODY, "'search' must be an object")
+    topk = _integer(_require(spec, "topk"), "topk")
+    params = _require(spec, "params")
+    if not isinstance(params, dict):
+        raise QuiverError(ErrorCode.MALFORMED_BODY, "'params' must be an object")
+    tags = spec.get("partition_tags") or []
+    if not isinstance(tags, list):
+        raise QuiverError(ErrorCode.MALFORMED_BODY, "'partition_tags' must be an array")
+    file_ids = spec.get("file_ids") or []
+    if not isinstance(file_ids, list):
+        raise QuiverError(ErrorCode.MALFORMED_BODY, "'file_ids' must be an array")
+    cluster = request.app[CLUSTER]
+    collection = await cluster.collection(name)
+    queries = decode_vectors(_require(spec, "vectors"), collection.layout)
+    if not 1 <= topk <= MAX_TOPK:
+        raise QuiverError(ErrorCode.INVALID_TOPK, f"topk {topk} is out of range [1, {MAX_TOPK}]")
+    segment_ids: set[int] = set()
+    partition_ids: set[int] = set()
+    if file_ids:
+        segment_ids = await _segments_named(cluster, collection, file_ids)
+    elif tags:
+        partition_ids = _partitions_matching(collection, tags)
+    if not (await cluster.routing(collection)).segments:  # nothing was ever inserted
+        return json_response({"num": 0, "results": [], "result": []})
+    ids, distances = await cluster.search(
+        collection,
+        queries,
+        topk,
+        metric(collection.metric_type),
+        partition_ids,
+        segment_ids,
+        orjson.dumps(params).decode(),
+    )
+    results = [
+        [
+            {"id": str(i), "distance": _distance(d)}
+            for i, d in zip(row_ids.tolist(), row_distances.tolist())
+            if i >= 0
+        ]
+        for row_ids, row_distances in zip(ids, distances)
+    ]
+    return json_response({"num": len(queries), "results": results, "result": results})
+
+
+def _partitions_matching(collection: Collection, tags: list[Any]) -> set[int]:
+    """Partitions whose tag fully matches one of the patterns (Milvus treats tags as regexes)."""
+    patterns = []
+    for tag in tags:
+        if not isinstance(tag, str) or not tag.strip():
+            raise QuiverError(ErrorCode.PARTITION_NAME_INVALID, f"invalid partition tag {tag!r}")
+        try:
+            patterns.append(re.compile(tag.strip()))
+        except re.error as error:
+            raise QuiverError(ErrorCode.PARTITION_NAME_INVALID, f"invalid partition tag {tag!r}: {error}") from None
+    chosen = {p.id for p in collection.partitions if any(r.fullmatch(p.name) for r in patterns)}
+    if not chosen:
+        raise QuiverError(ErrorCode.PARTITION_NO_MATCH, f"no partition matches the tags {tags}")
+    return chosen
+
+
+async def _segments_named(cluster: ClusterClient, collection: Collection, names: list[Any]) -> set[int]:
+    wanted = set()
+    for name in names:
+        if not isinstance(name, str) or not _DIGITS.fullmatch(name):
+            raise QuiverError(ErrorCode.INVALID_PARAMETER, f"file id {name!r} is not a segment name")
+        wanted.add(int(name))
+    unknown = wanted - await cluster.segment_ids(collection)
+    if unknown:
+        raise QuiverError(
+            ErrorCode.INVALID_PARAMETER,
+            f"segments {sorted(unknown)} do not belong to collection {collection.name!r}",
+        )
+    return wanted
+
+
+async def get_vectors(request: web.Request) -> web.Response:
+    name = validate_collection_name(request.match_info["name"])
+    raw = request.query.get("ids")
+    if raw is None:
+        raise QuiverError(ErrorCode.MISSING_QUERY_PARAM, "query parameter 'ids' is missing")
+    parts = raw.split(",") if raw else []
+    if not parts or any(not _DIGITS.fullmatch(p.strip()) or int(p) > MAX_ID for p in parts):
+        raise QuiverError(ErrorCode.INVALID_PARAMETER, f"ids={raw!r} must be 1 to {MAX_GET_IDS} comma-separated int64 ids")
+    if len(parts) > MAX_GET_IDS:
+        raise QuiverError(ErrorCode.INVALID_PARAMETER, f"at most {MAX_GET_IDS} ids per request")
+    ids = np.array([int(p) for p in parts], dtype=np.int64)
+    cluster = request.app[CLUSTER]
+    collection = await cluster.collection(name)
+    found = await cluster.get_vectors(collection, np.unique(ids))
+    vectors = [
+        {"vector": found.get(i, []), "id": str(i)} for i in ids.tolist()
+    ]
+    return json_response({"code": 0, "message": "OK", "vectors": vectors})
+
+
+async def system_info(request: web.Request) -> web.Response:
+    msg = request.match_info["msg"]
+    if msg == "version":
+        reply = API_VERSION
+    elif msg == "status":
+        ready, reason = await request.app[CLUSTER].ready()
+        reply = "OK" if ready else f"NOT READY: {reason}"
+    elif msg == "mode":
+        reply = "CPU"
+    elif msg == "build_commit_id":
+        reply = f"quiver-{__version__}"
+    else:
+        reply = "Unknown command"
+    return json_response({"code": 0, "message": "OK", "reply": reply})
+
+
+async def system_op(request: web.Request) -> web.Response:
+    op = request.match_info["msg"]
+    if op != "task":
+        raise QuiverError(ErrorCode.UNKNOWN_COMMAND, f"Unknown path: /system/{op}")
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise QuiverError(ErrorCode.INVALID_BODY, "body must be an object with 'flush', 'compact' or 'load'")
+    cluster = request.app[CLUSTER]
+    if "flush" in body:
+        await cluster.flush(_flush_names(body["flush"]))
+    elif "load" in body:
+        spec = body["load"]
+        name = spec.get("collection_name") if isinstance(spec, dict) else None
+        if not isinstance(name, str):
+            raise QuiverError(ErrorCode.MISSING_PARAMETER, "'load' needs a 'collection_name' string")
+        await cluster.collection(validate_collection_name(name))  # segments are always in memory
+    elif "compact" in body:
+        raise QuiverError(ErrorCode.UNKNOWN_COMMAND, "compact is not available in this Quiver release")
+    else:
+        raise QuiverError(ErrorCode.INVALID_BODY, "body must hold 'flush', 'compact' or 'load'")
+    return json_response({"code": 0, "message": "OK"})
+
+
+def _flush_names(spec: Any) -> list[str]:
+    names = spec.get("collection_names") if isinstance(spec, dict) else None
+    if not isinstance(names, list):
+        raise QuiverError(ErrorCode.MISSING_PARAMETER, "'flush' needs a 'collection_names' array")
+    if any(not isinstance(n, str) for n in names):
+        raise QuiverError(ErrorCode.MALFORMED_BODY, "'collection_names' must hold strings")
+    return [validate_collection_name(n) for n in names]
+
+
+# -- application ------------------------------------------------------------------------------
+
+
+async def _cors(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(CORS_HEADERS)
+
+
+def create_app(cluster: ClusterClient, max_body_bytes: int) -> web.Application:
+    app = web.Application(
+        middlewares=[v1_error_middleware(render_error)], client_max_size=max_body_bytes
+    )
+    app[CLUSTER] = cluster
+    app.on_response_prepare.append(_cors)
+    routes: list[tuple[str, list[tuple[str, Any]]]] = [
+        ("/", [("GET", welcome)]),
+        ("/state", [("GET", state)]),
+        ("/collections", [("GET", list_collections), ("POST", create_collection)]),
+        ("/collections/{name}", [("GET", get_collection), ("DELETE", drop_collection)]),
+        (
+            "/collections/{name}/vectors",
+            [("GET", get_vectors), ("POST", insert), ("PUT", vectors_op)],
+        ),
+        ("/system/{msg}", [("GET", system_info), ("PUT", system_op)]),
+    ]
+    for path, handlers in routes:
+        resource = app.router.add_resource(path)
+        for method, handler in handlers:
+            resource.add_route(method, handler)
+        resource.add_route("OPTIONS", preflight)
+    return app

@@ -1,0 +1,33 @@
+"""The `quiver` command: `quiver standalone`, or one role: coordinator, datanode, indexnode, proxy."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "standalone": ("quiver.standalone", "start every role and its own Redis on this machine"),
+    "coordinator": ("coordinator.__main__", "cluster metadata in Redis"),
+    "datanode": ("datanode.__main__", "stores segments and runs searches"),
+    "indexnode": ("indexnode.__main__", "builds indexes"),
+    "proxy": ("proxy.__main__", "serves the REST APIs"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: quiver COMMAND [flags]   (quiver COMMAND --help for its flags)", ""]
+    lines += [f"  {name:<12} {text}" for name, (_, text) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] not in COMMANDS:
+        print(usage(), file=sys.stderr)
+        sys.exit(0 if args and args[0] in ("-h", "--help") else 2)
+    module = importlib.import_module(COMMANDS[args[0]][0])
+    module.main(args[1:])
+
+
+if __name__ == "__main__":
+    main()

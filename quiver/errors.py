@@ -1,0 +1,75 @@
+"""The one registry of Quiver error codes.
+
+Codes are grouped by domain like Milvus 2.x (collection 100s, partition 200s, segment 300s,
+node 400s, index 700s, parameter 1100s) and each carries a retriable flag. Every gRPC reply
+carries one of them in its Status; each REST surface maps them to its own codes in
+proxy/errors.py.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ErrorCode(IntEnum):
+    SUCCESS = 0
+    UNEXPECTED = 1
+    UNAVAILABLE = 2  # a node or service that the request needs does not answer
+    TIMEOUT = 3
+
+    COLLECTION_NOT_FOUND = 100
+    COLLECTION_EXISTS = 102
+    COLLECTION_NAME_INVALID = 103
+    SCHEMA_INVALID = 105
+    ID_MODE_MISMATCH = 106  # user ids into an auto-id collection, or the reverse
+
+    PARTITION_NOT_FOUND = 200
+    PARTITION_EXISTS = 201
+    PARTITION_NAME_INVALID = 202
+    PARTITION_NO_MATCH = 203  # search partition patterns that match no partition
+
+    SEGMENT_NOT_FOUND = 300
+    SEGMENT_NOT_GROWING = 301  # the segment sealed: ask the coordinator for a new one
+
+    NO_DATA_NODE = 400
+    NODE_NOT_REGISTERED = 401
+
+    INVALID_PARAMETER = 1100
+    MISSING_PARAMETER = 1101
+    INVALID_DIMENSION = 1102
+    INVALID_TOPK = 1103
+    INVALID_METRIC = 1104
+    INVALID_VECTORS = 1105
+    INVALID_IDS = 1106
+    MALFORMED_BODY = 1108  # not parseable (bad JSON)
+    INVALID_BODY = 1109  # parseable, but not the shape the endpoint takes
+    INVALID_QUERY_PARAM = 1110
+    REQUEST_TOO_LARGE = 1111
+    UNKNOWN_COMMAND = 1112
+    MISSING_QUERY_PARAM = 1113
+
+
+RETRIABLE = frozenset(
+    {
+        ErrorCode.UNAVAILABLE,
+        ErrorCode.TIMEOUT,
+        ErrorCode.SEGMENT_NOT_GROWING,
+        ErrorCode.NO_DATA_NODE,
+    }
+)
+
+
+class QuiverError(Exception):
+    """An error with a registry code. Every layer raises these; surfaces render them."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = ErrorCode(code)
+        self.message = message
+
+    @property
+    def retriable(self) -> bool:
+        return self.code in RETRIABLE
+
+    def __repr__(self) -> str:
+        return f"QuiverError({self.code.name}, {self.message!r})"

@@ -1,0 +1,47 @@
+"""Every Redis key Quiver uses, in one place.
+
+Only the coordinator writes these (index nodes will read the build queue). Values are
+readable from redis-cli: JSON for documents, plain integers for counters.
+"""
+
+from __future__ import annotations
+
+PREFIX = "quiver"
+
+# STRING int: the next id the allocator hands out (ids are time-ordered int64).
+ID_COUNTER = f"{PREFIX}:ids"
+
+# HASH collection name -> collection id.
+COLLECTION_NAMES = f"{PREFIX}:collections"
+
+# HASH of one collection, fields below (id_mode is absent until the first insert).
+COLLECTION_META = "meta"  # JSON of quiver.CollectionInfo, without id_mode and version
+COLLECTION_ID_MODE = "id_mode"  # int IdMode, set once with HSETNX
+COLLECTION_VERSION = "version"  # int, bumped on every change that affects routing
+
+# HASH node id -> JSON of quiver.NodeInfo (its last registration).
+NODES = f"{PREFIX}:nodes"
+
+
+def collection(collection_id: int) -> str:
+    return f"{PREFIX}:collection:{collection_id}"
+
+
+def collection_segments(collection_id: int) -> str:
+    """SET of the collection's segment ids."""
+    return f"{PREFIX}:collection:{collection_id}:segments"
+
+
+def active_segments(collection_id: int) -> str:
+    """HASH partition id -> the growing segment that takes that partition's inserts."""
+    return f"{PREFIX}:collection:{collection_id}:active"
+
+
+def segment(segment_id: int) -> str:
+    """HASH of one segment: the fields of quiver.SegmentInfo but its id."""
+    return f"{PREFIX}:segment:{segment_id}"
+
+
+def node_alive(node_id: str) -> str:
+    """STRING with a TTL, refreshed by every heartbeat: present means alive."""
+    return f"{PREFIX}:node:{node_id}:alive"

@@ -1,0 +1,102 @@
+"""Registration and heartbeats of a worker node (data node, index node) with the coordinator."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from quiver.errors import QuiverError
+from quiver.rpc import call
+from quiver.schema import Node, Segment
+from quiver_pb import coordinator_pb2 as cpb
+from quiver_pb.coordinator_pb2_grpc import CoordinatorStub
+
+log = logging.getLogger(__name__)
+
+SegmentReport = Callable[[], list[Segment]]
+DropSegments = Callable[[list[int]], Awaitable[None]]
+
+
+async def _no_segments_to_drop(segment_ids: list[int]) -> None:
+    return None
+
+
+class Membership:
+    """Keeps a node registered: registers, then heartbeats; registers again when told to."""
+
+    def __init__(
+        self,
+        coordinator: CoordinatorStub,
+        node: Node,
+        interval_s: float,
+        report: SegmentReport = list,
+        drop: DropSegments = _no_segments_to_drop,
+    ) -> None:
+        self._coordinator = coordinator
+        self.node = node
+        self._interval_s = interval_s
+        self._report = report
+        self._drop = drop
+        self.registered = asyncio.Event()
+
+    async def register(self, stop: asyncio.Event) -> None:
+        """Registers, retrying until the coordinator answers or `stop` is set."""
+        self.registered.clear()
+        while not stop.is_set():
+            try:
+                reply = await call(
+                    self._coordinator.RegisterNode,
+                    cpb.RegisterNodeRequest(
+                        node=self.node.to_proto(), segments=[s.to_proto() for s in self._report()]
+                    ),
+                    peer="coordinator",
+                    timeout=5,
+                )
+            except QuiverError as error:
+                log.warning("registration failed, retrying: %s", error.message)
+                await _sleep(stop, self._interval_s)
+                continue
+            self.registered.set()
+            log.info("registered with the coordinator as %s", self.node.node_id)
+            await self._drop_unknown(list(reply.drop_segment_ids))
+            return
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Registers (unless already registered), then heartbeats until `stop` is set."""
+        if not self.registered.is_set():
+            await self.register(stop)
+        while not stop.is_set():
+            await _sleep(stop, self._interval_s)
+            if stop.is_set():
+                return
+            try:
+                reply = await call(
+                    self._coordinator.Heartbeat,
+                    cpb.HeartbeatRequest(
+                        node_id=self.node.node_id,
+                        role=int(self.node.role),
+                        segments=[s.to_proto() for s in self._report()],
+                    ),
+                    peer="coordinator",
+                    timeout=max(self._interval_s, 1.0),
+                )
+            except QuiverError as error:
+                log.warning("heartbeat failed: %s", error.message)
+                continue
+            if reply.register_again:
+                await self.register(stop)
+            else:
+                await self._drop_unknown(list(reply.drop_segment_ids))
+
+    async def _drop_unknown(self, segment_ids: list[int]) -> None:
+        if segment_ids:
+            log.info("dropping %d segments the catalog no longer knows", len(segment_ids))
+            await self._drop(segment_ids)
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass

@@ -1,0 +1,135 @@
+"""gRPC helpers shared by every role: statuses, servicer error handling, clients, servers."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from quiver.errors import ErrorCode, QuiverError
+from quiver_pb import common_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+# Reconnect quickly after a peer restarts (default backoff grows to two minutes).
+CLIENT_OPTIONS = CHANNEL_OPTIONS + [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    ("grpc.min_reconnect_backoff_ms", 100),
+]
+DEFAULT_TIMEOUT_S = 60.0
+
+Reply = TypeVar("Reply")
+
+
+def ok() -> pb.Status:
+    return pb.Status(code=0)
+
+
+def status_of(error: QuiverError) -> pb.Status:
+    return pb.Status(code=int(error.code), reason=error.message, retriable=error.retriable)
+
+
+def check(status: pb.Status) -> None:
+    """Raises the QuiverError that a reply's status carries, if any."""
+    if status.code:
+        try:
+            code = ErrorCode(status.code)
+        except ValueError:
+            code = ErrorCode.UNEXPECTED
+        raise QuiverError(code, status.reason)
+
+
+def servicer_method(reply_type: Callable[..., Any]) -> Callable:
+    """Wraps a servicer method: QuiverErrors become the reply's status, never gRPC errors.
+
+    The wrapped method takes the request and returns the reply; it does not see the context.
+    """
+
+    def decorate(method: Callable[[Any, Any], Awaitable[Any]]) -> Callable:
+        @functools.wraps(method)
+        async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                return await method(self, request)
+            except QuiverError as error:
+                return reply_type(status=status_of(error))
+            except Exception as error:  # a bug: log it, answer with a clear status
+                log.exception("%s failed", method.__qualname__)
+                reason = f"internal error in {method.__name__}: {error!r}"
+                return reply_type(status=pb.Status(code=int(ErrorCode.UNEXPECTED), reason=reason))
+
+        return wrapper
+
+    return decorate
+
+
+async def call(
+    method: Callable[..., Awaitable[Reply]],
+    request: Any,
+    *,
+    peer: str,
+    timeout: float | None = DEFAULT_TIMEOUT_S,
+) -> Reply:
+    """Calls a unary RPC; transport failures and error statuses both raise QuiverError.
+
+    `peer` names the callee in errors ("data node dn-1 at 127.0.0.1:7001").
+    """
+    try:
+        reply = await method(request, timeout=timeout)
+    except grpc.aio.AioRpcError as error:
+        raise rpc_error(error, peer) from None
+    check(reply.status)  # type: ignore[attr-defined]
+    return reply
+
+
+def rpc_error(error: grpc.aio.AioRpcError, peer: str) -> QuiverError:
+    code = error.code()
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return QuiverError(ErrorCode.UNAVAILABLE, f"{peer} is unavailable: {error.details()}")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return QuiverError(ErrorCode.TIMEOUT, f"{peer} did not answer in time")
+    return QuiverError(ErrorCode.UNEXPECTED, f"{peer} failed: {code.name} {error.details()}")
+
+
+class Channels:
+    """One reusable channel per address."""
+
+    def __init__(self) -> None:
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def get(self, address: str) -> grpc.aio.Channel:
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(address, options=CLIENT_OPTIONS)
+            self._channels[address] = channel
+        return channel
+
+    async def close(self) -> None:
+        channels, self._channels = list(self._channels.values()), {}
+        for channel in channels:
+            await channel.close()
+
+
+async def start_server(
+    register: Callable[[grpc.aio.Server], None], host: str, port: int
+) -> tuple[grpc.aio.Server, int]:
+    """Starts a gRPC server; port 0 picks a free one. Returns the server and its bound port."""
+    server = grpc.aio.server(options=CHANNEL_OPTIONS)
+    register(server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if not bound:
+        raise OSError(f"cannot bind gRPC server to {host}:{port}")
+    await server.start()
+    return server, bound

@@ -1,0 +1,323 @@
+"""The internal data model every role works on: collections, partitions, segments, nodes.
+
+Plain frozen dataclasses, with converters to and from the protobuf messages that carry them
+between roles. The REST surfaces translate their own shapes onto these.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from enum import IntEnum
+
+import numpy as np
+
+from quiver.catalogue import Metric, VectorKind, metric
+from quiver.errors import ErrorCode, QuiverError
+from quiver_pb import common_pb2 as pb
+
+DEFAULT_PARTITION = "_default"
+MAX_DIMENSION = 32768
+MB = 1024 * 1024
+
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+
+
+class DataType(IntEnum):
+    BOOL = pb.BOOL
+    INT8 = pb.INT8
+    INT16 = pb.INT16
+    INT32 = pb.INT32
+    INT64 = pb.INT64
+    FLOAT = pb.FLOAT
+    DOUBLE = pb.DOUBLE
+    VARCHAR = pb.VARCHAR
+    ARRAY = pb.ARRAY
+    JSON = pb.JSON
+    BINARY_VECTOR = pb.BINARY_VECTOR
+    FLOAT_VECTOR = pb.FLOAT_VECTOR
+
+
+class IdMode(IntEnum):
+    UNSET = pb.ID_MODE_UNSET
+    AUTO = pb.ID_MODE_AUTO
+    USER = pb.ID_MODE_USER
+
+
+class SegmentState(IntEnum):
+    GROWING = pb.GROWING
+    SEALED = pb.SEALED
+    FLUSHED = pb.FLUSHED
+
+
+class NodeRole(IntEnum):
+    DATA = pb.DATA_NODE
+    INDEX = pb.INDEX_NODE
+
+
+def validate_collection_name(name: object) -> str:
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise QuiverError(
+            ErrorCode.COLLECTION_NAME_INVALID,
+            f"invalid collection name {name!r}: 1 to 255 letters, digits or '_', "
+            "starting with a letter or '_'",
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    data_type: DataType
+    is_primary: bool = False
+    dim: int = 0
+
+    @property
+    def is_vector(self) -> bool:
+        return self.data_type in (DataType.FLOAT_VECTOR, DataType.BINARY_VECTOR)
+
+    def to_proto(self) -> pb.FieldSchema:
+        return pb.FieldSchema(
+            name=self.name, data_type=int(self.data_type), is_primary=self.is_primary, dim=self.dim
+        )
+
+    @classmethod
+    def from_proto(cls, msg: pb.FieldSchema) -> Field:
+        return cls(msg.name, DataType(msg.data_type), msg.is_primary, msg.dim)
+
+
+@dataclass(frozen=True)
+class Partition:
+    id: int
+    name: str
+    created_ms: int = 0
+
+    def to_proto(self) -> pb.PartitionInfo:
+        return pb.PartitionInfo(id=self.id, name=self.name, created_ms=self.created_ms)
+
+    @classmethod
+    def from_proto(cls, msg: pb.PartitionInfo) -> Partition:
+        return cls(msg.id, msg.name, msg.created_ms)
+
+
+@dataclass(frozen=True)
+class VectorLayout:
+    """How one vector field's rows are packed into bytes."""
+
+    kind: VectorKind
+    dim: int  # components, or bits for binary vectors
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype("<f4") if self.kind is VectorKind.FLOAT else np.dtype("u1")
+
+    @property
+    def width(self) -> int:
+        """Array elements per row: dim floats, or dim/8 bytes."""
+        return self.dim if self.kind is VectorKind.FLOAT else self.dim // 8
+
+    @property
+    def row_bytes(self) -> int:
+        return self.width * self.dtype.itemsize
+
+    def unpack(self, data: bytes | memoryview, rows: int | None = None) -> np.ndarray:
+        array = np.frombuffer(data, dtype=self.dtype)
+        if array.size % self.width or (rows is not None and array.size != rows * self.width):
+            raise QuiverError(
+                ErrorCode.INVALID_VECTORS, f"{len(data)} bytes do not hold rows of {self.row_bytes}"
+            )
+        return array.reshape(-1, self.width)
+
+
+@dataclass(frozen=True)
+class Collection:
+    id: int
+    name: str
+    fields: tuple[Field, ...]
+    metric_type: str
+    index_file_size_mb: int
+    created_ms: int = 0
+    id_mode: IdMode = IdMode.UNSET
+    version: int = 0
+    partitions: tuple[Partition, ...] = field(default_factory=tuple)
+
+    @property
+    def vector_field(self) -> Field:
+        return next(f for f in self.fields if f.is_vector)
+
+    @property
+    def layout(self) -> VectorLayout:
+        vf = self.vector_field
+        kind = VectorKind.BINARY if vf.data_type is DataType.BINARY_VECTOR else VectorKind.FLOAT
+        return VectorLayout(kind, vf.dim)
+
+    @property
+    def dim(self) -> int:
+        return self.vector_field.dim
+
+    @property
+    def metric(self) -> Metric:
+        return metric(self.metric_type)
+
+    @property
+    def seal_bytes(self) -> int:
+        return self.index_file_size_mb * MB
+
+    def partition(self, name: str) -> Partition:
+        for p in self.partitions:
+            if p.name == name:
+                return p
+        raise QuiverError(
+            ErrorCode.PARTITION_NOT_FOUND, f"partition {name!r} not found in collection {self.name!r}"
+        )
+
+    def with_changes(self, **changes: object) -> Collection:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def to_proto(self) -> pb.CollectionInfo:
+        return pb.CollectionInfo(
+            id=self.id,
+            name=self.name,
+            fields=[f.to_proto() for f in self.fields],
+            metric_type=self.metric_type,
+            index_file_size_mb=self.index_file_size_mb,
+            created_ms=self.created_ms,
+            id_mode=int(self.id_mode),
+            version=self.version,
+            partitions=[p.to_proto() for p in self.partitions],
+        )
+
+    @classmethod
+    def from_proto(cls, msg: pb.CollectionInfo) -> Collection:
+        return cls(
+            id=msg.id,
+            name=msg.name,
+            fields=tuple(Field.from_proto(f) for f in msg.fields),
+            metric_type=msg.metric_type,
+            index_file_size_mb=msg.index_file_size_mb,
+            created_ms=msg.created_ms,
+            id_mode=IdMode(msg.id_mode),
+            version=msg.version,
+            partitions=tuple(Partition.from_proto(p) for p in msg.partitions),
+        )
+
+
+def vector_collection(
+    name: str, dim: int, metric_type: str, index_file_size_mb: int
+) -> Collection:
+    """The schema of a Milvus 0.x collection: an int64 primary key and one vector field."""
+    vector_type = (
+        DataType.BINARY_VECTOR
+        if metric(metric_type).vector_kind is VectorKind.BINARY
+        else DataType.FLOAT_VECTOR
+    )
+    return Collection(
+        id=0,
+        name=name,
+        fields=(Field("id", DataType.INT64, is_primary=True), Field("vector", vector_type, dim=dim)),
+        metric_type=metric_type,
+        index_file_size_mb=index_file_size_mb,
+    )
+
+
+def validate_collection(collection: Collection) -> None:
+    """Checks a new collection's schema; raises with the code of the first problem."""
+    validate_collection_name(collection.name)
+    m = collection.metric
+    vectors = [f for f in collection.fields if f.is_vector]
+    if len(vectors) != 1:
+        raise QuiverError(ErrorCode.SCHEMA_INVALID, "a collection needs exactly one vector field")
+    dim = vectors[0].dim
+    if not 1 <= dim <= MAX_DIMENSION:
+        raise QuiverError(
+            ErrorCode.INVALID_DIMENSION, f"dimension {dim} is out of range [1, {MAX_DIMENSION}]"
+        )
+    if m.vector_kind is VectorKind.BINARY and dim % 8:
+        raise QuiverError(
+            ErrorCode.INVALID_DIMENSION, f"binary dimension {dim} must be a multiple of 8"
+        )
+    if collection.layout.kind is not m.vector_kind:
+        raise QuiverError(
+            ErrorCode.INVALID_METRIC,
+            f"metric {m.name} does not apply to {collection.layout.kind.value} vectors",
+        )
+    if not 1 <= collection.index_file_size_mb <= 4096:
+        raise QuiverError(
+            ErrorCode.INVALID_PARAMETER,
+            f"index_file_size {collection.index_file_size_mb} is out of range [1, 4096]",
+        )
+
+
+@dataclass(frozen=True)
+class Segment:
+    id: int
+    collection_id: int
+    partition_id: int
+    node_id: str
+    state: SegmentState = SegmentState.GROWING
+    row_count: int = 0
+    deleted_count: int = 0
+    data_bytes: int = 0
+
+    @property
+    def live_rows(self) -> int:
+        return self.row_count - self.deleted_count
+
+    def to_proto(self) -> pb.SegmentInfo:
+        return pb.SegmentInfo(
+            id=self.id,
+            collection_id=self.collection_id,
+            partition_id=self.partition_id,
+            node_id=self.node_id,
+            state=int(self.state),
+            row_count=self.row_count,
+            deleted_count=self.deleted_count,
+            data_bytes=self.data_bytes,
+        )
+
+    @classmethod
+    def from_proto(cls, msg: pb.SegmentInfo) -> Segment:
+        return cls(
+            id=msg.id,
+            collection_id=msg.collection_id,
+            partition_id=msg.partition_id,
+            node_id=msg.node_id,
+            state=SegmentState(msg.state or pb.GROWING),
+            row_count=msg.row_count,
+            deleted_count=msg.deleted_count,
+            data_bytes=msg.data_bytes,
+        )
+
+
+@dataclass(frozen=True)
+class Node:
+    node_id: str
+    role: NodeRole
+    address: str
+    alive: bool = False
+    started_ms: int = 0
+    memory_bytes: int = 0
+    cpu_count: int = 0
+
+    def to_proto(self) -> pb.NodeInfo:
+        return pb.NodeInfo(
+            node_id=self.node_id,
+            role=int(self.role),
+            address=self.address,
+            alive=self.alive,
+            started_ms=self.started_ms,
+            memory_bytes=self.memory_bytes,
+            cpu_count=self.cpu_count,
+        )
+
+    @classmethod
+    def from_proto(cls, msg: pb.NodeInfo) -> Node:
+        return cls(
+            node_id=msg.node_id,
+            role=NodeRole(msg.role),
+            address=msg.address,
+            alive=msg.alive,
+            started_ms=msg.started_ms,
+            memory_bytes=msg.memory_bytes,
+            cpu_count=msg.cpu_count,
+        )

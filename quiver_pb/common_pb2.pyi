@@ -1,0 +1,168 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class DataType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DATA_TYPE_NONE: _ClassVar[DataType]
+    BOOL: _ClassVar[DataType]
+    INT8: _ClassVar[DataType]
+    INT16: _ClassVar[DataType]
+    INT32: _ClassVar[DataType]
+    INT64: _ClassVar[DataType]
+    FLOAT: _ClassVar[DataType]
+    DOUBLE: _ClassVar[DataType]
+    VARCHAR: _ClassVar[DataType]
+    ARRAY: _ClassVar[DataType]
+    JSON: _ClassVar[DataType]
+    BINARY_VECTOR: _ClassVar[DataType]
+    FLOAT_VECTOR: _ClassVar[DataType]
+
+class IdMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ID_MODE_UNSET: _ClassVar[IdMode]
+    ID_MODE_AUTO: _ClassVar[IdMode]
+    ID_MODE_USER: _ClassVar[IdMode]
+
+class SegmentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SEGMENT_STATE_NONE: _ClassVar[SegmentState]
+    GROWING: _ClassVar[SegmentState]
+    SEALED: _ClassVar[SegmentState]
+    FLUSHED: _ClassVar[SegmentState]
+
+class NodeRole(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NODE_ROLE_NONE: _ClassVar[NodeRole]
+    DATA_NODE: _ClassVar[NodeRole]
+    INDEX_NODE: _ClassVar[NodeRole]
+DATA_TYPE_NONE: DataType
+BOOL: DataType
+INT8: DataType
+INT16: DataType
+INT32: DataType
+INT64: DataType
+FLOAT: DataType
+DOUBLE: DataType
+VARCHAR: DataType
+ARRAY: DataType
+JSON: DataType
+BINARY_VECTOR: DataType
+FLOAT_VECTOR: DataType
+ID_MODE_UNSET: IdMode
+ID_MODE_AUTO: IdMode
+ID_MODE_USER: IdMode
+SEGMENT_STATE_NONE: SegmentState
+GROWING: SegmentState
+SEALED: SegmentState
+FLUSHED: SegmentState
+NODE_ROLE_NONE: NodeRole
+DATA_NODE: NodeRole
+INDEX_NODE: NodeRole
+
+class Status(_message.Message):
+    __slots__ = ("code", "reason", "retriable")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    RETRIABLE_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    reason: str
+    retriable: bool
+    def __init__(self, code: _Optional[int] = ..., reason: _Optional[str] = ..., retriable: _Optional[bool] = ...) -> None: ...
+
+class Empty(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StatusReply(_message.Message):
+    __slots__ = ("status",)
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    status: Status
+    def __init__(self, status: _Optional[_Union[Status, _Mapping]] = ...) -> None: ...
+
+class FieldSchema(_message.Message):
+    __slots__ = ("name", "data_type", "is_primary", "dim")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DATA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    IS_PRIMARY_FIELD_NUMBER: _ClassVar[int]
+    DIM_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    data_type: DataType
+    is_primary: bool
+    dim: int
+    def __init__(self, name: _Optional[str] = ..., data_type: _Optional[_Union[DataType, str]] = ..., is_primary: _Optional[bool] = ..., dim: _Optional[int] = ...) -> None: ...
+
+class PartitionInfo(_message.Message):
+    __slots__ = ("id", "name", "created_ms")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_MS_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    name: str
+    created_ms: int
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., created_ms: _Optional[int] = ...) -> None: ...
+
+class CollectionInfo(_message.Message):
+    __slots__ = ("id", "name", "fields", "metric_type", "index_file_size_mb", "created_ms", "id_mode", "version", "partitions")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    METRIC_TYPE_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FILE_SIZE_MB_FIELD_NUMBER: _ClassVar[int]
+    CREATED_MS_FIELD_NUMBER: _ClassVar[int]
+    ID_MODE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    name: str
+    fields: _containers.RepeatedCompositeFieldContainer[FieldSchema]
+    metric_type: str
+    index_file_size_mb: int
+    created_ms: int
+    id_mode: IdMode
+    version: int
+    partitions: _containers.RepeatedCompositeFieldContainer[PartitionInfo]
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[FieldSchema, _Mapping]]] = ..., metric_type: _Optional[str] = ..., index_file_size_mb: _Optional[int] = ..., created_ms: _Optional[int] = ..., id_mode: _Optional[_Union[IdMode, str]] = ..., version: _Optional[int] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ...) -> None: ...
+
+class SegmentInfo(_message.Message):
+    __slots__ = ("id", "collection_id", "partition_id", "node_id", "state", "row_count", "deleted_count", "data_bytes")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ROW_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DELETED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DATA_BYTES_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    collection_id: int
+    partition_id: int
+    node_id: str
+    state: SegmentState
+    row_count: int
+    deleted_count: int
+    data_bytes: int
+    def __init__(self, id: _Optional[int] = ..., collection_id: _Optional[int] = ..., partition_id: _Optional[int] = ..., node_id: _Optional[str] = ..., state: _Optional[_Union[SegmentState, str]] = ..., row_count: _Optional[int] = ..., deleted_count: _Optional[int] = ..., data_bytes: _Optional[int] = ...) -> None: ...
+
+class NodeInfo(_message.Message):
+    __slots__ = ("node_id", "role", "address", "alive", "started_ms", "memory_bytes", "cpu_count")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    ALIVE_FIELD_NUMBER: _ClassVar[int]
+    STARTED_MS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CPU_COUNT_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    role: NodeRole
+    address: str
+    alive: bool
+    started_ms: int
+    memory_bytes: int
+    cpu_count: int
+    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[NodeRole, str]] = ..., address: _Optional[str] = ..., alive: _Optional[bool] = ..., started_ms: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., cpu_count: _Optional[int] = ...) -> None: ...

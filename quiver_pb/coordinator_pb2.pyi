@@ -1,0 +1,183 @@
+from quiver_pb import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CollectionRef(_message.Message):
+    __slots__ = ("name", "id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    id: int
+    def __init__(self, name: _Optional[str] = ..., id: _Optional[int] = ...) -> None: ...
+
+class CreateCollectionRequest(_message.Message):
+    __slots__ = ("collection",)
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    collection: _common_pb2.CollectionInfo
+    def __init__(self, collection: _Optional[_Union[_common_pb2.CollectionInfo, _Mapping]] = ...) -> None: ...
+
+class CollectionStats(_message.Message):
+    __slots__ = ("row_count", "segments")
+    ROW_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    row_count: int
+    segments: _containers.RepeatedCompositeFieldContainer[_common_pb2.SegmentInfo]
+    def __init__(self, row_count: _Optional[int] = ..., segments: _Optional[_Iterable[_Union[_common_pb2.SegmentInfo, _Mapping]]] = ...) -> None: ...
+
+class CollectionReply(_message.Message):
+    __slots__ = ("status", "collection", "stats")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    collection: _common_pb2.CollectionInfo
+    stats: CollectionStats
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., collection: _Optional[_Union[_common_pb2.CollectionInfo, _Mapping]] = ..., stats: _Optional[_Union[CollectionStats, _Mapping]] = ...) -> None: ...
+
+class ListCollectionsReply(_message.Message):
+    __slots__ = ("status", "collections", "row_counts")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    COLLECTIONS_FIELD_NUMBER: _ClassVar[int]
+    ROW_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    collections: _containers.RepeatedCompositeFieldContainer[_common_pb2.CollectionInfo]
+    row_counts: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., collections: _Optional[_Iterable[_Union[_common_pb2.CollectionInfo, _Mapping]]] = ..., row_counts: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ClaimIdModeRequest(_message.Message):
+    __slots__ = ("collection_id", "id_mode")
+    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    ID_MODE_FIELD_NUMBER: _ClassVar[int]
+    collection_id: int
+    id_mode: _common_pb2.IdMode
+    def __init__(self, collection_id: _Optional[int] = ..., id_mode: _Optional[_Union[_common_pb2.IdMode, str]] = ...) -> None: ...
+
+class AllocateIdsRequest(_message.Message):
+    __slots__ = ("count",)
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    def __init__(self, count: _Optional[int] = ...) -> None: ...
+
+class AllocateIdsReply(_message.Message):
+    __slots__ = ("status", "start", "count")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    start: int
+    count: int
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., start: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
+
+class AssignSegmentRequest(_message.Message):
+    __slots__ = ("collection_id", "partition_id")
+    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_ID_FIELD_NUMBER: _ClassVar[int]
+    collection_id: int
+    partition_id: int
+    def __init__(self, collection_id: _Optional[int] = ..., partition_id: _Optional[int] = ...) -> None: ...
+
+class AssignSegmentReply(_message.Message):
+    __slots__ = ("status", "segment", "node")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    segment: _common_pb2.SegmentInfo
+    node: _common_pb2.NodeInfo
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., segment: _Optional[_Union[_common_pb2.SegmentInfo, _Mapping]] = ..., node: _Optional[_Union[_common_pb2.NodeInfo, _Mapping]] = ...) -> None: ...
+
+class RoutingReply(_message.Message):
+    __slots__ = ("status", "collection", "segments", "nodes")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    collection: _common_pb2.CollectionInfo
+    segments: _containers.RepeatedCompositeFieldContainer[_common_pb2.SegmentInfo]
+    nodes: _containers.RepeatedCompositeFieldContainer[_common_pb2.NodeInfo]
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., collection: _Optional[_Union[_common_pb2.CollectionInfo, _Mapping]] = ..., segments: _Optional[_Iterable[_Union[_common_pb2.SegmentInfo, _Mapping]]] = ..., nodes: _Optional[_Iterable[_Union[_common_pb2.NodeInfo, _Mapping]]] = ...) -> None: ...
+
+class FlushRequest(_message.Message):
+    __slots__ = ("collection_names",)
+    COLLECTION_NAMES_FIELD_NUMBER: _ClassVar[int]
+    collection_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, collection_names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RegisterNodeRequest(_message.Message):
+    __slots__ = ("node", "segments")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    node: _common_pb2.NodeInfo
+    segments: _containers.RepeatedCompositeFieldContainer[_common_pb2.SegmentInfo]
+    def __init__(self, node: _Optional[_Union[_common_pb2.NodeInfo, _Mapping]] = ..., segments: _Optional[_Iterable[_Union[_common_pb2.SegmentInfo, _Mapping]]] = ...) -> None: ...
+
+class HeartbeatRequest(_message.Message):
+    __slots__ = ("node_id", "role", "segments")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    role: _common_pb2.NodeRole
+    segments: _containers.RepeatedCompositeFieldContainer[_common_pb2.SegmentInfo]
+    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.NodeRole, str]] = ..., segments: _Optional[_Iterable[_Union[_common_pb2.SegmentInfo, _Mapping]]] = ...) -> None: ...
+
+class NodeReply(_message.Message):
+    __slots__ = ("status", "drop_segment_ids", "register_again")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DROP_SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_AGAIN_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    drop_segment_ids: _containers.RepeatedScalarFieldContainer[int]
+    register_again: bool
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., drop_segment_ids: _Optional[_Iterable[int]] = ..., register_again: _Optional[bool] = ...) -> None: ...
+
+class ListNodesReply(_message.Message):
+    __slots__ = ("status", "nodes")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    nodes: _containers.RepeatedCompositeFieldContainer[_common_pb2.NodeInfo]
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., nodes: _Optional[_Iterable[_Union[_common_pb2.NodeInfo, _Mapping]]] = ...) -> None: ...
+
+class SegmentRef(_message.Message):
+    __slots__ = ("segment_id",)
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    segment_id: int
+    def __init__(self, segment_id: _Optional[int] = ...) -> None: ...
+
+class SegmentReply(_message.Message):
+    __slots__ = ("status", "segment", "collection")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    segment: _common_pb2.SegmentInfo
+    collection: _common_pb2.CollectionInfo
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., segment: _Optional[_Union[_common_pb2.SegmentInfo, _Mapping]] = ..., collection: _Optional[_Union[_common_pb2.CollectionInfo, _Mapping]] = ...) -> None: ...
+
+class CatalogEvent(_message.Message):
+    __slots__ = ("kind", "collection_id", "collection_name")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_NONE: _ClassVar[CatalogEvent.Kind]
+        COLLECTION_CHANGED: _ClassVar[CatalogEvent.Kind]
+        NODES_CHANGED: _ClassVar[CatalogEvent.Kind]
+        SNAPSHOT: _ClassVar[CatalogEvent.Kind]
+    KIND_NONE: CatalogEvent.Kind
+    COLLECTION_CHANGED: CatalogEvent.Kind
+    NODES_CHANGED: CatalogEvent.Kind
+    SNAPSHOT: CatalogEvent.Kind
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_NAME_FIELD_NUMBER: _ClassVar[int]
+    kind: CatalogEvent.Kind
+    collection_id: int
+    collection_name: str
+    def __init__(self, kind: _Optional[_Union[CatalogEvent.Kind, str]] = ..., collection_id: _Optional[int] = ..., collection_name: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,108 @@
+from quiver_pb import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class InsertRequest(_message.Message):
+    __slots__ = ("segment_id", "row_count", "ids", "vectors")
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ROW_COUNT_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
+    segment_id: int
+    row_count: int
+    ids: bytes
+    vectors: bytes
+    def __init__(self, segment_id: _Optional[int] = ..., row_count: _Optional[int] = ..., ids: _Optional[bytes] = ..., vectors: _Optional[bytes] = ...) -> None: ...
+
+class DeleteRequest(_message.Message):
+    __slots__ = ("collection_id", "ids")
+    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    collection_id: int
+    ids: bytes
+    def __init__(self, collection_id: _Optional[int] = ..., ids: _Optional[bytes] = ...) -> None: ...
+
+class DeleteReply(_message.Message):
+    __slots__ = ("status", "deleted_count")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DELETED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    deleted_count: int
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., deleted_count: _Optional[int] = ...) -> None: ...
+
+class SearchRequest(_message.Message):
+    __slots__ = ("collection_id", "partition_ids", "segment_ids", "metric_type", "topk", "nq", "vectors", "params_json")
+    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_IDS_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    METRIC_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TOPK_FIELD_NUMBER: _ClassVar[int]
+    NQ_FIELD_NUMBER: _ClassVar[int]
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
+    collection_id: int
+    partition_ids: _containers.RepeatedScalarFieldContainer[int]
+    segment_ids: _containers.RepeatedScalarFieldContainer[int]
+    metric_type: str
+    topk: int
+    nq: int
+    vectors: bytes
+    params_json: str
+    def __init__(self, collection_id: _Optional[int] = ..., partition_ids: _Optional[_Iterable[int]] = ..., segment_ids: _Optional[_Iterable[int]] = ..., metric_type: _Optional[str] = ..., topk: _Optional[int] = ..., nq: _Optional[int] = ..., vectors: _Optional[bytes] = ..., params_json: _Optional[str] = ...) -> None: ...
+
+class SearchReply(_message.Message):
+    __slots__ = ("status", "nq", "topk", "ids", "distances")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    NQ_FIELD_NUMBER: _ClassVar[int]
+    TOPK_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    DISTANCES_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    nq: int
+    topk: int
+    ids: bytes
+    distances: bytes
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., nq: _Optional[int] = ..., topk: _Optional[int] = ..., ids: _Optional[bytes] = ..., distances: _Optional[bytes] = ...) -> None: ...
+
+class GetVectorsRequest(_message.Message):
+    __slots__ = ("collection_id", "ids")
+    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    collection_id: int
+    ids: bytes
+    def __init__(self, collection_id: _Optional[int] = ..., ids: _Optional[bytes] = ...) -> None: ...
+
+class GetVectorsReply(_message.Message):
+    __slots__ = ("status", "ids", "vectors")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    ids: bytes
+    vectors: bytes
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., ids: _Optional[bytes] = ..., vectors: _Optional[bytes] = ...) -> None: ...
+
+class NodeFlushRequest(_message.Message):
+    __slots__ = ("collection_ids",)
+    COLLECTION_IDS_FIELD_NUMBER: _ClassVar[int]
+    collection_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, collection_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class NodeFlushReply(_message.Message):
+    __slots__ = ("status", "segments")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    segments: _containers.RepeatedCompositeFieldContainer[_common_pb2.SegmentInfo]
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., segments: _Optional[_Iterable[_Union[_common_pb2.SegmentInfo, _Mapping]]] = ...) -> None: ...
+
+class DropSegmentsRequest(_message.Message):
+    __slots__ = ("segment_ids",)
+    SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    segment_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, segment_ids: _Optional[_Iterable[int]] = ...) -> None: ...

@@ -1,0 +1,190 @@
+"""A real Quiver cluster for tests: Redis and every role as OS processes on free loopback ports.
+
+Ports are chosen once, so a role that is killed and restarted comes back at the same address,
+as it would under a supervisor or in Kubernetes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import signal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import orjson
+
+from quiver.standalone import (
+    LOOPBACK,
+    Child,
+    find_redis_server,
+    free_port,
+    redis_argv,
+    role_argv,
+    wait_for_redis,
+)
+
+
+class TestCluster:
+    __test__ = False  # not a test class for pytest
+
+    def __init__(self, root: Path, data_nodes: int = 2, heartbeat_s: float = 0.3, node_ttl_s: float = 1.5) -> None:
+        self.root = root
+        self.redis_port = free_port()
+        self.coordinator_address = f"{LOOPBACK}:{free_port()}"
+        self.v1_port, self.http_port = free_port(), free_port()
+        logs, run = root / "logs", root / "run"
+        (root / "redis").mkdir(parents=True, exist_ok=True)
+        common = ["--log-level", "INFO"]
+        self.redis = Child("redis", redis_argv(find_redis_server(), self.redis_port, root / "redis"), logs / "redis.log")
+        self.coordinator = Child(
+            "coordinator",
+            role_argv("coordinator", "--port", self.coordinator_address.rsplit(":", 1)[1],
+                      "--redis-url", f"redis://{LOOPBACK}:{self.redis_port}/0",
+                      "--node-ttl", str(node_ttl_s), "--ready-file", str(run / "coordinator.json"), *common),
+            logs / "coordinator.log",
+            run / "coordinator.json",
+        )
+        self.data_nodes = [
+            Child(
+                f"datanode-{i}",
+                role_argv("datanode", "--port", str(free_port()), "--coordinator", self.coordinator_address,
+                          "--data-dir", str(root / f"datanode-{i}"), "--node-id", f"datanode-{i}",
+                          "--heartbeat", str(heartbeat_s), "--ready-file", str(run / f"datanode-{i}.json"),
+                          *common),
+                logs / f"datanode-{i}.log",
+                run / f"datanode-{i}.json",
+            )
+            for i in range(1, data_nodes + 1)
+        ]
+        self.index_node = Child(
+            "indexnode",
+            role_argv("indexnode", "--port", "0", "--coordinator", self.coordinator_address,
+                      "--node-id", "indexnode-1", "--heartbeat", str(heartbeat_s),
+                      "--ready-file", str(run / "indexnode.json"), *common),
+            logs / "indexnode.log",
+            run / "indexnode.json",
+        )
+        self.proxy = Child(
+            "proxy",
+            role_argv("proxy", "--host", LOOPBACK, "--v1-port", str(self.v1_port), "--http-port",
+                      str(self.http_port), "--coordinator", self.coordinator_address,
+                      "--ready-file", str(run / "proxy.json"), *common),
+            logs / "proxy.log",
+            run / "proxy.json",
+        )
+        self.roles = {c.name: c for c in [self.coordinator, *self.data_nodes, self.index_node, self.proxy]}
+
+    @property
+    def v1_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.v1_port}"
+
+    async def start(self) -> None:
+        await self.redis.start()
+        await wait_for_redis(self.redis_port, self.redis.log_path)
+        for child in self.roles.values():
+            await child.start()
+            await child.wait_ready()
+        await self.wait_until_serving()
+
+    async def wait_until_serving(self, timeout_s: float = 30.0) -> None:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(int(timeout_s / 0.1)):
+                try:
+                    async with http.get(self.v1_url + "/state") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise TimeoutError("the cluster did not start serving")
+
+    async def kill(self, name: str) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash or a power cut."""
+        child = self.redis if name == "redis" else self.roles[name]
+        assert child.process is not None
+        child.process.send_signal(signal.SIGKILL)
+        await child.process.wait()
+
+    async def restart(self, name: str) -> None:
+        child = self.roles[name]
+        await child.start()
+        await child.wait_ready()
+
+    async def stop(self) -> None:
+        for child in reversed([self.redis, *self.roles.values()]):
+            await child.stop()
+
+    def log_tail(self, lines: int = 40) -> str:
+        out = []
+        for child in [self.redis, *self.roles.values()]:
+            if child.log_path.exists():
+                tail = child.log_path.read_text(errors="replace").splitlines()[-lines:]
+                out.append(f"== {child.name}\n" + "\n".join(tail))
+        return "\n".join(out)
+
+
+class V1Client:
+    """A Milvus 0.x REST client, as a user's script would talk to the proxy."""
+
+    def __init__(self, http: aiohttp.ClientSession, base_url: str) -> None:
+        self.http = http
+        self.base = base_url
+
+    async def request(self, method: str, path: str, body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
+        data = raw if raw is not None else (None if body is None else orjson.dumps(body))
+        payload = None if data is None else io.BytesIO(data)  # large bodies stream, not block
+        headers = {"Content-Type": "application/json"}
+        async with self.http.request(method, self.base + path, data=payload, headers=headers) as response:
+            text = await response.text()
+            try:
+                payload = await response.json(content_type=None) if text else None
+            except ValueError:
+                payload = text
+            return response.status, payload
+
+    async def create_collection(self, name: str, dim: int, metric: str = "L2", index_file_size: int = 1024) -> None:
+        status, body = await self.request(
+            "POST", "/collections",
+            {"collection_name": name, "dimension": dim, "metric_type": metric, "index_file_size": index_file_size},
+        )
+        assert status == 201, body
+
+    async def insert(self, name: str, vectors: np.ndarray, ids: list[int] | None = None) -> list[int]:
+        body: dict[str, Any] = {"vectors": vectors.tolist()}
+        if ids is not None:
+            body["ids"] = [str(i) for i in ids]
+        status, reply = await self.request("POST", f"/collections/{name}/vectors", body)
+        assert status == 201, reply
+        return [int(i) for i in reply["ids"]]
+
+    async def search(self, name: str, queries: np.ndarray, topk: int, **extra: Any) -> list[list[tuple[int, float]]]:
+        status, reply = await self.request(
+            "PUT", f"/collections/{name}/vectors",
+            {"search": {"topk": topk, "vectors": queries.tolist(), "params": {}, **extra}},
+        )
+        assert status == 200, reply
+        assert reply["results"] == reply["result"]
+        return [[(int(hit["id"]), float(hit["distance"])) for hit in hits] for hits in reply["results"]]
+
+    async def flush(self, *names: str) -> None:
+        status, reply = await self.request("PUT", "/system/task", {"flush": {"collection_names": list(names)}})
+        assert status == 200, reply
+
+    async def get_vectors(self, name: str, ids: list[int]) -> dict[int, list[float]]:
+        status, reply = await self.request("GET", f"/collections/{name}/vectors?ids=" + ",".join(map(str, ids)))
+        assert status == 200, reply
+        return {int(v["id"]): v["vector"] for v in reply["vectors"]}
+
+    async def info(self, name: str) -> dict[str, Any]:
+        status, reply = await self.request("GET", f"/collections/{name}")
+        assert status == 200, reply
+        return reply
+
+    async def stat(self, name: str) -> dict[str, Any]:
+        status, reply = await self.request("GET", f"/collections/{name}?info=stat")
+        assert status == 200, reply
+        return reply
+

@@ -1,0 +1,42 @@
+"""Shared fixtures: one real cluster (Redis + every role as processes) per test session."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from tests.cluster import TestCluster, V1Client
+
+
+@pytest.fixture(scope="session")
+async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TestCluster]:
+    """Two data nodes, an index node, the coordinator, the proxy and Redis."""
+    running = TestCluster(tmp_path_factory.mktemp("cluster"), data_nodes=2)
+    try:
+        await running.start()
+    except BaseException:
+        print(running.log_tail())
+        await running.stop()
+        raise
+    yield running
+    await running.stop()
+
+
+@pytest.fixture(scope="session")
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+        yield session
+
+
+@pytest.fixture
+def v1(http: aiohttp.ClientSession, cluster: TestCluster) -> V1Client:
+    return V1Client(http, cluster.v1_url)
+
+
+@pytest.fixture
+def name() -> str:
+    """A collection name no other test uses."""
+    return f"c_{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,207 @@
+"""Crashes: nothing acknowledged is lost when a data node, the coordinator or the standalone
+cluster dies and comes back. Each test runs its own cluster, since it kills processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import pytest
+
+from quiver.standalone import free_port
+from tests.cluster import TestCluster, V1Client
+
+DIM = 8
+
+
+@pytest.fixture
+async def crash_cluster(tmp_path: Path) -> AsyncIterator[TestCluster]:
+    running = TestCluster(tmp_path, data_nodes=1)
+    try:
+        await running.start()
+        yield running
+    except BaseException:
+        print(running.log_tail())
+        raise
+    finally:
+        await running.stop()
+
+
+class Ledger:
+    """What the client was told: every acknowledged id and its vector."""
+
+    def __init__(self) -> None:
+        self.vectors: dict[int, np.ndarray] = {}
+        self.failures = 0
+        self.next_id = 1
+
+    def take_ids(self, n: int) -> list[int]:
+        ids = list(range(self.next_id, self.next_id + n))
+        self.next_id += n
+        return ids
+
+
+async def writer(v1: V1Client, name: str, ledger: Ledger, stop: asyncio.Event, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    while not stop.is_set():
+        vectors = rng.standard_normal((50, DIM)).astype(np.float32)
+        ids = ledger.take_ids(len(vectors))
+        try:
+            status, reply = await v1.request(
+                "POST", f"/collections/{name}/vectors",
+                {"vectors": vectors.tolist(), "ids": [str(i) for i in ids]},
+            )
+        except aiohttp.ClientError:
+            status, reply = 0, None
+        if status == 201:
+            assert reply["ids"] == [str(i) for i in ids]
+            ledger.vectors.update(zip(ids, vectors))
+        else:
+            ledger.failures += 1
+            await asyncio.sleep(0.02)
+
+
+async def assert_all_present(v1: V1Client, name: str, ledger: Ledger) -> None:
+    ids = sorted(ledger.vectors)
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        stored = await v1.get_vectors(name, chunk)
+        missing = [i for i in chunk if not stored[i]]
+        assert not missing, f"{len(missing)} acknowledged ids lost, e.g. {missing[:5]}"
+        for i in chunk:
+            np.testing.assert_array_equal(np.array(stored[i], dtype=np.float32), ledger.vectors[i])
+    sample = ids[:: max(1, len(ids) // 50)]
+    hits = await v1.search(name, np.stack([ledger.vectors[i] for i in sample]), 1)
+    assert [h[0][0] for h in hits] == sample
+    assert all(h[0][1] == 0.0 for h in hits)
+
+
+async def retry_until_ok(action, timeout_s: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            await action()
+            return
+        except AssertionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+async def test_datanode_sigkill_during_concurrent_inserts_loses_no_acknowledged_row(
+    crash_cluster: TestCluster, http: aiohttp.ClientSession, name: str
+) -> None:
+    v1 = V1Client(http, crash_cluster.v1_url)
+    await v1.create_collection(name, DIM, index_file_size=1)
+    ledger, stop = Ledger(), asyncio.Event()
+    writers = [asyncio.create_task(writer(v1, name, ledger, stop, seed)) for seed in range(8)]
+    await asyncio.sleep(1.5)
+    acknowledged_before_kill = len(ledger.vectors)
+    await crash_cluster.kill("datanode-1")
+    await asyncio.sleep(0.5)
+    await crash_cluster.restart("datanode-1")
+    await asyncio.sleep(1.5)
+    stop.set()
+    await asyncio.gather(*writers)
+
+    assert acknowledged_before_kill > 0
+    assert len(ledger.vectors) > acknowledged_before_kill, "inserts resumed after the restart"
+    assert ledger.failures > 0, "inserts failed while the node was down"
+    await assert_all_present(v1, name, ledger)
+    await retry_until_ok(lambda: v1.flush(name))
+    await assert_all_present(v1, name, ledger)
+    # Unacknowledged inserts may have landed too (crash after the fsync, before the reply).
+    assert (await v1.info(name))["count"] >= len(ledger.vectors)
+
+
+async def test_restarted_coordinator_loses_nothing(
+    crash_cluster: TestCluster, http: aiohttp.ClientSession, name: str
+) -> None:
+    v1 = V1Client(http, crash_cluster.v1_url)
+    await v1.create_collection(name, DIM, "L2", index_file_size=7)
+    ledger = Ledger()
+    vectors = np.random.default_rng(1).standard_normal((500, DIM)).astype(np.float32)
+    ids = await v1.insert(name, vectors)
+    ledger.vectors.update(zip(ids, vectors))
+
+    await crash_cluster.kill("coordinator")
+    await crash_cluster.restart("coordinator")
+    await crash_cluster.wait_until_serving()
+
+    info = await v1.info(name)
+    assert (info["dimension"], info["metric_type"], info["index_file_size"]) == (DIM, "L2", 7)
+    await assert_all_present(v1, name, ledger)
+    more = np.random.default_rng(2).standard_normal((100, DIM)).astype(np.float32)
+    more_ids = await v1.insert(name, more)
+    assert min(more_ids) > max(ids), "ids stay unique and time-ordered across coordinator restarts"
+    ledger.vectors.update(zip(more_ids, more))
+    await v1.flush(name)
+    assert (await v1.info(name))["count"] == 600
+    await assert_all_present(v1, name, ledger)
+
+
+async def start_standalone(
+    data_dir: Path, v1_port: int, http_port: int, log_path: Path
+) -> asyncio.subprocess.Process:
+    with open(log_path, "ab") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "quiver.cli", "standalone", "--data-dir", str(data_dir),
+            "--v1-port", str(v1_port), "--http-port", str(http_port),
+            stdout=asyncio.subprocess.PIPE, stderr=log,
+        )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), timeout=90)
+    assert line.startswith(b"Quiver is ready"), line
+    return process
+
+
+async def stop_standalone(process: asyncio.subprocess.Process) -> None:
+    process.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(process.wait(), timeout=60)
+
+
+async def test_restarted_standalone_serves_everything_it_had(
+    tmp_path: Path, http: aiohttp.ClientSession, name: str
+) -> None:
+    data_dir, v1_port, http_port = tmp_path / "data", free_port(), free_port()
+    log_path = tmp_path / "standalone.log"
+    v1 = V1Client(http, f"http://127.0.0.1:{v1_port}")
+    process = await start_standalone(data_dir, v1_port, http_port, log_path)
+    try:
+        await v1.create_collection(name, DIM, "L2", index_file_size=1)
+        vectors = np.random.default_rng(4).standard_normal((2000, DIM)).astype(np.float32)
+        flushed_ids = await v1.insert(name, vectors[:1000])
+        await v1.flush(name)
+        growing_ids = await v1.insert(name, vectors[1000:])  # only in the WAL
+    finally:
+        await stop_standalone(process)
+
+    process = await start_standalone(data_dir, v1_port, http_port, log_path)
+    try:
+        ledger = Ledger()
+        ledger.vectors.update(zip(flushed_ids + growing_ids, vectors))
+        await assert_all_present(v1, name, ledger)
+        await v1.flush(name)
+        assert (await v1.info(name))["count"] == 2000
+
+        # The supervisor restarts a role that dies, and the role comes back with its data.
+        ready_file = data_dir / "run" / "datanode-1.json"
+        old_pid = json.loads(ready_file.read_text())["pid"]
+        os.kill(old_pid, signal.SIGKILL)
+        for _ in range(200):
+            await asyncio.sleep(0.1)
+            if ready_file.exists() and json.loads(ready_file.read_text())["pid"] != old_pid:
+                break
+        else:
+            raise AssertionError("the standalone supervisor did not restart the data node")
+        await retry_until_ok(lambda: assert_all_present(v1, name, ledger))
+        assert "datanode-1 restarted" in log_path.read_text()
+    finally:
+        await stop_standalone(process)

@@ -1,0 +1,63 @@
+"""A segment's rows, deletes by WAL order, persistence; exact top-k merging."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from datanode.segments import LocalSegment
+from datanode.storage import SegmentMeta
+from quiver.catalogue import METRICS, VectorKind
+from quiver.schema import SegmentState, VectorLayout
+from quiver.topk import merge_topk
+
+
+def make_segment(tmp_path: Path) -> LocalSegment:
+    meta = SegmentMeta(1, 10, 11, VectorLayout(VectorKind.FLOAT, 2), seal_bytes=1 << 20)
+    return LocalSegment.create(meta, tmp_path / "1")
+
+
+def test_delete_hides_only_rows_written_before_it(tmp_path: Path) -> None:
+    segment = make_segment(tmp_path)
+    segment.append(np.array([5, 6]), np.zeros((2, 2), np.float32), lsn=1)
+    assert segment.delete(np.array([5]), lsn=2) == 1
+    segment.append(np.array([5]), np.ones((1, 2), np.float32), lsn=3)  # the id comes back
+    snapshot = segment.snapshot()
+    assert snapshot.ids[~snapshot.deleted].tolist() == [6, 5]
+    assert segment.delete(np.array([5]), lsn=2) == 0, "replaying the delete changes nothing"
+    assert segment.deleted_count == 1
+
+
+def test_snapshots_do_not_move_when_rows_are_appended(tmp_path: Path) -> None:
+    segment = make_segment(tmp_path)
+    segment.append(np.arange(10), np.zeros((10, 2), np.float32), lsn=1)
+    before = segment.snapshot()
+    segment.append(np.arange(10, 5000), np.ones((4990, 2), np.float32), lsn=2)  # reallocates
+    segment.delete(np.array([3]), lsn=3)
+    assert len(before.ids) == 10 and not before.deleted.any()
+    assert before.vectors.sum() == 0
+
+
+def test_persisted_segment_loads_back_with_its_deletes(tmp_path: Path) -> None:
+    segment = make_segment(tmp_path)
+    vectors = np.arange(8, dtype=np.float32).reshape(4, 2)
+    segment.append(np.array([1, 2, 3, 4]), vectors, lsn=1)
+    segment.delete(np.array([2]), lsn=2)
+    segment.state = SegmentState.SEALED
+    snapshot, _ = segment.begin_persist()
+    segment.use_written_rows(segment.write_rows(snapshot))
+    loaded = LocalSegment.load(tmp_path / "1")
+    assert loaded.state is SegmentState.FLUSHED
+    view = loaded.snapshot()
+    np.testing.assert_array_equal(view.vectors, vectors)
+    assert view.deleted.tolist() == [False, True, False, False]
+
+
+def test_merge_topk_orders_by_metric_then_id_and_pads() -> None:
+    ids = np.array([[7, 3, 9, -1], [1, 2, -1, -1]])
+    distances = np.array([[0.5, 0.5, 0.1, np.nan], [2.0, 1.0, np.nan, np.nan]], dtype=np.float32)
+    got_ids, got_distances = merge_topk(ids, distances, 3, METRICS["L2"])
+    assert got_ids.tolist() == [[9, 3, 7], [2, 1, -1]]
+    got_ids, _ = merge_topk(ids, distances, 2, METRICS["IP"])
+    assert got_ids.tolist() == [[3, 7], [1, 2]]
