@@ -96,6 +96,8 @@ class ClusterClient:
         self.coordinator = CoordinatorStub(self.channels.get(coordinator_address))
         self.ids = IdBlock(self.coordinator)
         self._watching = False
+        # Bumped by every invalidation: an answer fetched across one is not cached.
+        self._generation = 0
         self._collections: dict[str, Collection] = {}
         self._routing: dict[int, Routing] = {}
         self._assignments: dict[tuple[int, int], Assignment] = {}
@@ -119,13 +121,18 @@ class ClusterClient:
             finally:
                 stream.cancel()
                 self._watching = False
+                self._generation += 1
                 self._forget_all()
             try:
                 await asyncio.wait_for(stop.wait(), timeout=0.5)
             except TimeoutError:
                 pass
 
+    def _cacheable(self, generation: int) -> bool:
+        return self._watching and generation == self._generation
+
     def _apply(self, event: cpb.CatalogEvent) -> None:
+        self._generation += 1
         if event.kind == cpb.CatalogEvent.SNAPSHOT:
             self._forget_all()
             self._watching = True
@@ -140,7 +147,12 @@ class ClusterClient:
         self._routing.clear()
         self._assignments.clear()
 
+    def _forget_routing(self, collection_id: int) -> None:
+        self._generation += 1
+        self._routing.pop(collection_id, None)
+
     def _forget_collection(self, collection_id: int, name: str = "") -> None:
+        self._generation += 1
         self._collections.pop(name, None)
         for cached_name, collection in list(self._collections.items()):
             if collection.id == collection_id:
@@ -179,11 +191,12 @@ class ClusterClient:
         cached = self._collections.get(name)
         if cached is not None:
             return cached
+        generation = self._generation
         reply = await call(
             self.coordinator.DescribeCollection, cpb.CollectionRef(name=name), peer="coordinator"
         )
         collection = Collection.from_proto(reply.collection)
-        if self._watching:
+        if self._cacheable(generation):
             self._collections[name] = collection
         return collection
 
@@ -261,14 +274,15 @@ class ClusterClient:
             cached = self._assignments.get(key)
             if cached is not None:
                 return cached
+            generation = self._generation
             reply = await call(
                 self.coordinator.AssignSegment,
                 cpb.AssignSegmentRequest(collection_id=key[0], partition_id=key[1]),
                 peer="coordinator",
             )
             assignment = Assignment(reply.segment.id, Node.from_proto(reply.node))
-            self._routing.pop(key[0], None)  # the segment may sit on a node new to this collection
-            if self._watching:
+            self._forget_routing(key[0])  # the segment may sit on a node new to this collection
+            if self._cacheable(generation):
                 self._assignments[key] = assignment
             return assignment
 
@@ -278,6 +292,7 @@ class ClusterClient:
         cached = self._routing.get(collection.id)
         if cached is not None:
             return cached
+        generation = self._generation
         reply = await call(
             self.coordinator.GetRouting, cpb.CollectionRef(id=collection.id), peer="coordinator"
         )
@@ -286,7 +301,7 @@ class ClusterClient:
             segments=tuple(Segment.from_proto(s) for s in reply.segments),
             nodes={n.node_id: Node.from_proto(n) for n in reply.nodes},
         )
-        if self._watching:
+        if self._cacheable(generation):
             self._routing[collection.id] = routing
         return routing
 
@@ -312,7 +327,7 @@ class ClusterClient:
                 (n, r) for n, r in zip(nodes, replies) if isinstance(r, grpc.aio.AioRpcError)
             ]
             if failed and attempt == 0:
-                self._routing.pop(collection.id, None)
+                self._forget_routing(collection.id)
                 continue
             for node, reply in zip(nodes, replies):
                 if isinstance(reply, grpc.aio.AioRpcError):

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -38,8 +39,12 @@ def write_ready_file(path: str, **info: object) -> None:
 
 
 def advertised(host: str, advertise_host: str, port: int) -> str:
-    """The host:port other roles should dial."""
+    """The host:port other roles should dial: --advertise-host, else the bound host, else (bound
+    to every interface) this machine's address as its hostname resolves, as in a container."""
     host = advertise_host or host
     if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"
+        try:
+            host = socket.gethostbyname(socket.gethostname())
+        except OSError:
+            host = "127.0.0.1"
     return f"{host}:{port}"

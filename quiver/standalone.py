@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import json
 import logging
 import os
@@ -69,6 +70,17 @@ def redis_argv(binary: str, port: int, directory: Path) -> list[str]:
     ]
 
 
+def _die_with_parent() -> None:
+    """Runs in the child between fork and exec: SIGTERM it when the supervisor dies, even by
+    SIGKILL, so no role outlives the command that started it."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+
+
 def role_argv(role: str, *flags: str) -> list[str]:
     return [sys.executable, "-m", role, *flags]
 
@@ -92,7 +104,8 @@ class Child:
             # Its own session: a Ctrl-C in the terminal reaches only the supervisor, which stops
             # the roles in order.
             self.process = await asyncio.create_subprocess_exec(
-                *self.argv, stdout=out, stderr=out, start_new_session=True
+                *self.argv, stdout=out, stderr=out, start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         self.started_at = time.monotonic()
 

@@ -205,3 +205,23 @@ async def test_restarted_standalone_serves_everything_it_had(
         assert "datanode-1 restarted" in log_path.read_text()
     finally:
         await stop_standalone(process)
+
+
+async def test_segments_of_a_collection_dropped_while_their_node_was_down_are_removed(
+    crash_cluster: TestCluster, http: aiohttp.ClientSession, name: str
+) -> None:
+    v1 = V1Client(http, crash_cluster.v1_url)
+    await v1.create_collection(name, DIM)
+    await v1.insert(name, np.ones((10, DIM), dtype=np.float32))
+    await v1.flush(name)
+    segments_dir = crash_cluster.root / "datanode-1" / "segments"
+    assert any(segments_dir.iterdir())
+
+    await crash_cluster.kill("datanode-1")
+    status, _ = await v1.request("DELETE", f"/collections/{name}")
+    assert status == 204
+    await crash_cluster.restart("datanode-1")  # learns at registration that they are gone
+
+    assert not any(segments_dir.iterdir())
+    status, _ = await v1.request("GET", f"/collections/{name}")
+    assert status == 404
