@@ -22,14 +22,18 @@ from quiver.schema import Segment, SegmentState
 
 @dataclass(frozen=True)
 class Snapshot:
-    """An immutable view of a segment's rows for one search or lookup."""
+    """A view of a segment's rows for one search, lookup or write.
+
+    The rows never change; the delete flags are live for searches (a delete applied meanwhile
+    may or may not be seen) and a copy for writes.
+    """
 
     segment_id: int
     partition_id: int
     ids: np.ndarray
     lsns: np.ndarray
     vectors: np.ndarray
-    deleted: np.ndarray  # a copy: deletes applied later do not change it
+    deleted: np.ndarray
 
 
 class LocalSegment:
@@ -135,7 +139,7 @@ class LocalSegment:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, copy_deletes: bool = False) -> Snapshot:
         n = self.count
         return Snapshot(
             segment_id=self.id,
@@ -143,7 +147,7 @@ class LocalSegment:
             ids=self._ids[:n],
             lsns=self._lsns[:n],
             vectors=self._vectors[:n],
-            deleted=self._deleted[:n].copy(),
+            deleted=self._deleted[:n].copy() if copy_deletes else self._deleted[:n],
         )
 
     def info(self, node_id: str) -> Segment:
@@ -165,7 +169,7 @@ class LocalSegment:
     def begin_persist(self) -> tuple[Snapshot, int | None]:
         """A snapshot to write, and the delete checkpoint to restore if the write fails."""
         pending, self.unpersisted_deletes_lsn = self.unpersisted_deletes_lsn, None
-        return self.snapshot(), pending
+        return self.snapshot(copy_deletes=True), pending
 
     def persist_failed(self, pending: int | None) -> None:
         lsns = [x for x in (pending, self.unpersisted_deletes_lsn) if x is not None]

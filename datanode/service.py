@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -43,14 +43,12 @@ class SegmentSpec:
     collection: Collection
 
 
-class CoordinatorLink:
+class CoordinatorLink(Protocol):
     """What the service needs from the coordinator (implemented over gRPC in server.py)."""
 
-    async def segment_spec(self, segment_id: int) -> SegmentSpec:
-        raise NotImplementedError
+    async def segment_spec(self, segment_id: int) -> SegmentSpec: ...
 
-    async def segment_sealed(self, segment: Segment) -> None:
-        raise NotImplementedError
+    async def segment_sealed(self, segment: Segment) -> None: ...
 
 
 class DataNodeService:
@@ -229,7 +227,11 @@ class DataNodeService:
     # -- sealing and persistence --------------------------------------------------------------
 
     async def _seal_full(self, segment: LocalSegment) -> None:
-        """Seals a segment that reached its size, once the coordinator stops assigning it."""
+        """Seals a segment that reached its size, once the coordinator stops assigning it.
+
+        Until the coordinator has heard of it the segment keeps taking rows: a proxy that asks
+        for an assignment must never be sent back to a segment that refuses them.
+        """
         while segment.id in self.segments:
             try:
                 await self.coordinator.segment_sealed(segment.info(self.node_id))
@@ -237,10 +239,14 @@ class DataNodeService:
             except QuiverError as error:
                 log.warning("cannot report segment %d sealed yet: %s", segment.id, error.message)
                 await asyncio.sleep(1.0)
-        if segment.state is SegmentState.GROWING:
-            segment.state = SegmentState.SEALED
+        if segment.state is not SegmentState.GROWING:
+            return  # a flush sealed it meanwhile
+        segment.state = SegmentState.SEALED
+        try:
             await self._persist(segment)
             await self._checkpoint()
+        except Exception:  # the WAL still holds the rows; the next flush retries the write
+            log.exception("persisting sealed segment %d failed", segment.id)
 
     async def _persist(self, segment: LocalSegment) -> None:
         """Writes a sealed segment's file once its in-flight inserts are applied."""
@@ -322,8 +328,8 @@ class DataNodeService:
                 log.info("dropped segment %d", segment_id)
         await self._checkpoint()
 
-    def _spawn(self, coroutine: object) -> None:
-        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
