@@ -27,6 +27,7 @@ class CoordinatorConfig:
     advertise_host: str
     redis_url: str
     node_ttl_s: float
+    min_build_rows: int
     ready_file: str
     log_level: str
 
@@ -41,6 +42,12 @@ def parse_args(argv: list[str] | None = None) -> CoordinatorConfig:
         default=config.env_float("NODE_TTL", 4.0),
         help="seconds without a heartbeat before a node is marked down",
     )
+    parser.add_argument(
+        "--index-min-rows",
+        type=int,
+        default=config.env_int("INDEX_MIN_ROWS", 4096),
+        help="sealed segments with fewer rows are not indexed: brute force is as fast",
+    )
     args = parser.parse_args(argv)
     return CoordinatorConfig(
         host=args.host,
@@ -48,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> CoordinatorConfig:
         advertise_host=args.advertise_host,
         redis_url=args.redis_url,
         node_ttl_s=args.node_ttl,
+        min_build_rows=args.index_min_rows,
         ready_file=args.ready_file,
         log_level=args.log_level,
     )
@@ -58,10 +66,7 @@ async def wait_for_redis(redis: Redis, stop: asyncio.Event) -> None:
         try:
             await redis.ping()
             return
-        except OSError as error:  # redis-py connection errors derive from it
-            log.warning("waiting for Redis: %s", error)
-            await asyncio.sleep(0.5)
-        except Exception as error:
+        except Exception as error:  # connection refused, loading the AOF, ...
             log.warning("waiting for Redis: %s", error)
             await asyncio.sleep(0.5)
 
@@ -71,7 +76,9 @@ async def serve(cfg: CoordinatorConfig, stop: asyncio.Event) -> None:
     channels = Channels()
     try:
         await wait_for_redis(redis, stop)
-        service = CoordinatorService(Catalog(redis), DataNodes(channels), cfg.node_ttl_s)
+        service = CoordinatorService(
+            Catalog(redis), DataNodes(channels), cfg.node_ttl_s, cfg.min_build_rows
+        )
         server, port = await start_server(
             lambda s: add_CoordinatorServicer_to_server(CoordinatorServer(service), s),
             cfg.host,

@@ -18,25 +18,51 @@ from redis.exceptions import WatchError
 from quiver import keys
 from quiver.errors import ErrorCode, QuiverError
 from quiver.ids import time_floor
-from quiver.schema import Collection, IdMode, Node, Segment, SegmentState
+from quiver.schema import Collection, IdMode, IndexSpec, IndexState, Node, Segment, SegmentState
 from quiver_pb import common_pb2 as pb
 
 T = TypeVar("T")
 
-# Updates the statistics of segments that still exist; returns the ids of those that do not
-# (their collection was dropped), so the reporting node can delete them.
+# Updates the statistics of segments that still exist. Returns the ids of those that do not
+# (their collection was dropped, so the reporting node deletes them) and of those that just
+# became flushed (they may need an index build).
 _UPDATE_SEGMENTS = """
-local unknown = {}
+local unknown, flushed = {}, {}
 for i, key in ipairs(KEYS) do
   local base = (i - 1) * 5
-  if redis.call('EXISTS', key) == 1 then
+  local old_state = redis.call('HGET', key, 'state')
+  if old_state then
     redis.call('HSET', key, 'state', ARGV[base + 2], 'row_count', ARGV[base + 3],
                'deleted_count', ARGV[base + 4], 'data_bytes', ARGV[base + 5])
+    if ARGV[base + 2] == ARGV[#ARGV] and old_state ~= ARGV[#ARGV] then
+      table.insert(flushed, ARGV[base + 1])
+    end
   else
     table.insert(unknown, ARGV[base + 1])
   end
 end
-return unknown
+return {unknown, flushed}
+"""
+# Queues a build of index version ARGV[1] for each segment not already queued for it.
+_QUEUE_BUILDS = """
+local queued = {}
+for i = 2, #KEYS do
+  local key = KEYS[i]
+  if redis.call('EXISTS', key) == 1 and redis.call('HGET', key, 'index_version') ~= ARGV[1] then
+    redis.call('HSET', key, 'index_version', ARGV[1], 'index_state', ARGV[2], 'index_reason', '')
+    redis.call('XADD', KEYS[1], '*', 'segment_id', ARGV[i + 1], 'index_version', ARGV[1])
+    table.insert(queued, ARGV[i + 1])
+  end
+end
+return queued
+"""
+# Moves a segment's build on, only if it is still the build of that index version.
+_SET_BUILD_STATE = """
+if redis.call('HGET', KEYS[1], 'index_version') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'index_state', ARGV[2], 'index_reason', ARGV[3])
+  return 1
+end
+return 0
 """
 # Clears a partition's active segment only if it is still the given one.
 _CLEAR_ACTIVE = """
@@ -52,6 +78,8 @@ class Catalog:
         self._redis = redis
         self._update_segments = redis.register_script(_UPDATE_SEGMENTS)
         self._clear_active = redis.register_script(_CLEAR_ACTIVE)
+        self._queue_builds = redis.register_script(_QUEUE_BUILDS)
+        self._set_build_state = redis.register_script(_SET_BUILD_STATE)
 
     async def _transaction(self, watch: list[str], body: Callable[[Pipeline], Awaitable[T]]) -> T:
         """Runs `body` under WATCH until no watched key changed underneath it."""
@@ -110,6 +138,7 @@ class Catalog:
                 keys.collection(collection.id),
                 keys.collection_segments(collection.id),
                 keys.active_segments(collection.id),
+                keys.collection_indexes(collection.id),
                 *(keys.segment(s.id) for s in segments),
             )
             await pipe.execute()
@@ -122,18 +151,25 @@ class Catalog:
         return int(value) if value is not None else None
 
     async def get_collection(self, collection_id: int) -> Collection | None:
-        fields = await self._redis.hgetall(keys.collection(collection_id))
-        return _collection_from_hash(fields) if fields else None
+        found = await self.get_collections([collection_id])
+        return found[0] if found else None
 
     async def list_collections(self) -> list[Collection]:
-        ids = await self._redis.hvals(keys.COLLECTION_NAMES)
+        ids = [int(i) for i in await self._redis.hvals(keys.COLLECTION_NAMES)]
+        return sorted(await self.get_collections(ids), key=lambda c: c.created_ms)
+
+    async def get_collections(self, ids: list[int]) -> list[Collection]:
+        """The collections with these ids that exist, with their index specs."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for collection_id in ids:
-                pipe.hgetall(keys.collection(int(collection_id)))
+                pipe.hgetall(keys.collection(collection_id))
+                pipe.hvals(keys.collection_indexes(collection_id))
             rows = await pipe.execute()
-        return sorted(
-            (_collection_from_hash(row) for row in rows if row), key=lambda c: c.created_ms
-        )
+        return [
+            _collection_from_hash(fields, specs)
+            for fields, specs in zip(rows[::2], rows[1::2])
+            if fields
+        ]
 
     async def claim_id_mode(self, collection_id: int, mode: IdMode) -> IdMode:
         """Sets the id mode if none is set yet; returns the mode now in force."""
@@ -195,15 +231,56 @@ class Catalog:
     async def clear_all_active(self, collection_id: int) -> None:
         await self._redis.delete(keys.active_segments(collection_id))
 
-    async def update_segments(self, segments: list[Segment]) -> list[int]:
-        """Records reported statistics; returns the ids the catalogue does not know."""
+    async def update_segments(self, segments: list[Segment]) -> tuple[list[int], list[int]]:
+        """Records reported statistics. Returns the ids the catalogue does not know, and those
+        that have just been flushed."""
         if not segments:
-            return []
+            return [], []
         args: list[int] = []
         for s in segments:
             args += [s.id, int(s.state), s.row_count, s.deleted_count, s.data_bytes]
-        unknown = await self._update_segments(keys=[keys.segment(s.id) for s in segments], args=args)
-        return [int(i) for i in unknown]
+        args.append(int(SegmentState.FLUSHED))
+        unknown, flushed = await self._update_segments(
+            keys=[keys.segment(s.id) for s in segments], args=args
+        )
+        return [int(i) for i in unknown], [int(i) for i in flushed]
+
+    # -- indexes ------------------------------------------------------------------------------
+
+    async def put_index(self, collection_id: int, spec: IndexSpec) -> None:
+        info = json_format.MessageToJson(spec.to_proto(), preserving_proto_field_name=True)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.collection_indexes(collection_id), spec.field_name, info)
+            pipe.hincrby(keys.collection(collection_id), keys.COLLECTION_VERSION, 1)
+            await pipe.execute()
+
+    async def drop_index(self, collection_id: int, field_name: str, segment_ids: list[int]) -> None:
+        """Removes the index and every segment's build state of it."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(keys.collection_indexes(collection_id), field_name)
+            pipe.hincrby(keys.collection(collection_id), keys.COLLECTION_VERSION, 1)
+            for segment_id in segment_ids:
+                pipe.hdel(keys.segment(segment_id), "index_version", "index_state", "index_reason")
+            await pipe.execute()
+
+    async def queue_builds(self, segment_ids: list[int], index_version: int) -> list[int]:
+        """Puts a build task on the stream for each segment not yet queued for this version."""
+        if not segment_ids:
+            return []
+        queued = await self._queue_builds(
+            keys=[keys.INDEX_TASKS, *(keys.segment(i) for i in segment_ids)],
+            args=[index_version, int(IndexState.QUEUED), *segment_ids],
+        )
+        return [int(i) for i in queued]
+
+    async def set_build_state(
+        self, segment_id: int, index_version: int, state: IndexState, reason: str = ""
+    ) -> bool:
+        """False when the segment's build is no longer that of this index version."""
+        done = await self._set_build_state(
+            keys=[keys.segment(segment_id)], args=[index_version, int(state), reason]
+        )
+        return bool(done)
 
     # -- nodes --------------------------------------------------------------------------------
 
@@ -239,10 +316,12 @@ def _collection_json(collection: Collection) -> str:
     return json_format.MessageToJson(info, preserving_proto_field_name=True)
 
 
-def _collection_from_hash(fields: dict[str, str]) -> Collection:
+def _collection_from_hash(fields: dict[str, str], specs: list[str]) -> Collection:
     info = json_format.Parse(fields[keys.COLLECTION_META], pb.CollectionInfo())
     info.id_mode = int(fields.get(keys.COLLECTION_ID_MODE, 0))
     info.version = int(fields.get(keys.COLLECTION_VERSION, 0))
+    for spec in specs:
+        info.indexes.append(json_format.Parse(spec, pb.IndexSpec()))
     return Collection.from_proto(info)
 
 
@@ -268,5 +347,8 @@ def _segment_from_hash(segment_id: int, fields: dict[str, str]) -> Segment:
         row_count=int(fields["row_count"]),
         deleted_count=int(fields["deleted_count"]),
         data_bytes=int(fields["data_bytes"]),
+        index_version=int(fields.get("index_version", 0)),
+        index_state=IndexState(int(fields.get("index_state", 0))),
+        index_reason=fields.get("index_reason", ""),
     )
 

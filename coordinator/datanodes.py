@@ -23,6 +23,13 @@ class DataNodes:
         )
         return [Segment.from_proto(s) for s in reply.segments]
 
+    async def drop_indexes(self, node: Node, segment_ids: list[int]) -> None:
+        await call(
+            self._stub(node).DropIndexes,
+            dpb.DropSegmentsRequest(segment_ids=segment_ids),
+            peer=_peer(node),
+        )
+
     async def drop_segments(self, node: Node, segment_ids: list[int]) -> None:
         await call(
             self._stub(node).DropSegments,

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from coordinator.service import CatalogChange, ChangeKind, CoordinatorService
+from coordinator.service import CatalogChange, ChangeKind, CoordinatorService, NodeUpkeep
 from quiver.rpc import ok, servicer_method
-from quiver.schema import Collection, IdMode, Node, Segment
+from quiver.schema import Collection, IdMode, IndexSpec, Node, Segment
 from quiver_pb import common_pb2 as pb
 from quiver_pb import coordinator_pb2 as cpb
 from quiver_pb.coordinator_pb2_grpc import CoordinatorServicer
@@ -42,6 +42,17 @@ class CoordinatorServer(CoordinatorServicer):
             row_count=sum(s.live_rows for s in segments),
             segments=[s.to_proto() for s in segments],
         )
+        progress = self.service.build_progress(collection, segments)
+        if progress is not None:
+            stats.index_progress.CopyFrom(
+                cpb.IndexProgress(
+                    total_rows=progress.total_rows,
+                    indexed_rows=progress.indexed_rows,
+                    pending_rows=progress.pending_rows,
+                    state=int(progress.state),
+                    fail_reason=progress.fail_reason,
+                )
+            )
         return cpb.CollectionReply(status=ok(), collection=collection.to_proto(), stats=stats)
 
     @servicer_method(cpb.ListCollectionsReply)
@@ -89,17 +100,17 @@ class CoordinatorServer(CoordinatorServicer):
 
     @servicer_method(cpb.NodeReply)
     async def RegisterNode(self, request: cpb.RegisterNodeRequest) -> cpb.NodeReply:
-        drop = await self.service.register_node(
+        upkeep = await self.service.register_node(
             Node.from_proto(request.node), [Segment.from_proto(s) for s in request.segments]
         )
-        return cpb.NodeReply(status=ok(), drop_segment_ids=drop)
+        return _node_reply(upkeep)
 
     @servicer_method(cpb.NodeReply)
     async def Heartbeat(self, request: cpb.HeartbeatRequest) -> cpb.NodeReply:
-        drop, register_again = await self.service.heartbeat(
+        upkeep = await self.service.heartbeat(
             request.node_id, [Segment.from_proto(s) for s in request.segments]
         )
-        return cpb.NodeReply(status=ok(), drop_segment_ids=drop, register_again=register_again)
+        return _node_reply(upkeep)
 
     @servicer_method(cpb.ListNodesReply)
     async def ListNodes(self, request: pb.Empty) -> cpb.ListNodesReply:
@@ -107,7 +118,7 @@ class CoordinatorServer(CoordinatorServicer):
         return cpb.ListNodesReply(status=ok(), nodes=[n.to_proto() for n in nodes])
 
     @servicer_method(cpb.SegmentReply)
-    async def GetSegment(self, request: cpb.SegmentRef) -> cpb.SegmentReply:
+    async def GetSegment(self, request: pb.SegmentRef) -> cpb.SegmentReply:
         segment, collection = await self.service.get_segment(request.segment_id)
         return cpb.SegmentReply(
             status=ok(), segment=segment.to_proto(), collection=collection.to_proto()
@@ -118,6 +129,39 @@ class CoordinatorServer(CoordinatorServicer):
         await self.service.segment_sealed(Segment.from_proto(request))
         return pb.StatusReply(status=ok())
 
+    @servicer_method(cpb.CollectionReply)
+    async def CreateIndex(self, request: cpb.CreateIndexRequest) -> cpb.CollectionReply:
+        collection = await self.service.create_index(
+            request.collection_name, IndexSpec.from_proto(request.spec), request.replace
+        )
+        return cpb.CollectionReply(status=ok(), collection=collection.to_proto())
+
+    @servicer_method(pb.StatusReply)
+    async def DropIndex(self, request: cpb.DropIndexRequest) -> pb.StatusReply:
+        await self.service.drop_index(request.collection_name, request.field_name)
+        return pb.StatusReply(status=ok())
+
+    @servicer_method(cpb.StartBuildReply)
+    async def StartBuild(self, request: cpb.BuildRef) -> cpb.StartBuildReply:
+        job = await self.service.start_build(request.segment_id, request.index_version)
+        if job is None:
+            return cpb.StartBuildReply(status=ok(), proceed=False)
+        return cpb.StartBuildReply(
+            status=ok(),
+            proceed=True,
+            segment=job.segment.to_proto(),
+            collection=job.collection.to_proto(),
+            spec=job.spec.to_proto(),
+            owner=job.owner.to_proto(),
+        )
+
+    @servicer_method(pb.StatusReply)
+    async def FinishBuild(self, request: cpb.FinishBuildRequest) -> pb.StatusReply:
+        await self.service.finish_build(
+            request.build.segment_id, request.build.index_version, request.failed, request.reason
+        )
+        return pb.StatusReply(status=ok())
+
     async def WatchCatalog(
         self, request: pb.Empty, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[cpb.CatalogEvent]:
@@ -125,6 +169,16 @@ class CoordinatorServer(CoordinatorServicer):
             yield cpb.CatalogEvent(kind=cpb.CatalogEvent.SNAPSHOT)
             while True:
                 yield _event(await changes.get())
+
+
+def _node_reply(upkeep: NodeUpkeep | None) -> cpb.NodeReply:
+    if upkeep is None:
+        return cpb.NodeReply(status=ok(), register_again=True)
+    return cpb.NodeReply(
+        status=ok(),
+        drop_segment_ids=upkeep.drop_segment_ids,
+        drop_index_segment_ids=upkeep.drop_index_segment_ids,
+    )
 
 
 def _event(change: CatalogChange) -> cpb.CatalogEvent:

@@ -12,17 +12,21 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from coordinator.catalog import Catalog
 from coordinator.datanodes import DataNodes
+from quiver.catalogue import check_metric
 from quiver.errors import ErrorCode, QuiverError
 from quiver.ids import now_ms
 from quiver.schema import (
     DEFAULT_PARTITION,
     Collection,
     IdMode,
+    IndexProgress,
+    IndexSpec,
+    IndexState,
     Node,
     NodeRole,
     Partition,
@@ -89,13 +93,41 @@ class IdBlocks:
             return start
 
 
+def index_progress(
+    spec: IndexSpec, segments: list[Segment], min_build_rows: int
+) -> IndexProgress:
+    """How far the builds of an index are: sealed segments big enough to index count."""
+    total = sum(s.row_count for s in segments)
+    if not spec.catalogue_type.builds_for(spec.metric_type):
+        return IndexProgress(total, total, 0, IndexState.FINISHED)
+    wanted = [
+        s for s in segments
+        if s.state is not SegmentState.GROWING and s.row_count >= min_build_rows
+    ]
+    current = [s for s in wanted if s.index_version == spec.version]
+    indexed = sum(s.row_count for s in current if s.index_state is IndexState.FINISHED)
+    failed = [s for s in current if s.index_state is IndexState.FAILED]
+    pending = sum(s.row_count for s in wanted) - indexed - sum(s.row_count for s in failed)
+    if failed:
+        reason = f"segment {failed[0].id}: {failed[0].index_reason}"
+        return IndexProgress(total, indexed, pending, IndexState.FAILED, reason)
+    state = IndexState.FINISHED if pending == 0 else IndexState.BUILDING
+    return IndexProgress(total, indexed, pending, state)
+
+
 class CoordinatorService:
     def __init__(
-        self, catalog: Catalog, datanodes: DataNodes, node_ttl_s: float, id_block: int = 100_000
+        self,
+        catalog: Catalog,
+        datanodes: DataNodes,
+        node_ttl_s: float,
+        min_build_rows: int = 4096,
+        id_block: int = 100_000,
     ) -> None:
         self.catalog = catalog
         self.datanodes = datanodes
         self.node_ttl_s = node_ttl_s
+        self.min_build_rows = min_build_rows
         self.ids = IdBlocks(catalog, id_block)
         self.changes = ChangeFeed()
         self._assign_locks: defaultdict[tuple[int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -215,8 +247,7 @@ class CoordinatorService:
         return segment, await self.collection(collection_id=segment.collection_id)
 
     async def segment_sealed(self, segment: Segment) -> None:
-        await self.catalog.update_segments([segment])
-        await self.catalog.clear_active(segment)
+        await self._record_reports([segment])
 
     async def flush(self, names: list[str]) -> None:
         """Seals and persists the growing segments of these collections (all when empty)."""
@@ -241,7 +272,7 @@ class CoordinatorService:
                 )
         ids = [c.id for c in collections]
         reports = await asyncio.gather(*(self.datanodes.flush(node, ids) for node in targets))
-        await self.catalog.update_segments([s for report in reports for s in report])
+        await self._record_reports([s for report in reports for s in report])
 
     # -- read path ----------------------------------------------------------------------------
 
@@ -255,23 +286,41 @@ class CoordinatorService:
 
     # -- membership ---------------------------------------------------------------------------
 
-    async def register_node(self, node: Node, segments: list[Segment]) -> list[int]:
+    async def register_node(self, node: Node, segments: list[Segment]) -> NodeUpkeep:
         await self.catalog.register_node(node, self.node_ttl_s)
         log.info("%s node %s registered at %s", node.role.name.lower(), node.node_id, node.address)
         self.changes.publish(CatalogChange(ChangeKind.NODES))
         return await self._record_reports(segments)
 
-    async def heartbeat(self, node_id: str, segments: list[Segment]) -> tuple[list[int], bool]:
+    async def heartbeat(self, node_id: str, segments: list[Segment]) -> NodeUpkeep | None:
+        """What the node must drop; None when it must register again."""
         if not await self.catalog.heartbeat(node_id, self.node_ttl_s):
-            return [], True
-        return await self._record_reports(segments), False
+            return None
+        return await self._record_reports(segments)
 
-    async def _record_reports(self, segments: list[Segment]) -> list[int]:
-        unknown = await self.catalog.update_segments(segments)
+    async def _record_reports(self, segments: list[Segment]) -> NodeUpkeep:
+        """Records what a data node reports about its segments, queues the builds that newly
+        flushed segments need, and says which segments and indexes the node should drop."""
+        unknown, flushed = await self.catalog.update_segments(segments)
         for segment in segments:
             if segment.state is not SegmentState.GROWING:
                 await self.catalog.clear_active(segment)
-        return unknown
+        collections = {
+            c.id: c
+            for c in await self.catalog.get_collections(sorted({s.collection_id for s in segments}))
+        }
+        newly_flushed = set(flushed)
+        for collection in collections.values():
+            ready = [s for s in segments if s.id in newly_flushed and s.collection_id == collection.id]
+            if ready:
+                await self._queue_builds(collection, ready)
+        stale_indexes = []
+        for segment in segments:
+            collection = collections.get(segment.collection_id)
+            spec = collection.vector_index if collection else None
+            if segment.index_version and (spec is None or spec.version != segment.index_version):
+                stale_indexes.append(segment.id)
+        return NodeUpkeep(unknown, stale_indexes)
 
     async def nodes(self) -> list[Node]:
         return await self.catalog.nodes()
@@ -294,8 +343,128 @@ class CoordinatorService:
             except TimeoutError:
                 pass
 
+    # -- indexes ------------------------------------------------------------------------------
+
+    async def create_index(self, name: str, spec: IndexSpec, replace_existing: bool) -> Collection:
+        collection = await self.collection(name=name)
+        field = collection.vector_field
+        if spec.field_name not in ("", field.name):
+            raise QuiverError(
+                ErrorCode.INVALID_PARAMETER,
+                f"field {spec.field_name!r} is not the vector field of {collection.name!r}",
+            )
+        kind = spec.catalogue_type
+        if kind.vector_kind is not collection.layout.kind:
+            raise QuiverError(
+                ErrorCode.INVALID_INDEX_TYPE,
+                f"index type {kind.name} does not index {collection.layout.kind.value} vectors",
+            )
+        check_metric(kind, spec.metric_type)
+        existing = collection.vector_index
+        if existing is not None:
+            same = (existing.index_type, existing.metric_type, existing.params) == (
+                spec.index_type, spec.metric_type, spec.params
+            )
+            if same:
+                return collection
+            if not replace_existing:
+                raise QuiverError(
+                    ErrorCode.INDEX_EXISTS,
+                    f"field {field.name!r} already has a different index {existing.index_name!r}; "
+                    "drop it first",
+                )
+        created = replace(
+            spec,
+            field_name=field.name,
+            index_name=spec.index_name or field.name,
+            version=await self.ids.allocate(1),
+            created_ms=now_ms(),
+        )
+        await self.catalog.put_index(collection.id, created)
+        collection = await self.collection(collection_id=collection.id)
+        self._changed(collection)
+        log.info("index %s (%s) on %s.%s", created.index_name, created.index_type,
+                 collection.name, field.name)
+        await self._queue_builds(collection, await self.catalog.collection_segments(collection.id))
+        return collection
+
+    async def _queue_builds(self, collection: Collection, segments: list[Segment]) -> None:
+        spec = collection.vector_index
+        if spec is None or not spec.catalogue_type.builds_for(spec.metric_type):
+            return
+        ready = [
+            s.id for s in segments
+            if s.state is SegmentState.FLUSHED and s.row_count >= self.min_build_rows
+        ]
+        queued = await self.catalog.queue_builds(ready, spec.version)
+        if queued:
+            log.info("queued %d %s builds for %s", len(queued), spec.index_type, collection.name)
+
+    async def drop_index(self, name: str, field_name: str) -> None:
+        collection = await self.collection(name=name)
+        spec = collection.vector_index
+        if spec is None or field_name not in ("", spec.field_name, spec.index_name):
+            raise QuiverError(
+                ErrorCode.INDEX_NOT_FOUND, f"collection {name!r} has no index {field_name!r}"
+            )
+        segments = await self.catalog.collection_segments(collection.id)
+        await self.catalog.drop_index(collection.id, spec.field_name, [s.id for s in segments])
+        self._changed(collection)
+        # Live nodes drop the index files now; the others when they report them stale.
+        nodes = {n.node_id: n for n in await self.catalog.nodes()}
+        for node_id, owned in _by_node(segments).items():
+            node = nodes.get(node_id)
+            if node is not None and node.alive:
+                try:
+                    await self.datanodes.drop_indexes(node, [s.id for s in owned])
+                except QuiverError as error:
+                    log.warning("index files stay on %s until it reports: %s", node_id, error.message)
+
+    def build_progress(self, collection: Collection, segments: list[Segment]) -> IndexProgress | None:
+        spec = collection.vector_index
+        return None if spec is None else index_progress(spec, segments, self.min_build_rows)
+
+    async def start_build(self, segment_id: int, version: int) -> BuildJob | None:
+        """The job for an index node, or None when the index was dropped or replaced."""
+        segment = await self.catalog.get_segment(segment_id)
+        collection = await self.catalog.get_collection(segment.collection_id) if segment else None
+        spec = collection.vector_index if collection else None
+        if segment is None or collection is None or spec is None or spec.version != version:
+            return None
+        owner = next((n for n in await self.catalog.nodes() if n.node_id == segment.node_id), None)
+        if owner is None or not owner.alive:
+            raise QuiverError(
+                ErrorCode.UNAVAILABLE, f"data node {segment.node_id} holding segment {segment_id} is down"
+            )
+        if not await self.catalog.set_build_state(segment_id, version, IndexState.BUILDING):
+            return None
+        return BuildJob(segment, collection, spec, owner)
+
+    async def finish_build(self, segment_id: int, version: int, failed: bool, reason: str) -> None:
+        state = IndexState.FAILED if failed else IndexState.FINISHED
+        if await self.catalog.set_build_state(segment_id, version, state, reason):
+            level = logging.WARNING if failed else logging.INFO
+            log.log(level, "segment %d index build %s%s", segment_id, state.name.lower(),
+                    f": {reason}" if reason else "")
+
     def _changed(self, collection: Collection) -> None:
         self.changes.publish(CatalogChange(ChangeKind.COLLECTION, collection.id, collection.name))
+
+
+@dataclass(frozen=True)
+class NodeUpkeep:
+    """What a data node is told to drop after it reports its segments."""
+
+    drop_segment_ids: list[int]
+    drop_index_segment_ids: list[int]
+
+
+@dataclass(frozen=True)
+class BuildJob:
+    segment: Segment
+    collection: Collection
+    spec: IndexSpec
+    owner: Node
 
 
 def _by_node(segments: Iterable[Segment]) -> dict[str, list[Segment]]:

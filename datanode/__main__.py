@@ -100,7 +100,12 @@ async def serve(cfg: DataNodeConfig, stop: asyncio.Event) -> None:
             cpu_count=os.cpu_count() or 1,
         )
         membership = Membership(
-            coordinator, node, cfg.heartbeat_s, service.segment_infos, service.drop_segments
+            coordinator,
+            node,
+            cfg.heartbeat_s,
+            service.segment_infos,
+            service.drop_segments,
+            service.drop_indexes,
         )
         await membership.register(stop)
         log.info("data node %s serving on %s (data in %s)", cfg.node_id, node.address, cfg.data_dir)

@@ -62,11 +62,18 @@ def _search_float(
     else:
         faiss.knn_inner_product(*args, selector)
     del keep  # the selector read it during the call
+    return hits_from_rows(ids, rows, distances, k)
+
+
+def hits_from_rows(
+    ids: np.ndarray, rows: np.ndarray, distances: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row numbers (-1: none) into (nq, k) ids and distances, padded with id -1."""
     found = rows >= 0
     out_ids = np.where(found, ids[np.where(found, rows, 0)], PAD_ID)
     out_distances = np.where(found, distances, np.nan).astype(np.float32)
-    if kk < k:
-        pad_ids, pad_distances = empty_hits(nq, k - kk)
+    if out_ids.shape[1] < k:
+        pad_ids, pad_distances = empty_hits(len(out_ids), k - out_ids.shape[1])
         out_ids = np.concatenate([out_ids, pad_ids], axis=1)
         out_distances = np.concatenate([out_distances, pad_distances], axis=1)
     return out_ids, out_distances

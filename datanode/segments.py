@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from datanode import storage
+from datanode import indexes, storage
+from datanode.indexes import LoadedIndex
 from datanode.storage import Rows, SegmentMeta
-from quiver.schema import Segment, SegmentState
+from quiver.schema import IndexState, Segment, SegmentState
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Snapshot:
     lsns: np.ndarray
     vectors: np.ndarray
     deleted: np.ndarray
+    index: LoadedIndex | None = None
 
 
 class LocalSegment:
@@ -57,6 +59,7 @@ class LocalSegment:
         self.drained.set()
         self.seal_requested = False
         self.persist_lock = asyncio.Lock()
+        self.index: LoadedIndex | None = None  # swapped in whole: searches see old or new
 
     @property
     def id(self) -> int:
@@ -89,6 +92,10 @@ class LocalSegment:
             rows = storage.read_rows(directory, segment.meta.layout)
             segment._use_rows(rows, storage.read_deletes(directory, len(rows.ids)))
             segment.state = SegmentState.FLUSHED
+            spec = indexes.newest_on_disk(directory)
+            if spec is not None:
+                segment.index = indexes.load(directory, spec, segment.meta.layout)
+            indexes.remove_files(directory, keep_version=spec.version if spec else 0)
         return segment
 
     def _use_rows(self, rows: Rows, deleted: np.ndarray) -> None:
@@ -148,6 +155,7 @@ class LocalSegment:
             lsns=self._lsns[:n],
             vectors=self._vectors[:n],
             deleted=self._deleted[:n].copy() if copy_deletes else self._deleted[:n],
+            index=self.index,
         )
 
     def info(self, node_id: str) -> Segment:
@@ -160,6 +168,8 @@ class LocalSegment:
             row_count=self.count,
             deleted_count=self.deleted_count,
             data_bytes=self.data_bytes,
+            index_version=self.index.version if self.index else 0,
+            index_state=IndexState.FINISHED if self.index else IndexState.NONE,
         )
 
     # -- persistence --------------------------------------------------------------------------

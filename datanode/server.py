@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import grpc
 import numpy as np
+import orjson
 
 from datanode.service import CoordinatorLink, DataNodeService, SegmentSpec
 from quiver.catalogue import VectorKind, metric
 from quiver.errors import ErrorCode, QuiverError
 from quiver.packing import pack_distances, pack_ids, unpack_ids
-from quiver.rpc import call, ok, servicer_method
-from quiver.schema import Collection, Segment
+from quiver.rpc import call, ok, servicer_method, status_of
+from quiver.schema import Collection, IndexSpec, Segment
 from quiver_pb import common_pb2 as pb
 from quiver_pb import coordinator_pb2 as cpb
 from quiver_pb import datanode_pb2 as dpb
@@ -17,6 +21,7 @@ from quiver_pb.coordinator_pb2_grpc import CoordinatorStub
 from quiver_pb.datanode_pb2_grpc import DataNodeServicer
 
 MAX_TOPK = 16384
+CHUNK_BYTES = 4 * 1024 * 1024  # per streamed message of a segment's vectors
 
 
 class GrpcCoordinatorLink(CoordinatorLink):
@@ -25,7 +30,7 @@ class GrpcCoordinatorLink(CoordinatorLink):
 
     async def segment_spec(self, segment_id: int) -> SegmentSpec:
         reply = await call(
-            self._stub.GetSegment, cpb.SegmentRef(segment_id=segment_id), peer="coordinator"
+            self._stub.GetSegment, pb.SegmentRef(segment_id=segment_id), peer="coordinator"
         )
         return SegmentSpec(Segment.from_proto(reply.segment), Collection.from_proto(reply.collection))
 
@@ -56,6 +61,9 @@ class DataNodeServer(DataNodeServicer):
         if not 1 <= request.topk <= MAX_TOPK:
             raise QuiverError(ErrorCode.INVALID_TOPK, f"topk {request.topk} out of range")
         queries = _queries(request, m.vector_kind)
+        params = orjson.loads(request.params_json or "{}")
+        if not isinstance(params, dict):
+            raise QuiverError(ErrorCode.INVALID_PARAMETER, "search params must be a JSON object")
         ids, distances = await self.service.search(
             request.collection_id,
             list(request.partition_ids),
@@ -63,6 +71,7 @@ class DataNodeServer(DataNodeServicer):
             queries,
             request.topk,
             m,
+            params,
         )
         return dpb.SearchReply(
             status=ok(),
@@ -85,6 +94,36 @@ class DataNodeServer(DataNodeServicer):
     @servicer_method(pb.StatusReply)
     async def DropSegments(self, request: dpb.DropSegmentsRequest) -> pb.StatusReply:
         await self.service.drop_segments(list(request.segment_ids))
+        return pb.StatusReply(status=ok())
+
+    async def ReadSegment(
+        self, request: pb.SegmentRef, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[dpb.SegmentChunk]:
+        try:
+            vectors = self.service.rows_for_build(request.segment_id)
+        except QuiverError as error:
+            yield dpb.SegmentChunk(status=status_of(error))
+            return
+        rows_per_chunk = max(1, CHUNK_BYTES // max(1, vectors.strides[0]))
+        for start in range(0, len(vectors), rows_per_chunk):
+            part = vectors[start : start + rows_per_chunk]
+            yield dpb.SegmentChunk(status=ok(), row_count=len(part), vectors=part.tobytes())
+
+    @servicer_method(pb.StatusReply)
+    async def LoadIndex(self, request: AsyncIterator[dpb.IndexChunk]) -> pb.StatusReply:
+        first = await anext(aiter(request))
+
+        async def data() -> AsyncIterator[bytes]:
+            yield first.data
+            async for chunk in request:
+                yield chunk.data
+
+        await self.service.load_index(first.segment_id, IndexSpec.from_proto(first.spec), data())
+        return pb.StatusReply(status=ok())
+
+    @servicer_method(pb.StatusReply)
+    async def DropIndexes(self, request: dpb.DropSegmentsRequest) -> pb.StatusReply:
+        await self.service.drop_indexes(list(request.segment_ids))
         return pb.StatusReply(status=ok())
 
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import struct
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 import numpy as np
 
+from datanode import indexes
 from datanode.search import search_rows
 from datanode.segments import LocalSegment, Snapshot
 from datanode.storage import SegmentMeta
@@ -25,7 +27,7 @@ from datanode.wal import Record, RecordKind, WriteAheadLog
 from quiver.catalogue import Metric
 from quiver.errors import ErrorCode, QuiverError
 from quiver.packing import ID_DTYPE
-from quiver.schema import Collection, Segment, SegmentState
+from quiver.schema import Collection, IndexSpec, Segment, SegmentState
 from quiver.topk import concat_hits, empty_hits, merge_topk
 
 log = logging.getLogger(__name__)
@@ -146,6 +148,7 @@ class DataNodeService:
                 opening.set_result(await self._create_segment(segment_id))
             except BaseException as error:
                 opening.set_exception(error)
+                opening.exception()  # retrieved: concurrent waiters re-raise it, this one too
                 raise
             finally:
                 del self._opening[segment_id]
@@ -328,6 +331,53 @@ class DataNodeService:
                 log.info("dropped segment %d", segment_id)
         await self._checkpoint()
 
+    # -- indexes ------------------------------------------------------------------------------
+
+    def rows_for_build(self, segment_id: int) -> np.ndarray:
+        """A sealed segment's vectors, in row order (the labels of the index built on them)."""
+        segment = self.segments.get(segment_id)
+        if segment is None:
+            raise QuiverError(ErrorCode.SEGMENT_NOT_FOUND, f"segment {segment_id} is not on {self.node_id}")
+        if segment.state is SegmentState.GROWING:
+            raise QuiverError(ErrorCode.SEGMENT_NOT_GROWING, f"segment {segment_id} is still growing")
+        return segment.snapshot().vectors
+
+    async def load_index(
+        self, segment_id: int, spec: IndexSpec, chunks: AsyncIterator[bytes]
+    ) -> None:
+        """Stores an uploaded index beside its segment, loads it, and switches searches to it."""
+        segment = self.segments.get(segment_id)
+        if segment is None or segment.state is SegmentState.GROWING:
+            raise QuiverError(ErrorCode.SEGMENT_NOT_FOUND, f"segment {segment_id} is not sealed on {self.node_id}")
+        directory = segment.directory
+        final = indexes.data_path(directory, spec.version)
+        temp = final.with_name(final.name + ".tmp")
+        out = await self._in_thread(self._io, open, temp, "wb")
+        try:
+            async for data in chunks:
+                await self._in_thread(self._io, out.write, data)
+            await self._in_thread(self._io, _sync_and_close, out)
+        except BaseException:
+            out.close()
+            temp.unlink(missing_ok=True)
+            raise
+        await self._in_thread(self._io, _publish_index, temp, final, directory, spec)
+        loaded = await self._in_thread(self._io, indexes.load, directory, spec, segment.meta.layout)
+        current = segment.index.version if segment.index else 0
+        if self.segments.get(segment_id) is not segment or current > spec.version:
+            return  # dropped, or a newer index arrived first
+        segment.index = loaded
+        await self._in_thread(self._io, indexes.remove_files, directory, spec.version)
+        log.info("segment %d now searched with %s index %d", segment_id, spec.index_type, spec.version)
+
+    async def drop_indexes(self, segment_ids: list[int]) -> None:
+        for segment_id in segment_ids:
+            segment = self.segments.get(segment_id)
+            if segment is not None and segment.index is not None:
+                segment.index = None
+                await self._in_thread(self._io, indexes.remove_files, segment.directory)
+                log.info("segment %d index dropped: searched by brute force", segment_id)
+
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
@@ -356,6 +406,7 @@ class DataNodeService:
         queries: np.ndarray,
         k: int,
         metric: Metric,
+        params: dict[str, Any],
     ) -> tuple[np.ndarray, np.ndarray]:
         snapshots = self._snapshots(collection_id, partition_ids, segment_ids)
         for snapshot in snapshots:
@@ -365,7 +416,9 @@ class DataNodeService:
                     f"query vectors of {queries.shape[1]} {queries.dtype} do not match segment "
                     f"{snapshot.segment_id} ({snapshot.vectors.shape[1]} {snapshot.vectors.dtype})",
                 )
-        return await self._in_thread(self._pool, _search_snapshots, snapshots, queries, k, metric)
+        return await self._in_thread(
+            self._pool, _search_snapshots, snapshots, queries, k, metric, params
+        )
 
     async def get_vectors(self, collection_id: int, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The live rows with these ids (the newest one where an id repeats)."""
@@ -377,12 +430,28 @@ class DataNodeService:
 
 
 def _search_snapshots(
-    snapshots: list[Snapshot], queries: np.ndarray, k: int, metric: Metric
+    snapshots: list[Snapshot], queries: np.ndarray, k: int, metric: Metric, params: dict[str, Any]
 ) -> tuple[np.ndarray, np.ndarray]:
     if not snapshots:
         return empty_hits(len(queries), k)
-    parts = [search_rows(s.ids, s.vectors, s.deleted, queries, k, metric) for s in snapshots]
+    parts = []
+    for s in snapshots:
+        if s.index is not None and s.index.spec.metric_type == metric.name:
+            parts.append(indexes.search(s.index, s.ids, s.deleted, queries, k, metric, params))
+        else:  # growing, small, not built yet, or asked for another metric: exact
+            parts.append(search_rows(s.ids, s.vectors, s.deleted, queries, k, metric))
     return merge_topk(*concat_hits(parts, len(queries)), k, metric)
+
+
+def _sync_and_close(out: IO[bytes]) -> None:
+    out.flush()
+    os.fsync(out.fileno())
+    out.close()
+
+
+def _publish_index(temp: Path, final: Path, directory: Path, spec: IndexSpec) -> None:
+    os.replace(temp, final)
+    indexes.save_spec(directory, spec)  # last: a spec file marks a complete index
 
 
 def _lookup(snapshots: list[Snapshot], wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""`quiver indexnode`: registers with the coordinator and heartbeats until SIGTERM."""
+"""`quiver indexnode`: builds indexes from the build stream until SIGTERM."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ import secrets
 import socket
 from dataclasses import dataclass
 
+import faiss
 import psutil
+from redis.asyncio import Redis
 
+from indexnode.builder import gpu_count
 from indexnode.server import IndexNodeServer
+from indexnode.worker import BuildWorker
 from quiver import config, runtime
 from quiver.ids import now_ms
 from quiver.membership import Membership
@@ -30,8 +34,12 @@ class IndexNodeConfig:
     port: int
     advertise_host: str
     coordinator: str
+    redis_url: str
     node_id: str
     heartbeat_s: float
+    claim_timeout_s: float
+    build_threads: int
+    use_gpu: bool
     ready_file: str
     log_level: str
 
@@ -45,15 +53,38 @@ def parse_args(argv: list[str] | None = None) -> IndexNodeConfig:
         default=config.env("NODE_ID", ""),
         help="name of this node (default: indexnode-<host>-<random>; index nodes are stateless)",
     )
+    parser.add_argument("--redis-url", default=config.env("REDIS_URL", config.DEFAULT_REDIS_URL))
     parser.add_argument("--heartbeat", type=float, default=config.env_float("HEARTBEAT", 1.0))
+    parser.add_argument(
+        "--claim-timeout",
+        type=float,
+        default=config.env_float("CLAIM_TIMEOUT", 30.0),
+        help="seconds a task of a silent index node waits before another node builds it",
+    )
+    parser.add_argument(
+        "--build-threads",
+        type=int,
+        default=config.env_int("BUILD_THREADS", os.cpu_count() or 1),
+        help="threads faiss builds with (default: every core)",
+    )
+    parser.add_argument(
+        "--no-gpu",
+        action="store_true",
+        default=config.env("NO_GPU", "") not in ("", "0", "false"),
+        help="build on the CPU even where faiss sees a GPU",
+    )
     args = parser.parse_args(argv)
     return IndexNodeConfig(
         host=args.host,
         port=args.port,
         advertise_host=args.advertise_host,
         coordinator=args.coordinator,
+        redis_url=args.redis_url,
         node_id=args.node_id or f"indexnode-{socket.gethostname()}-{secrets.token_hex(3)}",
         heartbeat_s=args.heartbeat,
+        claim_timeout_s=args.claim_timeout,
+        build_threads=args.build_threads,
+        use_gpu=not args.no_gpu,
         ready_file=args.ready_file,
         log_level=args.log_level,
     )
@@ -61,6 +92,9 @@ def parse_args(argv: list[str] | None = None) -> IndexNodeConfig:
 
 async def serve(cfg: IndexNodeConfig, stop: asyncio.Event) -> None:
     channels = Channels()
+    redis = Redis.from_url(cfg.redis_url, decode_responses=True)
+    faiss.omp_set_num_threads(cfg.build_threads)
+    gpus = gpu_count() if cfg.use_gpu else 0
     try:
         servicer = IndexNodeServer()
         server, port = await start_server(
@@ -73,17 +107,25 @@ async def serve(cfg: IndexNodeConfig, stop: asyncio.Event) -> None:
             started_ms=now_ms(),
             memory_bytes=psutil.virtual_memory().total,
             cpu_count=os.cpu_count() or 1,
+            gpu_count=gpus,
         )
-        membership = Membership(CoordinatorStub(channels.get(cfg.coordinator)), node, cfg.heartbeat_s)
+        coordinator = CoordinatorStub(channels.get(cfg.coordinator))
+        membership = Membership(coordinator, node, cfg.heartbeat_s)
         await membership.register(stop)
-        log.info("index node %s serving on %s", cfg.node_id, node.address)
+        worker = BuildWorker(
+            redis, coordinator, channels, cfg.node_id, cfg.claim_timeout_s, gpu=0 if gpus else None
+        )
+        log.info("index node %s serving on %s (%s)", cfg.node_id, node.address,
+                 f"{gpus} GPUs" if gpus else "CPU builds")
         runtime.write_ready_file(cfg.ready_file, address=node.address, node_id=cfg.node_id)
-        heartbeat = asyncio.create_task(membership.run(stop))
+        tasks = [asyncio.create_task(membership.run(stop)), asyncio.create_task(worker.run(stop))]
         await stop.wait()
         await server.stop(grace=2)
-        await heartbeat
+        tasks[1].cancel()  # a build in flight stays pending: another node takes it over
+        await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         await channels.close()
+        await redis.aclose()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,7 +22,16 @@ from quiver.catalogue import Metric
 from quiver.errors import ErrorCode, QuiverError
 from quiver.packing import pack_ids, unpack_distances, unpack_ids
 from quiver.rpc import Channels, call, check, rpc_error
-from quiver.schema import Collection, IdMode, Node, NodeRole, Segment
+from quiver.schema import (
+    Collection,
+    IdMode,
+    IndexProgress,
+    IndexSpec,
+    IndexState,
+    Node,
+    NodeRole,
+    Segment,
+)
 from quiver.topk import concat_hits, empty_hits, merge_topk
 from quiver_pb import common_pb2 as pb
 from quiver_pb import coordinator_pb2 as cpb
@@ -58,6 +67,15 @@ class Routing:
                 f"collection {self.collection.name!r} {'are' if len(down) > 1 else 'is'} down",
             )
         return [self.nodes[n] for n in sorted(wanted)]
+
+
+@dataclass(frozen=True)
+class CollectionStatus:
+    """A collection with its segments' latest statistics and its index's build progress."""
+
+    collection: Collection
+    segments: list[Segment]
+    index_progress: IndexProgress | None
 
 
 @dataclass(frozen=True)
@@ -200,14 +218,21 @@ class ClusterClient:
             self._collections[name] = collection
         return collection
 
-    async def describe(self, name: str) -> tuple[Collection, list[Segment]]:
-        """A collection with its segments' latest statistics (never cached)."""
+    async def describe(self, name: str) -> CollectionStatus:
+        """Never cached: statistics change with every heartbeat."""
         reply = await call(
             self.coordinator.DescribeCollection, cpb.CollectionRef(name=name), peer="coordinator"
         )
-        return (
+        progress = None
+        if reply.stats.HasField("index_progress"):
+            p = reply.stats.index_progress
+            progress = IndexProgress(
+                p.total_rows, p.indexed_rows, p.pending_rows, IndexState(p.state), p.fail_reason
+            )
+        return CollectionStatus(
             Collection.from_proto(reply.collection),
             [Segment.from_proto(s) for s in reply.stats.segments],
+            progress,
         )
 
     async def list_collections(self) -> list[tuple[Collection, int]]:
@@ -219,6 +244,40 @@ class ClusterClient:
     async def drop_collection(self, name: str) -> None:
         await call(self.coordinator.DropCollection, cpb.CollectionRef(name=name), peer="coordinator")
         self._collections.pop(name, None)
+
+    async def gpus_available(self) -> bool:
+        """Whether an index node that is up can build on a GPU."""
+        return any(n.alive and n.role is NodeRole.INDEX and n.gpu_count for n in await self.nodes())
+
+    # -- indexes ------------------------------------------------------------------------------
+
+    async def create_index(self, name: str, spec: IndexSpec, replace: bool) -> Collection:
+        reply = await call(
+            self.coordinator.CreateIndex,
+            cpb.CreateIndexRequest(collection_name=name, spec=spec.to_proto(), replace=replace),
+            peer="coordinator",
+        )
+        self._forget_collection(reply.collection.id, name)
+        return Collection.from_proto(reply.collection)
+
+    async def drop_index(self, name: str, field_name: str = "") -> None:
+        await call(
+            self.coordinator.DropIndex,
+            cpb.DropIndexRequest(collection_name=name, field_name=field_name),
+            peer="coordinator",
+        )
+        self._forget_collection(0, name)
+
+    async def wait_for_index(self, name: str) -> IndexProgress | None:
+        """Polls until every sealed segment's build finished or failed."""
+        delay = 0.05
+        while True:
+            status = await self.describe(name)
+            progress = status.index_progress
+            if progress is None or progress.state in (IndexState.FINISHED, IndexState.FAILED):
+                return progress
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
     async def flush(self, names: list[str]) -> None:
         await call(

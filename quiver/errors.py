@@ -34,6 +34,11 @@ class ErrorCode(IntEnum):
     NO_DATA_NODE = 400
     NODE_NOT_REGISTERED = 401
 
+    INDEX_NOT_FOUND = 700
+    INVALID_INDEX_TYPE = 701
+    INDEX_EXISTS = 702  # a different index already on the field
+    INDEX_BUILD_FAILED = 703
+
     INVALID_PARAMETER = 1100
     MISSING_PARAMETER = 1101
     INVALID_DIMENSION = 1102

@@ -37,9 +37,21 @@ def active_segments(collection_id: int) -> str:
     return f"{PREFIX}:collection:{collection_id}:active"
 
 
+def collection_indexes(collection_id: int) -> str:
+    """HASH field name -> JSON of quiver.IndexSpec."""
+    return f"{PREFIX}:collection:{collection_id}:indexes"
+
+
 def segment(segment_id: int) -> str:
-    """HASH of one segment: the fields of quiver.SegmentInfo but its id."""
+    """HASH of one segment: the fields of quiver.SegmentInfo but its id. index_version,
+    index_state and index_reason are the build of that index version."""
     return f"{PREFIX}:segment:{segment_id}"
+
+
+# STREAM of index build tasks (fields segment_id, index_version), read by the consumer group
+# of index nodes; a task stays pending until an index node acknowledges it.
+INDEX_TASKS = f"{PREFIX}:index_tasks"
+INDEX_TASK_GROUP = "indexnodes"
 
 
 def node_alive(node_id: str) -> str:

@@ -32,12 +32,14 @@ class Membership:
         interval_s: float,
         report: SegmentReport = list,
         drop: DropSegments = _no_segments_to_drop,
+        drop_indexes: DropSegments = _no_segments_to_drop,
     ) -> None:
         self._coordinator = coordinator
         self.node = node
         self._interval_s = interval_s
         self._report = report
         self._drop = drop
+        self._drop_indexes = drop_indexes
         self.registered = asyncio.Event()
 
     async def register(self, stop: asyncio.Event) -> None:
@@ -59,7 +61,7 @@ class Membership:
                 continue
             self.registered.set()
             log.info("registered with the coordinator as %s", self.node.node_id)
-            await self._drop_unknown(list(reply.drop_segment_ids))
+            await self._upkeep(reply)
             return
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -87,12 +89,16 @@ class Membership:
             if reply.register_again:
                 await self.register(stop)
             else:
-                await self._drop_unknown(list(reply.drop_segment_ids))
+                await self._upkeep(reply)
 
-    async def _drop_unknown(self, segment_ids: list[int]) -> None:
-        if segment_ids:
-            log.info("dropping %d segments the catalog no longer knows", len(segment_ids))
-            await self._drop(segment_ids)
+    async def _upkeep(self, reply: cpb.NodeReply) -> None:
+        """Drops what the coordinator says is gone: segments of dropped collections, indexes
+        that were dropped or replaced."""
+        if reply.drop_segment_ids:
+            log.info("dropping %d segments the catalog no longer knows", len(reply.drop_segment_ids))
+            await self._drop(list(reply.drop_segment_ids))
+        if reply.drop_index_segment_ids:
+            await self._drop_indexes(list(reply.drop_index_segment_ids))
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

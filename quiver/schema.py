@@ -11,8 +11,9 @@ from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 import numpy as np
+import orjson
 
-from quiver.catalogue import Metric, VectorKind, metric
+from quiver.catalogue import IndexType, Metric, VectorKind, index_type, metric
 from quiver.errors import ErrorCode, QuiverError
 from quiver_pb import common_pb2 as pb
 
@@ -53,6 +54,14 @@ class SegmentState(IntEnum):
 class NodeRole(IntEnum):
     DATA = pb.DATA_NODE
     INDEX = pb.INDEX_NODE
+
+
+class IndexState(IntEnum):
+    NONE = pb.INDEX_STATE_NONE
+    QUEUED = pb.QUEUED
+    BUILDING = pb.BUILDING
+    FINISHED = pb.FINISHED
+    FAILED = pb.FAILED
 
 
 def validate_collection_name(name: object) -> str:
@@ -101,6 +110,49 @@ class Partition:
 
 
 @dataclass(frozen=True)
+class IndexSpec:
+    """An index on one field; `version` identifies this creation of it cluster-wide."""
+
+    field_name: str
+    index_type: str  # a catalogue name
+    metric_type: str
+    params: dict[str, int]
+    index_name: str = ""
+    version: int = 0
+    dialect_name: str = ""
+    created_ms: int = 0
+
+    @property
+    def catalogue_type(self) -> IndexType:
+        return index_type(self.index_type)
+
+    def to_proto(self) -> pb.IndexSpec:
+        return pb.IndexSpec(
+            index_name=self.index_name,
+            field_name=self.field_name,
+            index_type=self.index_type,
+            metric_type=self.metric_type,
+            params_json=orjson.dumps(self.params).decode(),
+            version=self.version,
+            dialect_name=self.dialect_name,
+            created_ms=self.created_ms,
+        )
+
+    @classmethod
+    def from_proto(cls, msg: pb.IndexSpec) -> IndexSpec:
+        return cls(
+            field_name=msg.field_name,
+            index_type=msg.index_type,
+            metric_type=msg.metric_type,
+            params=orjson.loads(msg.params_json or "{}"),
+            index_name=msg.index_name,
+            version=msg.version,
+            dialect_name=msg.dialect_name,
+            created_ms=msg.created_ms,
+        )
+
+
+@dataclass(frozen=True)
 class VectorLayout:
     """How one vector field's rows are packed into bytes."""
 
@@ -140,6 +192,7 @@ class Collection:
     id_mode: IdMode = IdMode.UNSET
     version: int = 0
     partitions: tuple[Partition, ...] = field(default_factory=tuple)
+    indexes: tuple[IndexSpec, ...] = field(default_factory=tuple)
 
     @property
     def vector_field(self) -> Field:
@@ -163,6 +216,12 @@ class Collection:
     def seal_bytes(self) -> int:
         return self.index_file_size_mb * MB
 
+    @property
+    def vector_index(self) -> IndexSpec | None:
+        """The index on the vector field, if one was created."""
+        name = self.vector_field.name
+        return next((i for i in self.indexes if i.field_name == name), None)
+
     def partition(self, name: str) -> Partition:
         for p in self.partitions:
             if p.name == name:
@@ -185,6 +244,7 @@ class Collection:
             id_mode=int(self.id_mode),
             version=self.version,
             partitions=[p.to_proto() for p in self.partitions],
+            indexes=[i.to_proto() for i in self.indexes],
         )
 
     @classmethod
@@ -199,6 +259,7 @@ class Collection:
             id_mode=IdMode(msg.id_mode),
             version=msg.version,
             partitions=tuple(Partition.from_proto(p) for p in msg.partitions),
+            indexes=tuple(IndexSpec.from_proto(i) for i in msg.indexes),
         )
 
 
@@ -258,6 +319,9 @@ class Segment:
     row_count: int = 0
     deleted_count: int = 0
     data_bytes: int = 0
+    index_version: int = 0
+    index_state: IndexState = IndexState.NONE
+    index_reason: str = ""
 
     @property
     def live_rows(self) -> int:
@@ -273,6 +337,9 @@ class Segment:
             row_count=self.row_count,
             deleted_count=self.deleted_count,
             data_bytes=self.data_bytes,
+            index_version=self.index_version,
+            index_state=int(self.index_state),
+            index_reason=self.index_reason,
         )
 
     @classmethod
@@ -286,7 +353,21 @@ class Segment:
             row_count=msg.row_count,
             deleted_count=msg.deleted_count,
             data_bytes=msg.data_bytes,
+            index_version=msg.index_version,
+            index_state=IndexState(msg.index_state),
+            index_reason=msg.index_reason,
         )
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    """How far an index's builds are, over the rows of sealed segments big enough to index."""
+
+    total_rows: int
+    indexed_rows: int
+    pending_rows: int
+    state: IndexState
+    fail_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -298,6 +379,7 @@ class Node:
     started_ms: int = 0
     memory_bytes: int = 0
     cpu_count: int = 0
+    gpu_count: int = 0
 
     def to_proto(self) -> pb.NodeInfo:
         return pb.NodeInfo(
@@ -308,6 +390,7 @@ class Node:
             started_ms=self.started_ms,
             memory_bytes=self.memory_bytes,
             cpu_count=self.cpu_count,
+            gpu_count=self.gpu_count,
         )
 
     @classmethod
@@ -320,4 +403,5 @@ class Node:
             started_ms=msg.started_ms,
             memory_bytes=msg.memory_bytes,
             cpu_count=msg.cpu_count,
+            gpu_count=msg.gpu_count,
         )

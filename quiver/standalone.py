@@ -177,6 +177,7 @@ class Standalone:
             "indexnode",
             role_argv("indexnode", "--host", LOOPBACK, "--port", str(free_port()),
                       "--coordinator", coordinator, "--node-id", "indexnode-1",
+                      "--redis-url", f"redis://{LOOPBACK}:{redis_port}/0",
                       "--ready-file", str(run / "indexnode.json"), *common),
             logs_dir / "indexnode.log",
             run / "indexnode.json",

@@ -36,6 +36,14 @@ class SegmentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SEALED: _ClassVar[SegmentState]
     FLUSHED: _ClassVar[SegmentState]
 
+class IndexState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INDEX_STATE_NONE: _ClassVar[IndexState]
+    QUEUED: _ClassVar[IndexState]
+    BUILDING: _ClassVar[IndexState]
+    FINISHED: _ClassVar[IndexState]
+    FAILED: _ClassVar[IndexState]
+
 class NodeRole(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     NODE_ROLE_NONE: _ClassVar[NodeRole]
@@ -61,6 +69,11 @@ SEGMENT_STATE_NONE: SegmentState
 GROWING: SegmentState
 SEALED: SegmentState
 FLUSHED: SegmentState
+INDEX_STATE_NONE: IndexState
+QUEUED: IndexState
+BUILDING: IndexState
+FINISHED: IndexState
+FAILED: IndexState
 NODE_ROLE_NONE: NodeRole
 DATA_NODE: NodeRole
 INDEX_NODE: NodeRole
@@ -107,8 +120,28 @@ class PartitionInfo(_message.Message):
     created_ms: int
     def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., created_ms: _Optional[int] = ...) -> None: ...
 
+class IndexSpec(_message.Message):
+    __slots__ = ("index_name", "field_name", "index_type", "metric_type", "params_json", "version", "dialect_name", "created_ms")
+    INDEX_NAME_FIELD_NUMBER: _ClassVar[int]
+    FIELD_NAME_FIELD_NUMBER: _ClassVar[int]
+    INDEX_TYPE_FIELD_NUMBER: _ClassVar[int]
+    METRIC_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DIALECT_NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_MS_FIELD_NUMBER: _ClassVar[int]
+    index_name: str
+    field_name: str
+    index_type: str
+    metric_type: str
+    params_json: str
+    version: int
+    dialect_name: str
+    created_ms: int
+    def __init__(self, index_name: _Optional[str] = ..., field_name: _Optional[str] = ..., index_type: _Optional[str] = ..., metric_type: _Optional[str] = ..., params_json: _Optional[str] = ..., version: _Optional[int] = ..., dialect_name: _Optional[str] = ..., created_ms: _Optional[int] = ...) -> None: ...
+
 class CollectionInfo(_message.Message):
-    __slots__ = ("id", "name", "fields", "metric_type", "index_file_size_mb", "created_ms", "id_mode", "version", "partitions")
+    __slots__ = ("id", "name", "fields", "metric_type", "index_file_size_mb", "created_ms", "id_mode", "version", "partitions", "indexes")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     FIELDS_FIELD_NUMBER: _ClassVar[int]
@@ -118,6 +151,7 @@ class CollectionInfo(_message.Message):
     ID_MODE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    INDEXES_FIELD_NUMBER: _ClassVar[int]
     id: int
     name: str
     fields: _containers.RepeatedCompositeFieldContainer[FieldSchema]
@@ -127,10 +161,11 @@ class CollectionInfo(_message.Message):
     id_mode: IdMode
     version: int
     partitions: _containers.RepeatedCompositeFieldContainer[PartitionInfo]
-    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[FieldSchema, _Mapping]]] = ..., metric_type: _Optional[str] = ..., index_file_size_mb: _Optional[int] = ..., created_ms: _Optional[int] = ..., id_mode: _Optional[_Union[IdMode, str]] = ..., version: _Optional[int] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ...) -> None: ...
+    indexes: _containers.RepeatedCompositeFieldContainer[IndexSpec]
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[FieldSchema, _Mapping]]] = ..., metric_type: _Optional[str] = ..., index_file_size_mb: _Optional[int] = ..., created_ms: _Optional[int] = ..., id_mode: _Optional[_Union[IdMode, str]] = ..., version: _Optional[int] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ..., indexes: _Optional[_Iterable[_Union[IndexSpec, _Mapping]]] = ...) -> None: ...
 
 class SegmentInfo(_message.Message):
-    __slots__ = ("id", "collection_id", "partition_id", "node_id", "state", "row_count", "deleted_count", "data_bytes")
+    __slots__ = ("id", "collection_id", "partition_id", "node_id", "state", "row_count", "deleted_count", "data_bytes", "index_version", "index_state", "index_reason")
     ID_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -139,6 +174,9 @@ class SegmentInfo(_message.Message):
     ROW_COUNT_FIELD_NUMBER: _ClassVar[int]
     DELETED_COUNT_FIELD_NUMBER: _ClassVar[int]
     DATA_BYTES_FIELD_NUMBER: _ClassVar[int]
+    INDEX_VERSION_FIELD_NUMBER: _ClassVar[int]
+    INDEX_STATE_FIELD_NUMBER: _ClassVar[int]
+    INDEX_REASON_FIELD_NUMBER: _ClassVar[int]
     id: int
     collection_id: int
     partition_id: int
@@ -147,10 +185,19 @@ class SegmentInfo(_message.Message):
     row_count: int
     deleted_count: int
     data_bytes: int
-    def __init__(self, id: _Optional[int] = ..., collection_id: _Optional[int] = ..., partition_id: _Optional[int] = ..., node_id: _Optional[str] = ..., state: _Optional[_Union[SegmentState, str]] = ..., row_count: _Optional[int] = ..., deleted_count: _Optional[int] = ..., data_bytes: _Optional[int] = ...) -> None: ...
+    index_version: int
+    index_state: IndexState
+    index_reason: str
+    def __init__(self, id: _Optional[int] = ..., collection_id: _Optional[int] = ..., partition_id: _Optional[int] = ..., node_id: _Optional[str] = ..., state: _Optional[_Union[SegmentState, str]] = ..., row_count: _Optional[int] = ..., deleted_count: _Optional[int] = ..., data_bytes: _Optional[int] = ..., index_version: _Optional[int] = ..., index_state: _Optional[_Union[IndexState, str]] = ..., index_reason: _Optional[str] = ...) -> None: ...
+
+class SegmentRef(_message.Message):
+    __slots__ = ("segment_id",)
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    segment_id: int
+    def __init__(self, segment_id: _Optional[int] = ...) -> None: ...
 
 class NodeInfo(_message.Message):
-    __slots__ = ("node_id", "role", "address", "alive", "started_ms", "memory_bytes", "cpu_count")
+    __slots__ = ("node_id", "role", "address", "alive", "started_ms", "memory_bytes", "cpu_count", "gpu_count")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
@@ -158,6 +205,7 @@ class NodeInfo(_message.Message):
     STARTED_MS_FIELD_NUMBER: _ClassVar[int]
     MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     CPU_COUNT_FIELD_NUMBER: _ClassVar[int]
+    GPU_COUNT_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     role: NodeRole
     address: str
@@ -165,4 +213,5 @@ class NodeInfo(_message.Message):
     started_ms: int
     memory_bytes: int
     cpu_count: int
-    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[NodeRole, str]] = ..., address: _Optional[str] = ..., alive: _Optional[bool] = ..., started_ms: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., cpu_count: _Optional[int] = ...) -> None: ...
+    gpu_count: int
+    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[NodeRole, str]] = ..., address: _Optional[str] = ..., alive: _Optional[bool] = ..., started_ms: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., cpu_count: _Optional[int] = ..., gpu_count: _Optional[int] = ...) -> None: ...

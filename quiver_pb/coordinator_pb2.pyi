@@ -23,12 +23,28 @@ class CreateCollectionRequest(_message.Message):
     def __init__(self, collection: _Optional[_Union[_common_pb2.CollectionInfo, _Mapping]] = ...) -> None: ...
 
 class CollectionStats(_message.Message):
-    __slots__ = ("row_count", "segments")
+    __slots__ = ("row_count", "segments", "index_progress")
     ROW_COUNT_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    INDEX_PROGRESS_FIELD_NUMBER: _ClassVar[int]
     row_count: int
     segments: _containers.RepeatedCompositeFieldContainer[_common_pb2.SegmentInfo]
-    def __init__(self, row_count: _Optional[int] = ..., segments: _Optional[_Iterable[_Union[_common_pb2.SegmentInfo, _Mapping]]] = ...) -> None: ...
+    index_progress: IndexProgress
+    def __init__(self, row_count: _Optional[int] = ..., segments: _Optional[_Iterable[_Union[_common_pb2.SegmentInfo, _Mapping]]] = ..., index_progress: _Optional[_Union[IndexProgress, _Mapping]] = ...) -> None: ...
+
+class IndexProgress(_message.Message):
+    __slots__ = ("total_rows", "indexed_rows", "pending_rows", "state", "fail_reason")
+    TOTAL_ROWS_FIELD_NUMBER: _ClassVar[int]
+    INDEXED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    PENDING_ROWS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    FAIL_REASON_FIELD_NUMBER: _ClassVar[int]
+    total_rows: int
+    indexed_rows: int
+    pending_rows: int
+    state: _common_pb2.IndexState
+    fail_reason: str
+    def __init__(self, total_rows: _Optional[int] = ..., indexed_rows: _Optional[int] = ..., pending_rows: _Optional[int] = ..., state: _Optional[_Union[_common_pb2.IndexState, str]] = ..., fail_reason: _Optional[str] = ...) -> None: ...
 
 class CollectionReply(_message.Message):
     __slots__ = ("status", "collection", "stats")
@@ -129,14 +145,16 @@ class HeartbeatRequest(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.NodeRole, str]] = ..., segments: _Optional[_Iterable[_Union[_common_pb2.SegmentInfo, _Mapping]]] = ...) -> None: ...
 
 class NodeReply(_message.Message):
-    __slots__ = ("status", "drop_segment_ids", "register_again")
+    __slots__ = ("status", "drop_segment_ids", "register_again", "drop_index_segment_ids")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     DROP_SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
     REGISTER_AGAIN_FIELD_NUMBER: _ClassVar[int]
+    DROP_INDEX_SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
     status: _common_pb2.Status
     drop_segment_ids: _containers.RepeatedScalarFieldContainer[int]
     register_again: bool
-    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., drop_segment_ids: _Optional[_Iterable[int]] = ..., register_again: _Optional[bool] = ...) -> None: ...
+    drop_index_segment_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., drop_segment_ids: _Optional[_Iterable[int]] = ..., register_again: _Optional[bool] = ..., drop_index_segment_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ListNodesReply(_message.Message):
     __slots__ = ("status", "nodes")
@@ -145,12 +163,6 @@ class ListNodesReply(_message.Message):
     status: _common_pb2.Status
     nodes: _containers.RepeatedCompositeFieldContainer[_common_pb2.NodeInfo]
     def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., nodes: _Optional[_Iterable[_Union[_common_pb2.NodeInfo, _Mapping]]] = ...) -> None: ...
-
-class SegmentRef(_message.Message):
-    __slots__ = ("segment_id",)
-    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
-    segment_id: int
-    def __init__(self, segment_id: _Optional[int] = ...) -> None: ...
 
 class SegmentReply(_message.Message):
     __slots__ = ("status", "segment", "collection")
@@ -181,3 +193,57 @@ class CatalogEvent(_message.Message):
     collection_id: int
     collection_name: str
     def __init__(self, kind: _Optional[_Union[CatalogEvent.Kind, str]] = ..., collection_id: _Optional[int] = ..., collection_name: _Optional[str] = ...) -> None: ...
+
+class CreateIndexRequest(_message.Message):
+    __slots__ = ("collection_name", "spec", "replace")
+    COLLECTION_NAME_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_FIELD_NUMBER: _ClassVar[int]
+    collection_name: str
+    spec: _common_pb2.IndexSpec
+    replace: bool
+    def __init__(self, collection_name: _Optional[str] = ..., spec: _Optional[_Union[_common_pb2.IndexSpec, _Mapping]] = ..., replace: _Optional[bool] = ...) -> None: ...
+
+class DropIndexRequest(_message.Message):
+    __slots__ = ("collection_name", "field_name")
+    COLLECTION_NAME_FIELD_NUMBER: _ClassVar[int]
+    FIELD_NAME_FIELD_NUMBER: _ClassVar[int]
+    collection_name: str
+    field_name: str
+    def __init__(self, collection_name: _Optional[str] = ..., field_name: _Optional[str] = ...) -> None: ...
+
+class BuildRef(_message.Message):
+    __slots__ = ("segment_id", "index_version", "node_id")
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    INDEX_VERSION_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    segment_id: int
+    index_version: int
+    node_id: str
+    def __init__(self, segment_id: _Optional[int] = ..., index_version: _Optional[int] = ..., node_id: _Optional[str] = ...) -> None: ...
+
+class StartBuildReply(_message.Message):
+    __slots__ = ("status", "proceed", "segment", "collection", "spec", "owner")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PROCEED_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    proceed: bool
+    segment: _common_pb2.SegmentInfo
+    collection: _common_pb2.CollectionInfo
+    spec: _common_pb2.IndexSpec
+    owner: _common_pb2.NodeInfo
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., proceed: _Optional[bool] = ..., segment: _Optional[_Union[_common_pb2.SegmentInfo, _Mapping]] = ..., collection: _Optional[_Union[_common_pb2.CollectionInfo, _Mapping]] = ..., spec: _Optional[_Union[_common_pb2.IndexSpec, _Mapping]] = ..., owner: _Optional[_Union[_common_pb2.NodeInfo, _Mapping]] = ...) -> None: ...
+
+class FinishBuildRequest(_message.Message):
+    __slots__ = ("build", "failed", "reason")
+    BUILD_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    build: BuildRef
+    failed: bool
+    reason: str
+    def __init__(self, build: _Optional[_Union[BuildRef, _Mapping]] = ..., failed: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...

@@ -97,12 +97,32 @@ class CoordinatorStub:
                 _registered_method=True)
         self.GetSegment = channel.unary_unary(
                 '/quiver.Coordinator/GetSegment',
-                request_serializer=quiver__pb_dot_coordinator__pb2.SegmentRef.SerializeToString,
+                request_serializer=quiver__pb_dot_common__pb2.SegmentRef.SerializeToString,
                 response_deserializer=quiver__pb_dot_coordinator__pb2.SegmentReply.FromString,
                 _registered_method=True)
         self.SegmentSealed = channel.unary_unary(
                 '/quiver.Coordinator/SegmentSealed',
                 request_serializer=quiver__pb_dot_common__pb2.SegmentInfo.SerializeToString,
+                response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
+                _registered_method=True)
+        self.CreateIndex = channel.unary_unary(
+                '/quiver.Coordinator/CreateIndex',
+                request_serializer=quiver__pb_dot_coordinator__pb2.CreateIndexRequest.SerializeToString,
+                response_deserializer=quiver__pb_dot_coordinator__pb2.CollectionReply.FromString,
+                _registered_method=True)
+        self.DropIndex = channel.unary_unary(
+                '/quiver.Coordinator/DropIndex',
+                request_serializer=quiver__pb_dot_coordinator__pb2.DropIndexRequest.SerializeToString,
+                response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
+                _registered_method=True)
+        self.StartBuild = channel.unary_unary(
+                '/quiver.Coordinator/StartBuild',
+                request_serializer=quiver__pb_dot_coordinator__pb2.BuildRef.SerializeToString,
+                response_deserializer=quiver__pb_dot_coordinator__pb2.StartBuildReply.FromString,
+                _registered_method=True)
+        self.FinishBuild = channel.unary_unary(
+                '/quiver.Coordinator/FinishBuild',
+                request_serializer=quiver__pb_dot_coordinator__pb2.FinishBuildRequest.SerializeToString,
                 response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
                 _registered_method=True)
         self.WatchCatalog = channel.unary_stream(
@@ -207,6 +227,33 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateIndex(self, request, context):
+        """Indexes: creating one queues a build of every sealed segment on the build stream.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DropIndex(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartBuild(self, request, context):
+        """Index nodes: a build starts (proceed is false when the index was dropped or replaced
+        meanwhile) and finishes (the data node has loaded it, or it failed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FinishBuild(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchCatalog(self, request, context):
         """Proxies follow catalog changes to keep their routing caches exact.
         """
@@ -279,12 +326,32 @@ def add_CoordinatorServicer_to_server(servicer, server):
             ),
             'GetSegment': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSegment,
-                    request_deserializer=quiver__pb_dot_coordinator__pb2.SegmentRef.FromString,
+                    request_deserializer=quiver__pb_dot_common__pb2.SegmentRef.FromString,
                     response_serializer=quiver__pb_dot_coordinator__pb2.SegmentReply.SerializeToString,
             ),
             'SegmentSealed': grpc.unary_unary_rpc_method_handler(
                     servicer.SegmentSealed,
                     request_deserializer=quiver__pb_dot_common__pb2.SegmentInfo.FromString,
+                    response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
+            ),
+            'CreateIndex': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateIndex,
+                    request_deserializer=quiver__pb_dot_coordinator__pb2.CreateIndexRequest.FromString,
+                    response_serializer=quiver__pb_dot_coordinator__pb2.CollectionReply.SerializeToString,
+            ),
+            'DropIndex': grpc.unary_unary_rpc_method_handler(
+                    servicer.DropIndex,
+                    request_deserializer=quiver__pb_dot_coordinator__pb2.DropIndexRequest.FromString,
+                    response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
+            ),
+            'StartBuild': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartBuild,
+                    request_deserializer=quiver__pb_dot_coordinator__pb2.BuildRef.FromString,
+                    response_serializer=quiver__pb_dot_coordinator__pb2.StartBuildReply.SerializeToString,
+            ),
+            'FinishBuild': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinishBuild,
+                    request_deserializer=quiver__pb_dot_coordinator__pb2.FinishBuildRequest.FromString,
                     response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
             ),
             'WatchCatalog': grpc.unary_stream_rpc_method_handler(
@@ -642,7 +709,7 @@ class Coordinator:
             request,
             target,
             '/quiver.Coordinator/GetSegment',
-            quiver__pb_dot_coordinator__pb2.SegmentRef.SerializeToString,
+            quiver__pb_dot_common__pb2.SegmentRef.SerializeToString,
             quiver__pb_dot_coordinator__pb2.SegmentReply.FromString,
             options,
             channel_credentials,
@@ -670,6 +737,114 @@ class Coordinator:
             target,
             '/quiver.Coordinator/SegmentSealed',
             quiver__pb_dot_common__pb2.SegmentInfo.SerializeToString,
+            quiver__pb_dot_common__pb2.StatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateIndex(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/CreateIndex',
+            quiver__pb_dot_coordinator__pb2.CreateIndexRequest.SerializeToString,
+            quiver__pb_dot_coordinator__pb2.CollectionReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DropIndex(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/DropIndex',
+            quiver__pb_dot_coordinator__pb2.DropIndexRequest.SerializeToString,
+            quiver__pb_dot_common__pb2.StatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartBuild(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/StartBuild',
+            quiver__pb_dot_coordinator__pb2.BuildRef.SerializeToString,
+            quiver__pb_dot_coordinator__pb2.StartBuildReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FinishBuild(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/FinishBuild',
+            quiver__pb_dot_coordinator__pb2.FinishBuildRequest.SerializeToString,
             quiver__pb_dot_common__pb2.StatusReply.FromString,
             options,
             channel_credentials,

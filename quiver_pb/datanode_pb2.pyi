@@ -106,3 +106,23 @@ class DropSegmentsRequest(_message.Message):
     SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
     segment_ids: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, segment_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class SegmentChunk(_message.Message):
+    __slots__ = ("status", "row_count", "vectors")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ROW_COUNT_FIELD_NUMBER: _ClassVar[int]
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    row_count: int
+    vectors: bytes
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., row_count: _Optional[int] = ..., vectors: _Optional[bytes] = ...) -> None: ...
+
+class IndexChunk(_message.Message):
+    __slots__ = ("segment_id", "spec", "data")
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    segment_id: int
+    spec: _common_pb2.IndexSpec
+    data: bytes
+    def __init__(self, segment_id: _Optional[int] = ..., spec: _Optional[_Union[_common_pb2.IndexSpec, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...

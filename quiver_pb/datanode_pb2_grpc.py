@@ -65,6 +65,21 @@ class DataNodeStub:
                 request_serializer=quiver__pb_dot_datanode__pb2.DropSegmentsRequest.SerializeToString,
                 response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
                 _registered_method=True)
+        self.ReadSegment = channel.unary_stream(
+                '/quiver.DataNode/ReadSegment',
+                request_serializer=quiver__pb_dot_common__pb2.SegmentRef.SerializeToString,
+                response_deserializer=quiver__pb_dot_datanode__pb2.SegmentChunk.FromString,
+                _registered_method=True)
+        self.LoadIndex = channel.stream_unary(
+                '/quiver.DataNode/LoadIndex',
+                request_serializer=quiver__pb_dot_datanode__pb2.IndexChunk.SerializeToString,
+                response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
+                _registered_method=True)
+        self.DropIndexes = channel.unary_unary(
+                '/quiver.DataNode/DropIndexes',
+                request_serializer=quiver__pb_dot_datanode__pb2.DropSegmentsRequest.SerializeToString,
+                response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
+                _registered_method=True)
 
 
 class DataNodeServicer:
@@ -107,6 +122,26 @@ class DataNodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadSegment(self, request, context):
+        """Index builds: an index node streams a sealed segment's vectors out, builds, and streams
+        the serialised index back; the node stores it beside the segment and switches to it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LoadIndex(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DropIndexes(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DataNodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +172,21 @@ def add_DataNodeServicer_to_server(servicer, server):
             ),
             'DropSegments': grpc.unary_unary_rpc_method_handler(
                     servicer.DropSegments,
+                    request_deserializer=quiver__pb_dot_datanode__pb2.DropSegmentsRequest.FromString,
+                    response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
+            ),
+            'ReadSegment': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadSegment,
+                    request_deserializer=quiver__pb_dot_common__pb2.SegmentRef.FromString,
+                    response_serializer=quiver__pb_dot_datanode__pb2.SegmentChunk.SerializeToString,
+            ),
+            'LoadIndex': grpc.stream_unary_rpc_method_handler(
+                    servicer.LoadIndex,
+                    request_deserializer=quiver__pb_dot_datanode__pb2.IndexChunk.FromString,
+                    response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
+            ),
+            'DropIndexes': grpc.unary_unary_rpc_method_handler(
+                    servicer.DropIndexes,
                     request_deserializer=quiver__pb_dot_datanode__pb2.DropSegmentsRequest.FromString,
                     response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
             ),
@@ -301,6 +351,87 @@ class DataNode:
             request,
             target,
             '/quiver.DataNode/DropSegments',
+            quiver__pb_dot_datanode__pb2.DropSegmentsRequest.SerializeToString,
+            quiver__pb_dot_common__pb2.StatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/quiver.DataNode/ReadSegment',
+            quiver__pb_dot_common__pb2.SegmentRef.SerializeToString,
+            quiver__pb_dot_datanode__pb2.SegmentChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadIndex(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/quiver.DataNode/LoadIndex',
+            quiver__pb_dot_datanode__pb2.IndexChunk.SerializeToString,
+            quiver__pb_dot_common__pb2.StatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DropIndexes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.DataNode/DropIndexes',
             quiver__pb_dot_datanode__pb2.DropSegmentsRequest.SerializeToString,
             quiver__pb_dot_common__pb2.StatusReply.FromString,
             options,

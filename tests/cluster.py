@@ -30,7 +30,16 @@ from quiver.standalone import (
 class TestCluster:
     __test__ = False  # not a test class for pytest
 
-    def __init__(self, root: Path, data_nodes: int = 2, heartbeat_s: float = 0.3, node_ttl_s: float = 1.5) -> None:
+    def __init__(
+        self,
+        root: Path,
+        data_nodes: int = 2,
+        index_nodes: int = 1,
+        heartbeat_s: float = 0.3,
+        node_ttl_s: float = 1.5,
+        claim_timeout_s: float = 3.0,
+        index_min_rows: int = 4096,
+    ) -> None:
         self.root = root
         self.redis_port = free_port()
         self.coordinator_address = f"{LOOPBACK}:{free_port()}"
@@ -43,7 +52,8 @@ class TestCluster:
             "coordinator",
             role_argv("coordinator", "--port", self.coordinator_address.rsplit(":", 1)[1],
                       "--redis-url", f"redis://{LOOPBACK}:{self.redis_port}/0",
-                      "--node-ttl", str(node_ttl_s), "--ready-file", str(run / "coordinator.json"), *common),
+                      "--node-ttl", str(node_ttl_s), "--index-min-rows", str(index_min_rows),
+                      "--ready-file", str(run / "coordinator.json"), *common),
             logs / "coordinator.log",
             run / "coordinator.json",
         )
@@ -59,14 +69,19 @@ class TestCluster:
             )
             for i in range(1, data_nodes + 1)
         ]
-        self.index_node = Child(
-            "indexnode",
-            role_argv("indexnode", "--port", "0", "--coordinator", self.coordinator_address,
-                      "--node-id", "indexnode-1", "--heartbeat", str(heartbeat_s),
-                      "--ready-file", str(run / "indexnode.json"), *common),
-            logs / "indexnode.log",
-            run / "indexnode.json",
-        )
+        self.index_nodes = [
+            Child(
+                f"indexnode-{i}",
+                role_argv("indexnode", "--port", "0", "--coordinator", self.coordinator_address,
+                          "--redis-url", f"redis://{LOOPBACK}:{self.redis_port}/0",
+                          "--node-id", f"indexnode-{i}", "--heartbeat", str(heartbeat_s),
+                          "--claim-timeout", str(claim_timeout_s),
+                          "--ready-file", str(run / f"indexnode-{i}.json"), *common),
+                logs / f"indexnode-{i}.log",
+                run / f"indexnode-{i}.json",
+            )
+            for i in range(1, index_nodes + 1)
+        ]
         self.proxy = Child(
             "proxy",
             role_argv("proxy", "--host", LOOPBACK, "--v1-port", str(self.v1_port), "--http-port",
@@ -75,7 +90,7 @@ class TestCluster:
             logs / "proxy.log",
             run / "proxy.json",
         )
-        self.roles = {c.name: c for c in [self.coordinator, *self.data_nodes, self.index_node, self.proxy]}
+        self.roles = {c.name: c for c in [self.coordinator, *self.data_nodes, *self.index_nodes, self.proxy]}
 
     @property
     def v1_url(self) -> str:

@@ -18,12 +18,14 @@ from proxy.cluster import ClusterClient
 from proxy.errors import v1_error_middleware
 from proxy.http import json_response, read_json, read_json_object
 from quiver import __version__
-from quiver.catalogue import V1_METRICS, VectorKind, metric
+from quiver.catalogue import V1_METRICS, Dialect, VectorKind, index_type_for, metric
 from quiver.errors import ErrorCode, QuiverError
 from quiver.ids import MAX_ID
 from quiver.schema import (
     DEFAULT_PARTITION,
     Collection,
+    IndexSpec,
+    IndexState,
     Segment,
     VectorLayout,
     validate_collection,
@@ -172,16 +174,34 @@ def _distance(value: float) -> str:
 # -- rendering ---------------------------------------------------------------------------------
 
 
+def index_name(spec: IndexSpec | None) -> str:
+    """The Milvus 0.x name of a collection's index (FLAT when it has none)."""
+    if spec is None:
+        return "FLAT"
+    kind = spec.catalogue_type
+    return spec.dialect_name or (kind.v1_names[0] if kind.v1_names else kind.name)
+
+
 def collection_info(collection: Collection, row_count: int) -> dict[str, Any]:
+    spec = collection.vector_index
     return {
         "collection_name": collection.name,
         "dimension": collection.dim,
         "index_file_size": collection.index_file_size_mb,
-        "index": "FLAT",
-        "index_params": "{}",  # a JSON string, as Milvus 0.10 served it
+        "index": index_name(spec),
+        # A JSON string, as Milvus 0.10 served it.
+        "index_params": orjson.dumps(spec.params if spec else {}).decode(),
         "metric_type": collection.metric_type,
         "count": row_count,
     }
+
+
+def segment_index_name(collection: Collection, segment: Segment) -> str:
+    """The engine name Milvus 0.x showed per segment: IDMAP until the segment is indexed."""
+    spec = collection.vector_index
+    if spec is None or segment.index_version != spec.version or segment.index_state is not IndexState.FINISHED:
+        return "IDMAP"
+    return spec.catalogue_type.engine_name
 
 
 # -- handlers ----------------------------------------------------------------------------------
@@ -230,10 +250,11 @@ async def create_collection(request: web.Request) -> web.Response:
 
 async def get_collection(request: web.Request) -> web.Response:
     name = validate_collection_name(request.match_info["name"])
-    collection, segments = await request.app[CLUSTER].describe(name)
+    status = await request.app[CLUSTER].describe(name)
     if request.query.get("info") == "stat":
-        return json_response(collection_stat(collection, segments))
-    return json_response(collection_info(collection, sum(s.live_rows for s in segments)))
+        return json_response(collection_stat(status.collection, status.segments))
+    rows = sum(s.live_rows for s in status.segments)
+    return json_response(collection_info(status.collection, rows))
 
 
 def collection_stat(collection: Collection, segments: list[Segment]) -> dict[str, Any]:
@@ -243,7 +264,7 @@ def collection_stat(collection: Collection, segments: list[Segment]) -> dict[str
             {
                 "name": str(s.id),
                 "row_count": s.live_rows,
-                "index_name": "IDMAP",
+                "index_name": segment_index_name(collection, s),
                 "data_size": s.data_bytes,
             }
             for s in segments
@@ -328,6 +349,8 @@ async def _search(request: web.Request, name: str, spec: Any) -> web.Response:
     queries = decode_vectors(_require(spec, "vectors"), collection.layout)
     if not 1 <= topk <= MAX_TOPK:
         raise QuiverError(ErrorCode.INVALID_TOPK, f"topk {topk} is out of range [1, {MAX_TOPK}]")
+    spec = collection.vector_index
+    search_params = spec.catalogue_type.validate_search(params, Dialect.V1, topk) if spec else {}
     segment_ids: set[int] = set()
     partition_ids: set[int] = set()
     if file_ids:
@@ -343,7 +366,7 @@ async def _search(request: web.Request, name: str, spec: Any) -> web.Response:
         metric(collection.metric_type),
         partition_ids,
         segment_ids,
-        orjson.dumps(params).decode(),
+        orjson.dumps(search_params).decode(),
     )
     results = [
         [
@@ -405,6 +428,47 @@ async def get_vectors(request: web.Request) -> web.Response:
         {"vector": found.get(i, []), "id": str(i)} for i in ids.tolist()
     ]
     return json_response({"code": 0, "message": "OK", "vectors": vectors})
+
+
+async def get_index(request: web.Request) -> web.Response:
+    name = validate_collection_name(request.match_info["name"])
+    spec = (await request.app[CLUSTER].collection(name)).vector_index
+    return json_response({"index_type": index_name(spec), "params": spec.params if spec else {}})
+
+
+async def create_index(request: web.Request) -> web.Response:
+    """Answers once every sealed segment's build has finished, as Milvus 0.x did."""
+    cluster = request.app[CLUSTER]
+    name = validate_collection_name(request.match_info["name"])
+    body = await read_json_object(request)
+    type_name = _string(_require(body, "index_type"), "index_type")
+    params = _require(body, "params")
+    if not isinstance(params, dict):
+        raise QuiverError(ErrorCode.MALFORMED_BODY, "'params' must be an object")
+    collection = await cluster.collection(name)
+    kind = index_type_for(type_name, Dialect.V1, collection.layout.kind)
+    if kind.needs_gpu and not await cluster.gpus_available():
+        raise QuiverError(ErrorCode.INVALID_INDEX_TYPE, f"{type_name} needs a GPU, and no index node has one")
+    spec = IndexSpec(
+        field_name=collection.vector_field.name,
+        index_type=kind.name,
+        metric_type=collection.metric_type,
+        params=kind.validate_build(params, Dialect.V1, collection.dim),
+        dialect_name=type_name,
+    )
+    await cluster.create_index(name, spec, replace=True)
+    progress = await cluster.wait_for_index(name)
+    if progress is not None and progress.state is IndexState.FAILED:
+        raise QuiverError(ErrorCode.INDEX_BUILD_FAILED, f"index build failed: {progress.fail_reason}")
+    return json_response(status_body(), status=201)
+
+
+async def drop_index(request: web.Request) -> web.Response:
+    cluster = request.app[CLUSTER]
+    name = validate_collection_name(request.match_info["name"])
+    if (await cluster.collection(name)).vector_index is not None:
+        await cluster.drop_index(name)
+    return web.Response(status=204)
 
 
 async def system_info(request: web.Request) -> web.Response:
@@ -473,6 +537,10 @@ def create_app(cluster: ClusterClient, max_body_bytes: int) -> web.Application:
         ("/state", [("GET", state)]),
         ("/collections", [("GET", list_collections), ("POST", create_collection)]),
         ("/collections/{name}", [("GET", get_collection), ("DELETE", drop_collection)]),
+        (
+            "/collections/{name}/indexes",
+            [("GET", get_index), ("POST", create_index), ("DELETE", drop_index)],
+        ),
         (
             "/collections/{name}/vectors",
             [("GET", get_vectors), ("POST", insert), ("PUT", vectors_op)],

@@ -1,0 +1,182 @@
+"""The index node's build loop: takes tasks from the Redis Stream, builds, ships the index back.
+
+Tasks are read through a consumer group, so each goes to one index node and stays pending
+until that node acknowledges it. While a build runs, the node keeps re-claiming its task so
+the task never looks idle; a task whose node died does go idle, and after `claim_timeout_s`
+any index node claims it and builds it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import numpy as np
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from indexnode.builder import build
+from quiver import keys
+from quiver.errors import ErrorCode, QuiverError
+from quiver.rpc import Channels, call, check, rpc_error
+from quiver.schema import Collection, IndexSpec, Node
+from quiver_pb import common_pb2 as pb
+from quiver_pb import coordinator_pb2 as cpb
+from quiver_pb import datanode_pb2 as dpb
+from quiver_pb.coordinator_pb2_grpc import CoordinatorStub
+from quiver_pb.datanode_pb2_grpc import DataNodeStub
+
+log = logging.getLogger(__name__)
+
+UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024
+TRANSFER_TIMEOUT_S = 3600.0
+_RETRY_LATER = {ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT}
+
+
+@dataclass(frozen=True)
+class Task:
+    message_id: str
+    segment_id: int
+    index_version: int
+
+
+class BuildWorker:
+    def __init__(
+        self,
+        redis: Redis,
+        coordinator: CoordinatorStub,
+        channels: Channels,
+        node_id: str,
+        claim_timeout_s: float,
+        gpu: int | None = None,
+    ) -> None:
+        self._redis = redis
+        self._coordinator = coordinator
+        self._channels = channels
+        self._node_id = node_id
+        self._claim_timeout_ms = int(claim_timeout_s * 1000)
+        self._gpu = gpu
+        self.builds = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._join_group()
+        while not stop.is_set():
+            try:
+                task = await self._next_task()
+                if task is not None:
+                    await self._process(task)
+            except Exception:  # Redis or a bug: log, back off, keep the worker alive
+                log.exception("build loop error")
+                await asyncio.sleep(1.0)
+
+    async def _join_group(self) -> None:
+        try:  # from the start of the stream: tasks queued before any index node existed count
+            await self._redis.xgroup_create(keys.INDEX_TASKS, keys.INDEX_TASK_GROUP, id="0", mkstream=True)
+        except ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+
+    async def _next_task(self) -> Task | None:
+        """An abandoned task first (its node stopped re-claiming it), else a new one."""
+        claimed = await self._redis.xautoclaim(
+            keys.INDEX_TASKS, keys.INDEX_TASK_GROUP, self._node_id,
+            min_idle_time=self._claim_timeout_ms, start_id="0-0", count=1,
+        )
+        messages = claimed[1]
+        if not messages:
+            read = await self._redis.xreadgroup(
+                keys.INDEX_TASK_GROUP, self._node_id, {keys.INDEX_TASKS: ">"}, count=1, block=1000
+            )
+            messages = read[0][1] if read else []
+        for message_id, fields in messages:
+            if fields:  # an entry deleted from the stream comes back empty
+                return Task(message_id, int(fields["segment_id"]), int(fields["index_version"]))
+            await self._ack(message_id)
+        return None
+
+    async def _ack(self, message_id: str) -> None:
+        await self._redis.xack(keys.INDEX_TASKS, keys.INDEX_TASK_GROUP, message_id)
+
+    async def _keep_claimed(self, message_id: str) -> None:
+        while True:
+            await asyncio.sleep(self._claim_timeout_ms / 3000)
+            await self._redis.xclaim(
+                keys.INDEX_TASKS, keys.INDEX_TASK_GROUP, self._node_id, 0, [message_id], justid=True
+            )
+
+    async def _process(self, task: Task) -> None:
+        keepalive = asyncio.create_task(self._keep_claimed(task.message_id))
+        try:
+            await self._build(task)
+            await self._ack(task.message_id)
+        except QuiverError as error:
+            if error.code in _RETRY_LATER:  # left pending: claimed again once idle
+                log.warning("segment %d build postponed: %s", task.segment_id, error.message)
+                await asyncio.sleep(1.0)
+            else:
+                await self._finish(task, failed=True, reason=error.message)
+                await self._ack(task.message_id)
+        except Exception as error:  # the build itself failed (bad parameters for the data, ...)
+            log.exception("segment %d build failed", task.segment_id)
+            await self._finish(task, failed=True, reason=f"{type(error).__name__}: {error}")
+            await self._ack(task.message_id)
+        finally:
+            keepalive.cancel()
+
+    async def _build(self, task: Task) -> None:
+        reply = await call(
+            self._coordinator.StartBuild,
+            cpb.BuildRef(segment_id=task.segment_id, index_version=task.index_version, node_id=self._node_id),
+            peer="coordinator",
+        )
+        if not reply.proceed:
+            log.info("segment %d: index %d was dropped or replaced; skipping", task.segment_id, task.index_version)
+            return
+        collection = Collection.from_proto(reply.collection)
+        spec = IndexSpec.from_proto(reply.spec)
+        owner = Node.from_proto(reply.owner)
+        data_node = DataNodeStub(self._channels.get(owner.address))
+        peer = f"data node {owner.node_id} at {owner.address}"
+        vectors = await self._read_rows(data_node, task.segment_id, collection, peer)
+        log.info("building %s over %d rows of segment %d", spec.index_type, len(vectors), task.segment_id)
+        data = await asyncio.to_thread(build, spec, collection.layout, vectors, self._gpu)
+        await self._upload(data_node, task.segment_id, spec, data, peer)
+        await self._finish(task, failed=False)
+        self.builds += 1
+
+    async def _read_rows(
+        self, data_node: DataNodeStub, segment_id: int, collection: Collection, peer: str
+    ) -> np.ndarray:
+        parts = []
+        try:
+            async for chunk in data_node.ReadSegment(pb.SegmentRef(segment_id=segment_id), timeout=TRANSFER_TIMEOUT_S):
+                check(chunk.status)
+                parts.append(collection.layout.unpack(chunk.vectors, chunk.row_count))
+        except grpc.aio.AioRpcError as error:
+            raise rpc_error(error, peer) from None
+        return np.concatenate(parts) if parts else np.empty((0, collection.layout.width), collection.layout.dtype)
+
+    async def _upload(
+        self, data_node: DataNodeStub, segment_id: int, spec: IndexSpec, data: bytes, peer: str
+    ) -> None:
+        async def chunks() -> AsyncIterator[dpb.IndexChunk]:
+            view = memoryview(data)
+            yield dpb.IndexChunk(segment_id=segment_id, spec=spec.to_proto(), data=bytes(view[:UPLOAD_CHUNK_BYTES]))
+            for start in range(UPLOAD_CHUNK_BYTES, len(data), UPLOAD_CHUNK_BYTES):
+                yield dpb.IndexChunk(data=bytes(view[start : start + UPLOAD_CHUNK_BYTES]))
+
+        await call(data_node.LoadIndex, chunks(), peer=peer, timeout=TRANSFER_TIMEOUT_S)
+
+    async def _finish(self, task: Task, failed: bool, reason: str = "") -> None:
+        await call(
+            self._coordinator.FinishBuild,
+            cpb.FinishBuildRequest(
+                build=cpb.BuildRef(segment_id=task.segment_id, index_version=task.index_version, node_id=self._node_id),
+                failed=failed,
+                reason=reason,
+            ),
+            peer="coordinator",
+        )

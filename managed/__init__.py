@@ -1,0 +1,1 @@
+"""Document ingestion for managed indexes: parse files, chunk their text, embed the chunks."""
