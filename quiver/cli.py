@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 COMMANDS = {
@@ -25,6 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args or args[0] not in COMMANDS:
         print(usage(), file=sys.stderr)
         sys.exit(0 if args and args[0] in ("-h", "--help") else 2)
+    if importlib.util.find_spec("faiss") is None:
+        sys.exit("faiss is not installed: pip install 'quiver-db[cpu]' (or '[gpu]' for GPU builds)")
     module = importlib.import_module(COMMANDS[args[0]][0])
     module.main(args[1:])
 
