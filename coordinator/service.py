@@ -431,6 +431,8 @@ class CoordinatorService:
         spec = collection.vector_index if collection else None
         if segment is None or collection is None or spec is None or spec.version != version:
             return None
+        if segment.index_version == version and segment.index_state is IndexState.FINISHED:
+            return None  # a duplicate task: built already
         owner = next((n for n in await self.catalog.nodes() if n.node_id == segment.node_id), None)
         if owner is None or not owner.alive:
             raise QuiverError(

@@ -98,7 +98,11 @@ class BuildWorker:
         return None
 
     async def _ack(self, message_id: str) -> None:
-        await self._redis.xack(keys.INDEX_TASKS, keys.INDEX_TASK_GROUP, message_id)
+        """Done with a task: acknowledged, and deleted so the stream does not grow forever."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xack(keys.INDEX_TASKS, keys.INDEX_TASK_GROUP, message_id)
+            pipe.xdel(keys.INDEX_TASKS, message_id)
+            await pipe.execute()
 
     async def _keep_claimed(self, message_id: str) -> None:
         while True:
