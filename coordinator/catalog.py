@@ -18,7 +18,16 @@ from redis.exceptions import WatchError
 from quiver import keys
 from quiver.errors import ErrorCode, QuiverError
 from quiver.ids import time_floor
-from quiver.schema import Collection, IdMode, IndexSpec, IndexState, Node, Segment, SegmentState
+from quiver.schema import (
+    Collection,
+    IdMode,
+    IndexSpec,
+    IndexState,
+    Node,
+    Partition,
+    Segment,
+    SegmentState,
+)
 from quiver_pb import common_pb2 as pb
 
 T = TypeVar("T")
@@ -170,6 +179,53 @@ class Catalog:
             for fields, specs in zip(rows[::2], rows[1::2])
             if fields
         ]
+
+    async def add_partition(self, collection_id: int, partition: Partition, limit: int) -> None:
+        key = keys.collection(collection_id)
+
+        async def body(pipe: Pipeline) -> None:
+            collection = await self._read_collection(pipe, collection_id)
+            if any(p.name == partition.name for p in collection.partitions):
+                raise QuiverError(
+                    ErrorCode.PARTITION_EXISTS,
+                    f"partition {partition.name!r} already exists in {collection.name!r}",
+                )
+            if len(collection.partitions) >= limit:
+                raise QuiverError(
+                    ErrorCode.PARTITION_NAME_INVALID,
+                    f"collection {collection.name!r} already has the maximum of {limit} partitions",
+                )
+            changed = collection.with_changes(partitions=(*collection.partitions, partition))
+            pipe.multi()
+            pipe.hset(key, keys.COLLECTION_META, _collection_json(changed))
+            pipe.hincrby(key, keys.COLLECTION_VERSION, 1)
+            await pipe.execute()
+
+        await self._transaction([key], body)
+
+    async def remove_partition(self, collection_id: int, partition_id: int, segment_ids: list[int]) -> None:
+        """Removes the partition and the records of its segments."""
+        key = keys.collection(collection_id)
+
+        async def body(pipe: Pipeline) -> None:
+            collection = await self._read_collection(pipe, collection_id)
+            kept = tuple(p for p in collection.partitions if p.id != partition_id)
+            pipe.multi()
+            pipe.hset(key, keys.COLLECTION_META, _collection_json(collection.with_changes(partitions=kept)))
+            pipe.hincrby(key, keys.COLLECTION_VERSION, 1)
+            pipe.hdel(keys.active_segments(collection_id), partition_id)
+            if segment_ids:
+                pipe.srem(keys.collection_segments(collection_id), *segment_ids)
+                pipe.delete(*(keys.segment(i) for i in segment_ids))
+            await pipe.execute()
+
+        await self._transaction([key, keys.collection_segments(collection_id)], body)
+
+    async def _read_collection(self, pipe: Pipeline, collection_id: int) -> Collection:
+        fields = await pipe.hgetall(keys.collection(collection_id))
+        if not fields:
+            raise QuiverError(ErrorCode.COLLECTION_NOT_FOUND, f"collection {collection_id} not found")
+        return _collection_from_hash(fields, [])
 
     async def claim_id_mode(self, collection_id: int, mode: IdMode) -> IdMode:
         """Sets the id mode if none is set yet; returns the mode now in force."""

@@ -64,6 +64,16 @@ class CoordinatorServer(CoordinatorServicer):
             row_counts=[rows for _, rows in listing],
         )
 
+    @servicer_method(cpb.CollectionReply)
+    async def CreatePartition(self, request: cpb.PartitionRequest) -> cpb.CollectionReply:
+        collection = await self.service.create_partition(request.collection_name, request.partition_name)
+        return cpb.CollectionReply(status=ok(), collection=collection.to_proto())
+
+    @servicer_method(pb.StatusReply)
+    async def DropPartition(self, request: cpb.PartitionRequest) -> pb.StatusReply:
+        await self.service.drop_partition(request.collection_name, request.partition_name)
+        return pb.StatusReply(status=ok())
+
     @servicer_method(pb.StatusReply)
     async def ClaimIdMode(self, request: cpb.ClaimIdModeRequest) -> pb.StatusReply:
         await self.service.claim_id_mode(request.collection_id, IdMode(request.id_mode))

@@ -38,6 +38,8 @@ from quiver.schema import (
 log = logging.getLogger(__name__)
 
 MAX_IDS_PER_REQUEST = 10_000_000
+MAX_PARTITIONS = 4096
+MAX_PARTITION_NAME = 255
 
 
 class ChangeKind(Enum):
@@ -180,7 +182,38 @@ class CoordinatorService:
         segments = await self.catalog.drop_collection(collection)
         self._changed(collection)
         log.info("dropped collection %s (%d)", collection.name, collection.id)
-        # Nodes that are down now learn it from the reply to their next registration.
+        await self._drop_on_nodes(segments, f"collection {collection.name!r}")
+
+    async def create_partition(self, name: str, partition_name: str) -> Collection:
+        collection = await self.collection(name=name)
+        if not partition_name or len(partition_name) > MAX_PARTITION_NAME:
+            raise QuiverError(
+                ErrorCode.PARTITION_NAME_INVALID,
+                f"partition name {partition_name!r} must have 1 to {MAX_PARTITION_NAME} characters",
+            )
+        if partition_name == DEFAULT_PARTITION:
+            raise QuiverError(ErrorCode.PARTITION_EXISTS, f"{DEFAULT_PARTITION} always exists")
+        partition = Partition(await self.ids.allocate(1), partition_name, now_ms())
+        await self.catalog.add_partition(collection.id, partition, MAX_PARTITIONS)
+        self._changed(collection)
+        return await self.collection(collection_id=collection.id)
+
+    async def drop_partition(self, name: str, partition_name: str) -> None:
+        """Drops the partition and its data on every data node."""
+        collection = await self.collection(name=name)
+        if partition_name == DEFAULT_PARTITION:
+            raise QuiverError(ErrorCode.DEFAULT_PARTITION, f"{DEFAULT_PARTITION} cannot be dropped")
+        partition = collection.partition(partition_name)
+        segments = [
+            s for s in await self.catalog.collection_segments(collection.id)
+            if s.partition_id == partition.id
+        ]
+        await self.catalog.remove_partition(collection.id, partition.id, [s.id for s in segments])
+        self._changed(collection)
+        await self._drop_on_nodes(segments, f"partition {partition_name!r} of {collection.name!r}")
+
+    async def _drop_on_nodes(self, segments: list[Segment], what: str) -> None:
+        """Deletes segments on their live nodes; nodes that are down learn it when they report."""
         nodes = {n.node_id: n for n in await self.catalog.nodes()}
         for node_id, owned in _by_node(segments).items():
             node = nodes.get(node_id)
@@ -189,8 +222,7 @@ class CoordinatorService:
             try:
                 await self.datanodes.drop_segments(node, [s.id for s in owned])
             except QuiverError as error:
-                log.warning("segments of %s stay on %s until it re-registers: %s",
-                            collection.name, node_id, error.message)
+                log.warning("segments of %s stay on %s until it reports: %s", what, node_id, error.message)
 
     async def claim_id_mode(self, collection_id: int, mode: IdMode) -> None:
         current = await self.catalog.claim_id_mode(collection_id, mode)

@@ -86,6 +86,16 @@ class DataNodeServer(DataNodeServicer):
         ids, vectors = await self.service.get_vectors(request.collection_id, unpack_ids(request.ids))
         return dpb.GetVectorsReply(status=ok(), ids=pack_ids(ids), vectors=vectors.tobytes())
 
+    @servicer_method(dpb.SegmentRowsReply)
+    async def SegmentRows(self, request: dpb.SegmentRowsRequest) -> dpb.SegmentRowsReply:
+        total, ids, vectors = await self.service.segment_rows(
+            request.segment_id, request.offset, request.limit
+        )
+        reply = dpb.SegmentRowsReply(status=ok(), total=total, ids=pack_ids(ids))
+        if request.with_vectors:
+            reply.vectors = vectors.tobytes()
+        return reply
+
     @servicer_method(dpb.NodeFlushReply)
     async def Flush(self, request: dpb.NodeFlushRequest) -> dpb.NodeFlushReply:
         segments = await self.service.flush(list(request.collection_ids))

@@ -425,6 +425,15 @@ class DataNodeService:
         snapshots = self._snapshots(collection_id, [], [])
         return await self._in_thread(self._pool, _lookup, snapshots, ids)
 
+    async def segment_rows(
+        self, segment_id: int, offset: int, limit: int
+    ) -> tuple[int, np.ndarray, np.ndarray]:
+        """A page of a segment's live rows in storage order: (live rows in all, ids, vectors)."""
+        segment = self.segments.get(segment_id)
+        if segment is None:
+            raise QuiverError(ErrorCode.SEGMENT_NOT_FOUND, f"segment {segment_id} is not on {self.node_id}")
+        return await self._in_thread(self._pool, _page, segment.snapshot(), offset, limit)
+
     def segment_infos(self) -> list[Segment]:
         return [s.info(self.node_id) for s in self.segments.values()]
 
@@ -452,6 +461,12 @@ def _sync_and_close(out: IO[bytes]) -> None:
 def _publish_index(temp: Path, final: Path, directory: Path, spec: IndexSpec) -> None:
     os.replace(temp, final)
     indexes.save_spec(directory, spec)  # last: a spec file marks a complete index
+
+
+def _page(snapshot: Snapshot, offset: int, limit: int) -> tuple[int, np.ndarray, np.ndarray]:
+    live = np.flatnonzero(~snapshot.deleted)
+    page = live[offset : offset + limit]
+    return len(live), snapshot.ids[page], snapshot.vectors[page]
 
 
 def _lookup(snapshots: list[Snapshot], wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -447,6 +447,44 @@ class ClusterClient:
     async def segment_ids(self, collection: Collection) -> set[int]:
         return {s.id for s in (await self.routing(collection)).segments}
 
+    async def segment_rows(
+        self, collection: Collection, segment_id: int, offset: int, limit: int, with_vectors: bool
+    ) -> tuple[int, np.ndarray, np.ndarray | None]:
+        """A page of a segment's live rows: (live rows in all, ids, vectors or None)."""
+        routing = await self.routing(collection)
+        if not any(s.id == segment_id for s in routing.segments):
+            raise QuiverError(
+                ErrorCode.SEGMENT_NOT_FOUND,
+                f"segment {segment_id} is not a segment of collection {collection.name!r}",
+            )
+        (node,) = routing.owners(set(), {segment_id})
+        reply = await call(
+            DataNodeStub(self.channels.get(node.address)).SegmentRows,
+            dpb.SegmentRowsRequest(
+                segment_id=segment_id, offset=offset, limit=limit, with_vectors=with_vectors
+            ),
+            peer=_peer(node),
+        )
+        vectors = collection.layout.unpack(reply.vectors) if with_vectors else None
+        return reply.total, unpack_ids(reply.ids), vectors
+
+    async def create_partition(self, name: str, partition_name: str) -> Collection:
+        reply = await call(
+            self.coordinator.CreatePartition,
+            cpb.PartitionRequest(collection_name=name, partition_name=partition_name),
+            peer="coordinator",
+        )
+        self._forget_collection(reply.collection.id, name)
+        return Collection.from_proto(reply.collection)
+
+    async def drop_partition(self, name: str, partition_name: str) -> None:
+        await call(
+            self.coordinator.DropPartition,
+            cpb.PartitionRequest(collection_name=name, partition_name=partition_name),
+            peer="coordinator",
+        )
+        self._forget_collection(0, name)
+
 
 def _peer(node: Node) -> str:
     kind = "data node" if node.role is NodeRole.DATA else "node"

@@ -28,6 +28,7 @@ V1_CODES: dict[ErrorCode, int] = {
     ErrorCode.INVALID_INDEX_TYPE: 8,
     ErrorCode.COLLECTION_NAME_INVALID: 9,
     ErrorCode.COLLECTION_EXISTS: 9,  # Milvus rewrites "already exists" to an invalid name
+    ErrorCode.DEFAULT_PARTITION: 9,  # Milvus answered "_default" drops with an invalid name
     ErrorCode.INVALID_TOPK: 10,
     ErrorCode.INVALID_VECTORS: 11,
     ErrorCode.REQUEST_TOO_LARGE: 11,

@@ -27,6 +27,7 @@ class ErrorCode(IntEnum):
     PARTITION_EXISTS = 201
     PARTITION_NAME_INVALID = 202
     PARTITION_NO_MATCH = 203  # search partition patterns that match no partition
+    DEFAULT_PARTITION = 204  # the default partition cannot be dropped
 
     SEGMENT_NOT_FOUND = 300
     SEGMENT_NOT_GROWING = 301  # the segment sealed: ask the coordinator for a new one

@@ -66,6 +66,14 @@ class ListCollectionsReply(_message.Message):
     row_counts: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., collections: _Optional[_Iterable[_Union[_common_pb2.CollectionInfo, _Mapping]]] = ..., row_counts: _Optional[_Iterable[int]] = ...) -> None: ...
 
+class PartitionRequest(_message.Message):
+    __slots__ = ("collection_name", "partition_name")
+    COLLECTION_NAME_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_NAME_FIELD_NUMBER: _ClassVar[int]
+    collection_name: str
+    partition_name: str
+    def __init__(self, collection_name: _Optional[str] = ..., partition_name: _Optional[str] = ...) -> None: ...
+
 class ClaimIdModeRequest(_message.Message):
     __slots__ = ("collection_id", "id_mode")
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]

@@ -60,6 +60,16 @@ class CoordinatorStub:
                 request_serializer=quiver__pb_dot_coordinator__pb2.ClaimIdModeRequest.SerializeToString,
                 response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
                 _registered_method=True)
+        self.CreatePartition = channel.unary_unary(
+                '/quiver.Coordinator/CreatePartition',
+                request_serializer=quiver__pb_dot_coordinator__pb2.PartitionRequest.SerializeToString,
+                response_deserializer=quiver__pb_dot_coordinator__pb2.CollectionReply.FromString,
+                _registered_method=True)
+        self.DropPartition = channel.unary_unary(
+                '/quiver.Coordinator/DropPartition',
+                request_serializer=quiver__pb_dot_coordinator__pb2.PartitionRequest.SerializeToString,
+                response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
+                _registered_method=True)
         self.AllocateIds = channel.unary_unary(
                 '/quiver.Coordinator/AllocateIds',
                 request_serializer=quiver__pb_dot_coordinator__pb2.AllocateIdsRequest.SerializeToString,
@@ -163,6 +173,19 @@ class CoordinatorServicer:
     def ClaimIdMode(self, request, context):
         """Fixes a collection's id mode on its first insert; a later insert in the other mode fails.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreatePartition(self, request, context):
+        """Partitions. Dropping one drops its segments on every data node.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DropPartition(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -287,6 +310,16 @@ def add_CoordinatorServicer_to_server(servicer, server):
             'ClaimIdMode': grpc.unary_unary_rpc_method_handler(
                     servicer.ClaimIdMode,
                     request_deserializer=quiver__pb_dot_coordinator__pb2.ClaimIdModeRequest.FromString,
+                    response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
+            ),
+            'CreatePartition': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePartition,
+                    request_deserializer=quiver__pb_dot_coordinator__pb2.PartitionRequest.FromString,
+                    response_serializer=quiver__pb_dot_coordinator__pb2.CollectionReply.SerializeToString,
+            ),
+            'DropPartition': grpc.unary_unary_rpc_method_handler(
+                    servicer.DropPartition,
+                    request_deserializer=quiver__pb_dot_coordinator__pb2.PartitionRequest.FromString,
                     response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
             ),
             'AllocateIds': grpc.unary_unary_rpc_method_handler(
@@ -494,6 +527,60 @@ class Coordinator:
             target,
             '/quiver.Coordinator/ClaimIdMode',
             quiver__pb_dot_coordinator__pb2.ClaimIdModeRequest.SerializeToString,
+            quiver__pb_dot_common__pb2.StatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePartition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/CreatePartition',
+            quiver__pb_dot_coordinator__pb2.PartitionRequest.SerializeToString,
+            quiver__pb_dot_coordinator__pb2.CollectionReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DropPartition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/DropPartition',
+            quiver__pb_dot_coordinator__pb2.PartitionRequest.SerializeToString,
             quiver__pb_dot_common__pb2.StatusReply.FromString,
             options,
             channel_credentials,

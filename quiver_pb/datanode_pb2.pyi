@@ -126,3 +126,27 @@ class IndexChunk(_message.Message):
     spec: _common_pb2.IndexSpec
     data: bytes
     def __init__(self, segment_id: _Optional[int] = ..., spec: _Optional[_Union[_common_pb2.IndexSpec, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class SegmentRowsRequest(_message.Message):
+    __slots__ = ("segment_id", "offset", "limit", "with_vectors")
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    WITH_VECTORS_FIELD_NUMBER: _ClassVar[int]
+    segment_id: int
+    offset: int
+    limit: int
+    with_vectors: bool
+    def __init__(self, segment_id: _Optional[int] = ..., offset: _Optional[int] = ..., limit: _Optional[int] = ..., with_vectors: _Optional[bool] = ...) -> None: ...
+
+class SegmentRowsReply(_message.Message):
+    __slots__ = ("status", "total", "ids", "vectors")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    total: int
+    ids: bytes
+    vectors: bytes
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., total: _Optional[int] = ..., ids: _Optional[bytes] = ..., vectors: _Optional[bytes] = ...) -> None: ...

@@ -55,6 +55,11 @@ class DataNodeStub:
                 request_serializer=quiver__pb_dot_datanode__pb2.GetVectorsRequest.SerializeToString,
                 response_deserializer=quiver__pb_dot_datanode__pb2.GetVectorsReply.FromString,
                 _registered_method=True)
+        self.SegmentRows = channel.unary_unary(
+                '/quiver.DataNode/SegmentRows',
+                request_serializer=quiver__pb_dot_datanode__pb2.SegmentRowsRequest.SerializeToString,
+                response_deserializer=quiver__pb_dot_datanode__pb2.SegmentRowsReply.FromString,
+                _registered_method=True)
         self.Flush = channel.unary_unary(
                 '/quiver.DataNode/Flush',
                 request_serializer=quiver__pb_dot_datanode__pb2.NodeFlushRequest.SerializeToString,
@@ -105,6 +110,13 @@ class DataNodeServicer:
 
     def GetVectors(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SegmentRows(self, request, context):
+        """A page of one segment's live rows, in storage order.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -164,6 +176,11 @@ def add_DataNodeServicer_to_server(servicer, server):
                     servicer.GetVectors,
                     request_deserializer=quiver__pb_dot_datanode__pb2.GetVectorsRequest.FromString,
                     response_serializer=quiver__pb_dot_datanode__pb2.GetVectorsReply.SerializeToString,
+            ),
+            'SegmentRows': grpc.unary_unary_rpc_method_handler(
+                    servicer.SegmentRows,
+                    request_deserializer=quiver__pb_dot_datanode__pb2.SegmentRowsRequest.FromString,
+                    response_serializer=quiver__pb_dot_datanode__pb2.SegmentRowsReply.SerializeToString,
             ),
             'Flush': grpc.unary_unary_rpc_method_handler(
                     servicer.Flush,
@@ -299,6 +316,33 @@ class DataNode:
             '/quiver.DataNode/GetVectors',
             quiver__pb_dot_datanode__pb2.GetVectorsRequest.SerializeToString,
             quiver__pb_dot_datanode__pb2.GetVectorsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SegmentRows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.DataNode/SegmentRows',
+            quiver__pb_dot_datanode__pb2.SegmentRowsRequest.SerializeToString,
+            quiver__pb_dot_datanode__pb2.SegmentRowsReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -257,10 +257,11 @@ async def get_collection(request: web.Request) -> web.Response:
     return json_response(collection_info(status.collection, rows))
 
 
-def collection_stat(collection: Collection, segments: list[Segment]) -> dict[str, Any]:
-    partitions = []
-    for partition in collection.partitions:  # _default first: it is created first
-        listed = [
+def segments_by_partition(collection: Collection, segments: list[Segment]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Each partition's tag and segments, _default first (it is created first)."""
+    listed = []
+    for partition in collection.partitions:
+        entries = [
             {
                 "name": str(s.id),
                 "row_count": s.live_rows,
@@ -270,13 +271,15 @@ def collection_stat(collection: Collection, segments: list[Segment]) -> dict[str
             for s in segments
             if s.partition_id == partition.id and s.row_count
         ]
-        partitions.append(
-            {
-                "tag": partition.name,
-                "row_count": sum(s["row_count"] for s in listed),
-                "segments": listed,
-            }
-        )
+        listed.append((partition.name, entries))
+    return listed
+
+
+def collection_stat(collection: Collection, segments: list[Segment]) -> dict[str, Any]:
+    partitions = [
+        {"tag": tag, "row_count": sum(e["row_count"] for e in entries), "segments": entries}
+        for tag, entries in segments_by_partition(collection, segments)
+    ]
     return {"row_count": sum(p["row_count"] for p in partitions), "partitions": partitions}
 
 
@@ -430,6 +433,75 @@ async def get_vectors(request: web.Request) -> web.Response:
     return json_response({"code": 0, "message": "OK", "vectors": vectors})
 
 
+async def list_partitions(request: web.Request) -> web.Response:
+    name = validate_collection_name(request.match_info["name"])
+    offset, page_size = _paging(request)
+    collection = await request.app[CLUSTER].collection(name)
+    tags = [p.name for p in collection.partitions]
+    page = _page(tags, offset, page_size)
+    return json_response({"partitions": [{"partition_tag": t} for t in page], "count": len(tags)})
+
+
+async def create_partition(request: web.Request) -> web.Response:
+    cluster = request.app[CLUSTER]
+    name = validate_collection_name(request.match_info["name"])
+    body = await read_json_object(request)
+    tag = _string(_require(body, "partition_tag"), "partition_tag").strip()
+    await cluster.collection(name)
+    await cluster.create_partition(name, tag)
+    return json_response(status_body(), status=201)
+
+
+async def drop_partition(request: web.Request) -> web.Response:
+    cluster = request.app[CLUSTER]
+    name = validate_collection_name(request.match_info["name"])
+    try:
+        body = await read_json_object(request)
+    except QuiverError as error:  # Milvus answered every unreadable body here with 36
+        raise QuiverError(ErrorCode.MALFORMED_BODY, error.message) from None
+    tag = body.get("partition_tag")
+    if not isinstance(tag, str):
+        raise QuiverError(ErrorCode.MALFORMED_BODY, "'partition_tag' must be a string")
+    await cluster.collection(name)
+    await cluster.drop_partition(name, tag.strip())
+    return web.Response(status=204)
+
+
+async def list_segments(request: web.Request) -> web.Response:
+    name = validate_collection_name(request.match_info["name"])
+    offset, page_size = _paging(request)
+    wanted = request.query.get("partition_tag")
+    status = await request.app[CLUSTER].describe(name)
+    entries = [
+        {**entry, "partition_tag": tag}
+        for tag, listed in segments_by_partition(status.collection, status.segments)
+        if wanted is None or tag == wanted.strip()
+        for entry in listed
+    ]
+    page = _page(entries, offset, page_size)
+    return json_response({"segments": page, "count": len(entries), "code": 0, "message": "OK"})
+
+
+async def segment_rows(request: web.Request) -> web.Response:
+    cluster = request.app[CLUSTER]
+    name = validate_collection_name(request.match_info["name"])
+    info = request.match_info["info"]
+    if info not in ("ids", "vectors"):
+        raise web.HTTPNotFound()
+    offset, page_size = _paging(request)
+    collection = await cluster.collection(name)
+    segment = request.match_info["segment"]
+    if not _DIGITS.fullmatch(segment):
+        raise QuiverError(ErrorCode.SEGMENT_NOT_FOUND, f"segment {segment!r} not found")
+    total, ids, vectors = await cluster.segment_rows(
+        collection, int(segment), offset, page_size, with_vectors=info == "vectors"
+    )
+    if vectors is None:
+        return json_response({"ids": [str(i) for i in ids.tolist()], "count": total})
+    rows = [{"vector": v, "id": str(i)} for i, v in zip(ids.tolist(), vectors)]
+    return json_response({"vectors": rows, "count": total, "code": 0, "message": "OK"})
+
+
 async def get_index(request: web.Request) -> web.Response:
     name = validate_collection_name(request.match_info["name"])
     spec = (await request.app[CLUSTER].collection(name)).vector_index
@@ -541,6 +613,12 @@ def create_app(cluster: ClusterClient, max_body_bytes: int) -> web.Application:
             "/collections/{name}/indexes",
             [("GET", get_index), ("POST", create_index), ("DELETE", drop_index)],
         ),
+        (
+            "/collections/{name}/partitions",
+            [("GET", list_partitions), ("POST", create_partition), ("DELETE", drop_partition)],
+        ),
+        ("/collections/{name}/segments", [("GET", list_segments)]),
+        ("/collections/{name}/segments/{segment}/{info}", [("GET", segment_rows)]),
         (
             "/collections/{name}/vectors",
             [("GET", get_vectors), ("POST", insert), ("PUT", vectors_op)],
