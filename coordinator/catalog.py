@@ -25,6 +25,7 @@ from quiver.schema import (
     IndexState,
     Node,
     Partition,
+    RuntimeConfig,
     Segment,
     SegmentState,
 )
@@ -38,11 +39,12 @@ T = TypeVar("T")
 _UPDATE_SEGMENTS = """
 local unknown, flushed = {}, {}
 for i, key in ipairs(KEYS) do
-  local base = (i - 1) * 5
+  local base = (i - 1) * 6
   local old_state = redis.call('HGET', key, 'state')
   if old_state then
     redis.call('HSET', key, 'state', ARGV[base + 2], 'row_count', ARGV[base + 3],
-               'deleted_count', ARGV[base + 4], 'data_bytes', ARGV[base + 5])
+               'deleted_count', ARGV[base + 4], 'data_bytes', ARGV[base + 5],
+               'resident', ARGV[base + 6])
     if ARGV[base + 2] == ARGV[#ARGV] and old_state ~= ARGV[#ARGV] then
       table.insert(flushed, ARGV[base + 1])
     end
@@ -294,7 +296,7 @@ class Catalog:
             return [], []
         args: list[int] = []
         for s in segments:
-            args += [s.id, int(s.state), s.row_count, s.deleted_count, s.data_bytes]
+            args += [s.id, int(s.state), s.row_count, s.deleted_count, s.data_bytes, int(s.resident)]
         args.append(int(SegmentState.FLUSHED))
         unknown, flushed = await self._update_segments(
             keys=[keys.segment(s.id) for s in segments], args=args
@@ -337,6 +339,28 @@ class Catalog:
             keys=[keys.segment(segment_id)], args=[index_version, int(state), reason]
         )
         return bool(done)
+
+    # -- runtime settings ---------------------------------------------------------------------
+
+    async def runtime_config(self) -> RuntimeConfig:
+        stored = await self._redis.get(keys.RUNTIME_CONFIG)
+        if stored is None:
+            return RuntimeConfig()
+        return RuntimeConfig.from_proto(json_format.Parse(stored, pb.RuntimeConfig()))
+
+    async def put_runtime_config(self, config: RuntimeConfig) -> RuntimeConfig:
+        """Stores the settings with the next version number."""
+
+        async def body(pipe: Pipeline) -> RuntimeConfig:
+            stored = await pipe.get(keys.RUNTIME_CONFIG)
+            previous = json_format.Parse(stored, pb.RuntimeConfig()).version if stored else 0
+            versioned = replace(config, version=previous + 1)
+            pipe.multi()
+            pipe.set(keys.RUNTIME_CONFIG, json_format.MessageToJson(versioned.to_proto()))
+            await pipe.execute()
+            return versioned
+
+        return await self._transaction([keys.RUNTIME_CONFIG], body)
 
     # -- nodes --------------------------------------------------------------------------------
 
@@ -406,5 +430,6 @@ def _segment_from_hash(segment_id: int, fields: dict[str, str]) -> Segment:
         index_version=int(fields.get("index_version", 0)),
         index_state=IndexState(int(fields.get("index_state", 0))),
         index_reason=fields.get("index_reason", ""),
+        resident=fields.get("resident") == "1",
     )
 

@@ -8,7 +8,7 @@ import grpc
 
 from coordinator.service import CatalogChange, ChangeKind, CoordinatorService, NodeUpkeep
 from quiver.rpc import ok, servicer_method
-from quiver.schema import Collection, IdMode, IndexSpec, Node, Segment
+from quiver.schema import Collection, IdMode, IndexSpec, Node, RuntimeConfig, Segment
 from quiver_pb import common_pb2 as pb
 from quiver_pb import coordinator_pb2 as cpb
 from quiver_pb.coordinator_pb2_grpc import CoordinatorServicer
@@ -127,6 +127,16 @@ class CoordinatorServer(CoordinatorServicer):
         nodes = await self.service.nodes()
         return cpb.ListNodesReply(status=ok(), nodes=[n.to_proto() for n in nodes])
 
+    @servicer_method(cpb.ConfigReply)
+    async def GetConfig(self, request: pb.Empty) -> cpb.ConfigReply:
+        config = await self.service.runtime_config()
+        return cpb.ConfigReply(status=ok(), config=config.to_proto())
+
+    @servicer_method(cpb.ConfigReply)
+    async def SetConfig(self, request: pb.RuntimeConfig) -> cpb.ConfigReply:
+        config = await self.service.set_runtime_config(RuntimeConfig.from_proto(request))
+        return cpb.ConfigReply(status=ok(), config=config.to_proto())
+
     @servicer_method(cpb.SegmentReply)
     async def GetSegment(self, request: pb.SegmentRef) -> cpb.SegmentReply:
         segment, collection = await self.service.get_segment(request.segment_id)
@@ -188,6 +198,7 @@ def _node_reply(upkeep: NodeUpkeep | None) -> cpb.NodeReply:
         status=ok(),
         drop_segment_ids=upkeep.drop_segment_ids,
         drop_index_segment_ids=upkeep.drop_index_segment_ids,
+        config=upkeep.config.to_proto(),
     )
 
 

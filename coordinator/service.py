@@ -30,6 +30,7 @@ from quiver.schema import (
     Node,
     NodeRole,
     Partition,
+    RuntimeConfig,
     Segment,
     SegmentState,
     validate_collection,
@@ -132,6 +133,7 @@ class CoordinatorService:
         self.min_build_rows = min_build_rows
         self.ids = IdBlocks(catalog, id_block)
         self.changes = ChangeFeed()
+        self._config: RuntimeConfig | None = None  # Redis holds it; this coordinator writes it
         self._assign_locks: defaultdict[tuple[int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
 
     # -- collections --------------------------------------------------------------------------
@@ -330,6 +332,20 @@ class CoordinatorService:
             return None
         return await self._record_reports(segments)
 
+    # -- runtime settings ---------------------------------------------------------------------
+
+    async def runtime_config(self) -> RuntimeConfig:
+        if self._config is None:
+            self._config = await self.catalog.runtime_config()
+        return self._config
+
+    async def set_runtime_config(self, config: RuntimeConfig) -> RuntimeConfig:
+        data_nodes = [n for n in await self.catalog.nodes() if n.role is NodeRole.DATA and n.alive]
+        config.validate(min((n.memory_bytes for n in data_nodes), default=0))
+        self._config = await self.catalog.put_runtime_config(config)
+        log.info("runtime settings now version %d: %s", self._config.version, self._config)
+        return self._config
+
     async def _record_reports(self, segments: list[Segment]) -> NodeUpkeep:
         """Records what a data node reports about its segments, queues the builds that newly
         flushed segments need, and says which segments and indexes the node should drop."""
@@ -352,7 +368,7 @@ class CoordinatorService:
             spec = collection.vector_index if collection else None
             if segment.index_version and (spec is None or spec.version != segment.index_version):
                 stale_indexes.append(segment.id)
-        return NodeUpkeep(unknown, stale_indexes)
+        return NodeUpkeep(unknown, stale_indexes, await self.runtime_config())
 
     async def nodes(self) -> list[Node]:
         return await self.catalog.nodes()
@@ -491,6 +507,7 @@ class NodeUpkeep:
 
     drop_segment_ids: list[int]
     drop_index_segment_ids: list[int]
+    config: RuntimeConfig
 
 
 @dataclass(frozen=True)

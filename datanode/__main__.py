@@ -10,15 +10,13 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from datanode.server import DataNodeServer, GrpcCoordinatorLink
 from datanode.service import DataNodeService
 from quiver import config, runtime
-from quiver.ids import now_ms
+from quiver.devices import local_node
 from quiver.membership import Membership
 from quiver.rpc import Channels, start_server
-from quiver.schema import Node, NodeRole
+from quiver.schema import NodeRole
 from quiver_pb.coordinator_pb2_grpc import CoordinatorStub
 from quiver_pb.datanode_pb2_grpc import add_DataNodeServicer_to_server
 
@@ -91,14 +89,8 @@ async def serve(cfg: DataNodeConfig, stop: asyncio.Event) -> None:
         server, port = await start_server(
             lambda s: add_DataNodeServicer_to_server(DataNodeServer(service), s), cfg.host, cfg.port
         )
-        node = Node(
-            node_id=cfg.node_id,
-            role=NodeRole.DATA,
-            address=runtime.advertised(cfg.host, cfg.advertise_host, port),
-            started_ms=now_ms(),
-            memory_bytes=psutil.virtual_memory().total,
-            cpu_count=os.cpu_count() or 1,
-        )
+        address = runtime.advertised(cfg.host, cfg.advertise_host, port)
+        node = local_node(cfg.node_id, NodeRole.DATA, address)
         membership = Membership(
             coordinator,
             node,
@@ -106,6 +98,7 @@ async def serve(cfg: DataNodeConfig, stop: asyncio.Event) -> None:
             service.segment_infos,
             service.drop_segments,
             service.drop_indexes,
+            service.apply_config,
         )
         await membership.register(stop)
         log.info("data node %s serving on %s (data in %s)", cfg.node_id, node.address, cfg.data_dir)

@@ -31,6 +31,7 @@ class LoadedIndex:
     spec: IndexSpec
     kind: IndexType
     engine: Any  # faiss.Index, faiss.IndexBinary or annoy.AnnoyIndex
+    nbytes: int  # its size on disk: what the node's cache counts for it
     # NSG takes its search depth as an attribute of the index, not a per-call parameter.
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -72,15 +73,15 @@ def remove_files(directory: Path, keep_version: int = 0) -> None:
 
 def load(directory: Path, spec: IndexSpec, layout: VectorLayout) -> LoadedIndex:
     kind = spec.catalogue_type
-    path = str(data_path(directory, spec.version))
+    path = data_path(directory, spec.version)
     if kind.family is IndexFamily.ANNOY:
         engine = AnnoyIndex(layout.dim, _annoy_metric(spec.metric_type))
-        engine.load(path)  # memory-mapped
+        engine.load(str(path))  # memory-mapped
     elif kind.family is IndexFamily.BINARY_IVF:
-        engine = faiss.read_index_binary(path)
+        engine = faiss.read_index_binary(str(path))
     else:
-        engine = faiss.read_index(path)
-    return LoadedIndex(spec, kind, engine)
+        engine = faiss.read_index(str(path))
+    return LoadedIndex(spec, kind, engine, path.stat().st_size)
 
 
 def _annoy_metric(metric_type: str) -> str:

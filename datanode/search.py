@@ -16,6 +16,29 @@ from quiver.topk import PAD_ID, empty_hits
 _BLOCK_ROWS = 65536
 
 
+class GpuBruteForce:
+    """Exact float search on a GPU, for batches of at least `threshold` queries
+    (Milvus 0.x's gpu_search_threshold)."""
+
+    def __init__(self, device: int, threshold: int) -> None:
+        self.device = device
+        self.threshold = threshold
+        self._resources = faiss.StandardGpuResources()
+
+    def search(
+        self, ids: np.ndarray, vectors: np.ndarray, deleted: np.ndarray, x: np.ndarray, k: int, metric: Metric
+    ) -> tuple[np.ndarray, np.ndarray]:
+        faiss_metric = faiss.METRIC_L2 if metric.family is MetricFamily.L2 else faiss.METRIC_INNER_PRODUCT
+        fetch = min(len(ids), k + int(deleted.sum()))  # the GPU kernel takes no selector
+        distances, rows = faiss.knn_gpu(
+            self._resources, x, np.ascontiguousarray(vectors), fetch, metric=faiss_metric, device=self.device
+        )
+        live = (rows >= 0) & ~deleted[np.where(rows >= 0, rows, 0)]
+        order = np.argsort(~live, axis=1, kind="stable")[:, :k]
+        rows = np.where(np.take_along_axis(live, order, 1), np.take_along_axis(rows, order, 1), PAD_ID)
+        return hits_from_rows(ids, rows, np.take_along_axis(distances, order, 1), k)
+
+
 def search_rows(
     ids: np.ndarray,
     vectors: np.ndarray,
@@ -23,12 +46,18 @@ def search_rows(
     queries: np.ndarray,
     k: int,
     metric: Metric,
+    gpu: GpuBruteForce | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The best k live rows for each query: (nq, k) ids and distances, padded with id -1."""
     nq = len(queries)
     if len(ids) == 0 or k == 0:
         return empty_hits(nq, k)
     if metric.vector_kind is VectorKind.FLOAT:
+        if gpu is not None and nq >= gpu.threshold:
+            x = np.ascontiguousarray(queries, dtype=np.float32)
+            if metric.family is MetricFamily.COSINE:
+                return gpu.search(ids, _normalized(vectors), deleted, _normalized(x), k, metric)
+            return gpu.search(ids, vectors, deleted, x, k, metric)
         return _search_float(ids, vectors, deleted, queries, k, metric)
     return _search_binary(ids, vectors, deleted, queries, k, metric)
 

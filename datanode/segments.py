@@ -1,9 +1,13 @@
-"""One segment held by a data node: its rows in memory, its state, and its files.
+"""One segment held by a data node: its rows, its state, its index, and its files.
 
 A growing segment keeps its columns in buffers that grow by doubling; rows below the current
 count never change, so a search can read a snapshot (views up to the count) from a worker
 thread while new rows are appended. Deletes set per-row flags, and only for rows written
 before the delete (by WAL sequence number), so replaying the log gives the same result.
+
+A flushed segment always keeps its ids, sequence numbers and delete flags in memory (16 bytes
+and a flag a row); its vectors and its index are "resident" only while the node's cache holds
+them, and are read back from its files when a search needs them again.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import numpy as np
 from datanode import indexes, storage
 from datanode.indexes import LoadedIndex
 from datanode.storage import Rows, SegmentMeta
-from quiver.schema import IndexState, Segment, SegmentState
+from quiver.errors import ErrorCode, QuiverError
+from quiver.schema import IndexSpec, IndexState, Segment, SegmentState
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,14 @@ class Snapshot:
     index: LoadedIndex | None = None
 
 
+@dataclass(frozen=True)
+class Resident:
+    """What loading a flushed segment reads from its files."""
+
+    vectors: np.ndarray
+    index: LoadedIndex | None
+
+
 class LocalSegment:
     def __init__(self, meta: SegmentMeta, directory: Path) -> None:
         self.meta = meta
@@ -47,7 +60,7 @@ class LocalSegment:
         width, dtype = meta.layout.width, meta.layout.dtype
         self._ids = np.empty(0, dtype=np.int64)
         self._lsns = np.empty(0, dtype=np.int64)
-        self._vectors = np.empty((0, width), dtype=dtype)
+        self._vectors: np.ndarray | None = np.empty((0, width), dtype=dtype)  # None: not resident
         self._deleted = np.zeros(0, dtype=bool)
         self.deleted_count = 0
         # WAL bookkeeping: the oldest record whose effect on this segment is not yet on disk.
@@ -59,6 +72,8 @@ class LocalSegment:
         self.drained.set()
         self.seal_requested = False
         self.persist_lock = asyncio.Lock()
+        self.load_lock = asyncio.Lock()
+        self.index_spec: IndexSpec | None = None  # the index on disk, loaded or not
         self.index: LoadedIndex | None = None  # swapped in whole: searches see old or new
 
     @property
@@ -77,6 +92,17 @@ class LocalSegment:
     def is_full(self) -> bool:
         return self.data_bytes >= self.meta.seal_bytes
 
+    @property
+    def is_resident(self) -> bool:
+        return self._vectors is not None and (self.index_spec is None or self.index is not None)
+
+    @property
+    def resident_bytes(self) -> int:
+        """Memory the node's cache counts for this segment: its vectors and its index."""
+        if not self.is_resident:
+            return 0
+        return self.data_bytes + (self.index.nbytes if self.index else 0)
+
     # -- creation and loading -----------------------------------------------------------------
 
     @classmethod
@@ -85,24 +111,41 @@ class LocalSegment:
         return cls(meta, directory)
 
     @classmethod
-    def load(cls, directory: Path) -> LocalSegment:
-        """Reads a segment back: flushed with its rows and deletes, or empty and growing."""
+    def open(cls, directory: Path) -> LocalSegment:
+        """Reads a segment back: flushed (not resident) with its ids and deletes, or empty and
+        growing (the WAL replay fills it)."""
         segment = cls(storage.read_meta(directory), directory)
         if storage.has_rows(directory):
             rows = storage.read_rows(directory, segment.meta.layout)
-            segment._use_rows(rows, storage.read_deletes(directory, len(rows.ids)))
+            segment._ids, segment._lsns = np.array(rows.ids), np.array(rows.lsns)
+            segment.count = len(rows.ids)
+            segment._deleted = storage.read_deletes(directory, segment.count)
+            segment.deleted_count = int(segment._deleted.sum())
+            segment._vectors = None
             segment.state = SegmentState.FLUSHED
-            spec = indexes.newest_on_disk(directory)
-            if spec is not None:
-                segment.index = indexes.load(directory, spec, segment.meta.layout)
-            indexes.remove_files(directory, keep_version=spec.version if spec else 0)
+            segment.index_spec = indexes.newest_on_disk(directory)
+            keep = segment.index_spec.version if segment.index_spec else 0
+            indexes.remove_files(directory, keep_version=keep)
         return segment
 
-    def _use_rows(self, rows: Rows, deleted: np.ndarray) -> None:
-        self._ids, self._lsns, self._vectors = rows.ids, rows.lsns, rows.vectors
-        self._deleted = deleted
-        self.count = len(rows.ids)
-        self.deleted_count = int(deleted.sum())
+    def read_resident(self) -> Resident:
+        """Reads the vectors and the index from the files (blocking: a worker thread)."""
+        vectors = np.array(storage.read_rows(self.directory, self.meta.layout).vectors)
+        spec = self.index_spec
+        index = indexes.load(self.directory, spec, self.meta.layout) if spec else None
+        return Resident(vectors, index)
+
+    def make_resident(self, resident: Resident) -> None:
+        self._vectors = resident.vectors
+        if resident.index is not None and self.index_spec is not None:
+            if resident.index.version == self.index_spec.version:
+                self.index = resident.index
+
+    def evict(self) -> None:
+        """Frees the vectors and the index; the files still hold them."""
+        if self.state is SegmentState.FLUSHED:
+            self._vectors = None
+            self.index = None
 
     # -- changes ------------------------------------------------------------------------------
 
@@ -110,6 +153,7 @@ class LocalSegment:
         n = len(ids)
         self._reserve(self.count + n)
         end = self.count + n
+        assert self._vectors is not None  # growing segments are always resident
         self._ids[self.count : end] = ids
         self._lsns[self.count : end] = lsn
         self._vectors[self.count : end] = vectors
@@ -128,6 +172,7 @@ class LocalSegment:
             new[: self.count] = old[: self.count]
             return new
 
+        assert self._vectors is not None
         # Old buffers stay alive for snapshots that still point at them.
         self._ids, self._lsns = grown(self._ids), grown(self._lsns)
         self._vectors, self._deleted = grown(self._vectors), grown(self._deleted)
@@ -147,6 +192,8 @@ class LocalSegment:
     # -- reading ------------------------------------------------------------------------------
 
     def snapshot(self, copy_deletes: bool = False) -> Snapshot:
+        if self._vectors is None:
+            raise QuiverError(ErrorCode.UNEXPECTED, f"segment {self.id} is not resident")
         n = self.count
         return Snapshot(
             segment_id=self.id,
@@ -158,6 +205,11 @@ class LocalSegment:
             index=self.index,
         )
 
+    def ids_and_deletes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """ids, sequence numbers and delete flags: resident even when the vectors are not."""
+        n = self.count
+        return self._ids[:n], self._lsns[:n], self._deleted[:n]
+
     def info(self, node_id: str) -> Segment:
         return Segment(
             id=self.id,
@@ -168,8 +220,9 @@ class LocalSegment:
             row_count=self.count,
             deleted_count=self.deleted_count,
             data_bytes=self.data_bytes,
-            index_version=self.index.version if self.index else 0,
-            index_state=IndexState.FINISHED if self.index else IndexState.NONE,
+            index_version=self.index_spec.version if self.index_spec else 0,
+            index_state=IndexState.FINISHED if self.index_spec else IndexState.NONE,
+            resident=self.is_resident,
         )
 
     # -- persistence --------------------------------------------------------------------------
@@ -185,22 +238,33 @@ class LocalSegment:
         lsns = [x for x in (pending, self.unpersisted_deletes_lsn) if x is not None]
         self.unpersisted_deletes_lsn = min(lsns) if lsns else None
 
-    def write_rows(self, snapshot: Snapshot) -> Rows:
-        """Writes a sealed segment's file and its deletes; returns the memory-mapped rows."""
+    def write_rows(self, snapshot: Snapshot) -> None:
+        """Writes a sealed segment's file and its deletes (blocking: a worker thread)."""
         rows = Rows(snapshot.ids, snapshot.lsns, snapshot.vectors)
         storage.write_rows(self.directory, rows, self.meta.layout)
         storage.write_deletes(self.directory, snapshot.deleted)
-        return storage.read_rows(self.directory, self.meta.layout)
 
-    def use_written_rows(self, rows: Rows) -> None:
-        """Switches to the file-backed rows (event loop thread); keeps current delete flags."""
-        self._ids, self._lsns, self._vectors = rows.ids, rows.lsns, rows.vectors
-        self._deleted = self._deleted[: self.count].copy()
+    def mark_flushed(self) -> None:
+        """The rows are on disk: trims the growth slack off the buffers (event loop thread)."""
+        n = self.count
+        assert self._vectors is not None
+        self._ids, self._lsns = self._ids[:n].copy(), self._lsns[:n].copy()
+        self._vectors, self._deleted = self._vectors[:n].copy(), self._deleted[:n].copy()
         self.unpersisted_rows_lsn = None
         self.state = SegmentState.FLUSHED
 
     def write_deletes(self, deleted: np.ndarray) -> None:
         storage.write_deletes(self.directory, deleted)
+
+    def use_index(self, spec: IndexSpec, index: LoadedIndex) -> bool:
+        """Switches to a newly built index, unless a newer one is already in use."""
+        if self.index_spec is not None and self.index_spec.version > spec.version:
+            return False
+        self.index_spec, self.index = spec, index
+        return True
+
+    def drop_index(self) -> None:
+        self.index_spec, self.index = None, None
 
     def remove_files(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)

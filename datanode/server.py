@@ -96,6 +96,11 @@ class DataNodeServer(DataNodeServicer):
             reply.vectors = vectors.tobytes()
         return reply
 
+    @servicer_method(pb.StatusReply)
+    async def Load(self, request: dpb.NodeFlushRequest) -> pb.StatusReply:
+        await self.service.load(list(request.collection_ids))
+        return pb.StatusReply(status=ok())
+
     @servicer_method(dpb.NodeFlushReply)
     async def Flush(self, request: dpb.NodeFlushRequest) -> dpb.NodeFlushReply:
         segments = await self.service.flush(list(request.collection_ids))
@@ -110,7 +115,7 @@ class DataNodeServer(DataNodeServicer):
         self, request: pb.SegmentRef, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[dpb.SegmentChunk]:
         try:
-            vectors = self.service.rows_for_build(request.segment_id)
+            vectors = await self.service.rows_for_build(request.segment_id)
         except QuiverError as error:
             yield dpb.SegmentChunk(status=status_of(error))
             return

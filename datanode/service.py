@@ -11,23 +11,26 @@ import asyncio
 import logging
 import os
 import struct
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol, TypeVar
 
+import faiss
 import numpy as np
 
-from datanode import indexes
-from datanode.search import search_rows
+from datanode import indexes, storage
+from datanode.search import GpuBruteForce, search_rows
 from datanode.segments import LocalSegment, Snapshot
 from datanode.storage import SegmentMeta
 from datanode.wal import Record, RecordKind, WriteAheadLog
 from quiver.catalogue import Metric
+from quiver.devices import gpu_count
 from quiver.errors import ErrorCode, QuiverError
 from quiver.packing import ID_DTYPE
-from quiver.schema import Collection, IndexSpec, Segment, SegmentState
+from quiver.schema import Collection, IndexSpec, RuntimeConfig, Segment, SegmentState
 from quiver.topk import concat_hits, empty_hits, merge_topk
 
 log = logging.getLogger(__name__)
@@ -73,6 +76,11 @@ class DataNodeService:
         self._pool = ThreadPoolExecutor(max_workers=search_threads, thread_name_prefix="search")
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="persist")
         self._tasks: set[asyncio.Task[None]] = set()
+        self.config = RuntimeConfig()
+        self.gpus = gpu_count()
+        self._gpu: GpuBruteForce | None = None
+        # Flushed segments whose vectors and index are in memory, least recently used first.
+        self._resident: OrderedDict[int, LocalSegment] = OrderedDict()
 
     async def _in_thread(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
@@ -106,7 +114,7 @@ class DataNodeService:
         for directory in sorted(self.segments_dir.iterdir()):
             if not (directory / "meta.json").exists():  # creation never finished
                 continue
-            segments.append(LocalSegment.load(directory))
+            segments.append(LocalSegment.open(directory))
         return segments
 
     def _replay(self, record: Record) -> None:
@@ -259,13 +267,17 @@ class DataNodeService:
             await segment.drained.wait()
             snapshot, pending = segment.begin_persist()
             try:
-                rows = await self._in_thread(self._io, segment.write_rows, snapshot)
+                await self._in_thread(self._io, segment.write_rows, snapshot)
             except Exception:
                 segment.persist_failed(pending)
                 raise
             if segment.id in self.segments:
-                segment.use_written_rows(rows)
+                segment.mark_flushed()
                 log.info("segment %d persisted: %d rows", segment.id, segment.count)
+                if self.config.cache_insert_data:
+                    self._touch([segment])
+                else:  # searched from the files until a search needs it again
+                    segment.evict()
 
     async def _persist_deletes(self, segment: LocalSegment) -> None:
         async with segment.persist_lock:
@@ -326,6 +338,7 @@ class DataNodeService:
     async def drop_segments(self, segment_ids: list[int]) -> None:
         for segment_id in segment_ids:
             segment = self.segments.pop(segment_id, None)
+            self._resident.pop(segment_id, None)
             if segment is not None:
                 await self._in_thread(self._io, segment.remove_files)
                 log.info("dropped segment %d", segment_id)
@@ -333,14 +346,17 @@ class DataNodeService:
 
     # -- indexes ------------------------------------------------------------------------------
 
-    def rows_for_build(self, segment_id: int) -> np.ndarray:
-        """A sealed segment's vectors, in row order (the labels of the index built on them)."""
+    async def rows_for_build(self, segment_id: int) -> np.ndarray:
+        """A flushed segment's vectors, in row order (the labels of the index built on them).
+        Read from the file when not resident: a build does not displace cached segments."""
         segment = self.segments.get(segment_id)
         if segment is None:
             raise QuiverError(ErrorCode.SEGMENT_NOT_FOUND, f"segment {segment_id} is not on {self.node_id}")
-        if segment.state is SegmentState.GROWING:
-            raise QuiverError(ErrorCode.SEGMENT_NOT_GROWING, f"segment {segment_id} is still growing")
-        return segment.snapshot().vectors
+        if segment.state is not SegmentState.FLUSHED:
+            raise QuiverError(ErrorCode.SEGMENT_NOT_GROWING, f"segment {segment_id} is not flushed yet")
+        if segment.is_resident:
+            return segment.snapshot().vectors
+        return await self._in_thread(self._io, lambda: storage.read_rows(segment.directory, segment.meta.layout).vectors)
 
     async def load_index(
         self, segment_id: int, spec: IndexSpec, chunks: AsyncIterator[bytes]
@@ -363,18 +379,18 @@ class DataNodeService:
             raise
         await self._in_thread(self._io, _publish_index, temp, final, directory, spec)
         loaded = await self._in_thread(self._io, indexes.load, directory, spec, segment.meta.layout)
-        current = segment.index.version if segment.index else 0
-        if self.segments.get(segment_id) is not segment or current > spec.version:
+        if self.segments.get(segment_id) is not segment or not segment.use_index(spec, loaded):
             return  # dropped, or a newer index arrived first
-        segment.index = loaded
         await self._in_thread(self._io, indexes.remove_files, directory, spec.version)
         log.info("segment %d now searched with %s index %d", segment_id, spec.index_type, spec.version)
+        if segment.is_resident:
+            self._touch([segment])
 
     async def drop_indexes(self, segment_ids: list[int]) -> None:
         for segment_id in segment_ids:
             segment = self.segments.get(segment_id)
-            if segment is not None and segment.index is not None:
-                segment.index = None
+            if segment is not None and segment.index_spec is not None:
+                segment.drop_index()
                 await self._in_thread(self._io, indexes.remove_files, segment.directory)
                 log.info("segment %d index dropped: searched by brute force", segment_id)
 
@@ -383,14 +399,65 @@ class DataNodeService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    # -- the memory cache ---------------------------------------------------------------------
+
+    async def apply_config(self, config: RuntimeConfig) -> None:
+        """Runtime settings from the coordinator: BLAS threshold and cache size apply at once."""
+        self.config = config
+        faiss.cvar.distance_compute_blas_threshold = config.use_blas_threshold
+        device = next((d for d in config.gpu_search_devices if d < self.gpus), None)
+        if config.gpu_enable and device is not None:
+            self._gpu = GpuBruteForce(device, config.gpu_search_threshold)
+        else:
+            self._gpu = None
+        self._evict(keep=set())
+
+    def _capacity_bytes(self) -> int:
+        return self.config.cpu_cache_capacity_gb * 1024**3
+
+    def _touch(self, segments: list[LocalSegment]) -> None:
+        for segment in segments:
+            if segment.state is SegmentState.FLUSHED:
+                self._resident[segment.id] = segment
+                self._resident.move_to_end(segment.id)
+
+    def _evict(self, keep: set[int]) -> None:
+        """Evicts the least recently used flushed segments until the cache fits its capacity.
+        Segments a running request needs (`keep`) stay, even above capacity."""
+        total = sum(s.resident_bytes for s in self._resident.values())
+        for segment_id, segment in list(self._resident.items()):
+            if total <= self._capacity_bytes():
+                return
+            if segment_id in keep:
+                continue
+            total -= segment.resident_bytes
+            segment.evict()
+            del self._resident[segment_id]
+
+    async def _make_resident(self, segments: list[LocalSegment]) -> None:
+        for segment in segments:
+            async with segment.load_lock:
+                if segment.state is SegmentState.FLUSHED and not segment.is_resident:
+                    segment.make_resident(await self._in_thread(self._io, segment.read_resident))
+        self._touch(segments)
+        self._evict(keep={s.id for s in segments})
+
+    async def load(self, collection_ids: list[int]) -> int:
+        """Loads these collections' segments and indexes into memory, up to the cache size."""
+        chosen = [s for s in self.segments.values() if s.meta.collection_id in set(collection_ids)]
+        for segment in chosen:
+            await self._make_resident([segment])
+        self._evict(keep=set())
+        return sum(s.is_resident for s in chosen)
+
     # -- reads --------------------------------------------------------------------------------
 
-    def _snapshots(
+    def _chosen(
         self, collection_id: int, partition_ids: list[int], segment_ids: list[int]
-    ) -> list[Snapshot]:
+    ) -> list[LocalSegment]:
         partitions, chosen = set(partition_ids), set(segment_ids)
         return [
-            s.snapshot()
+            s
             for s in self.segments.values()
             if s.meta.collection_id == collection_id
             and (not partitions or s.meta.partition_id in partitions)
@@ -408,22 +475,28 @@ class DataNodeService:
         metric: Metric,
         params: dict[str, Any],
     ) -> tuple[np.ndarray, np.ndarray]:
-        snapshots = self._snapshots(collection_id, partition_ids, segment_ids)
-        for snapshot in snapshots:
-            if snapshot.vectors.shape[1] != queries.shape[1] or snapshot.vectors.dtype != queries.dtype:
-                raise QuiverError(
-                    ErrorCode.INVALID_DIMENSION,
-                    f"query vectors of {queries.shape[1]} {queries.dtype} do not match segment "
-                    f"{snapshot.segment_id} ({snapshot.vectors.shape[1]} {snapshot.vectors.dtype})",
-                )
-        return await self._in_thread(
-            self._pool, _search_snapshots, snapshots, queries, k, metric, params
-        )
+        chosen = self._chosen(collection_id, partition_ids, segment_ids)
+        await self._make_resident(chosen)
+        snapshots = [s.snapshot() for s in chosen]
+        try:
+            for snapshot in snapshots:
+                if snapshot.vectors.shape[1] != queries.shape[1] or snapshot.vectors.dtype != queries.dtype:
+                    raise QuiverError(
+                        ErrorCode.INVALID_DIMENSION,
+                        f"query vectors of {queries.shape[1]} {queries.dtype} do not match segment "
+                        f"{snapshot.segment_id} ({snapshot.vectors.shape[1]} {snapshot.vectors.dtype})",
+                    )
+            return await self._in_thread(
+                self._pool, _search_snapshots, snapshots, queries, k, metric, params, self._gpu
+            )
+        finally:
+            self._evict(keep=set())  # back within the cache size once the search is done
 
     async def get_vectors(self, collection_id: int, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The live rows with these ids (the newest one where an id repeats)."""
-        snapshots = self._snapshots(collection_id, [], [])
-        return await self._in_thread(self._pool, _lookup, snapshots, ids)
+        """The live rows with these ids (the newest one where an id repeats). Vectors of
+        segments that are not resident are read from their files, without caching them."""
+        segments = self._chosen(collection_id, [], [])
+        return await self._in_thread(self._pool, _lookup, segments, ids)
 
     async def segment_rows(
         self, segment_id: int, offset: int, limit: int
@@ -432,14 +505,19 @@ class DataNodeService:
         segment = self.segments.get(segment_id)
         if segment is None:
             raise QuiverError(ErrorCode.SEGMENT_NOT_FOUND, f"segment {segment_id} is not on {self.node_id}")
-        return await self._in_thread(self._pool, _page, segment.snapshot(), offset, limit)
+        return await self._in_thread(self._pool, _page, segment, offset, limit)
 
     def segment_infos(self) -> list[Segment]:
         return [s.info(self.node_id) for s in self.segments.values()]
 
 
 def _search_snapshots(
-    snapshots: list[Snapshot], queries: np.ndarray, k: int, metric: Metric, params: dict[str, Any]
+    snapshots: list[Snapshot],
+    queries: np.ndarray,
+    k: int,
+    metric: Metric,
+    params: dict[str, Any],
+    gpu: GpuBruteForce | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     if not snapshots:
         return empty_hits(len(queries), k)
@@ -448,7 +526,7 @@ def _search_snapshots(
         if s.index is not None and s.index.spec.metric_type == metric.name:
             parts.append(indexes.search(s.index, s.ids, s.deleted, queries, k, metric, params))
         else:  # growing, small, not built yet, or asked for another metric: exact
-            parts.append(search_rows(s.ids, s.vectors, s.deleted, queries, k, metric))
+            parts.append(search_rows(s.ids, s.vectors, s.deleted, queries, k, metric, gpu))
     return merge_topk(*concat_hits(parts, len(queries)), k, metric)
 
 
@@ -463,19 +541,29 @@ def _publish_index(temp: Path, final: Path, directory: Path, spec: IndexSpec) ->
     indexes.save_spec(directory, spec)  # last: a spec file marks a complete index
 
 
-def _page(snapshot: Snapshot, offset: int, limit: int) -> tuple[int, np.ndarray, np.ndarray]:
-    live = np.flatnonzero(~snapshot.deleted)
+def _vectors_of(segment: LocalSegment, rows: np.ndarray) -> np.ndarray:
+    """Some rows' vectors: from memory when resident, else from the segment's file."""
+    if segment.is_resident or segment.state is not SegmentState.FLUSHED:
+        return segment.snapshot().vectors[rows]
+    return storage.read_rows(segment.directory, segment.meta.layout).vectors[rows]
+
+
+def _page(segment: LocalSegment, offset: int, limit: int) -> tuple[int, np.ndarray, np.ndarray]:
+    ids, _, deleted = segment.ids_and_deletes()
+    live = np.flatnonzero(~deleted)
     page = live[offset : offset + limit]
-    return len(live), snapshot.ids[page], snapshot.vectors[page]
+    return len(live), ids[page], _vectors_of(segment, page)
 
 
-def _lookup(snapshots: list[Snapshot], wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _lookup(segments: list[LocalSegment], wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     found_ids, found_lsns, found_vectors = [], [], []
-    for s in snapshots:
-        rows = np.flatnonzero(np.isin(s.ids, wanted) & ~s.deleted)
-        found_ids.append(s.ids[rows])
-        found_lsns.append(s.lsns[rows])
-        found_vectors.append(s.vectors[rows])
+    for segment in segments:
+        ids, lsns, deleted = segment.ids_and_deletes()
+        rows = np.flatnonzero(np.isin(ids, wanted) & ~deleted)
+        if len(rows):
+            found_ids.append(ids[rows])
+            found_lsns.append(lsns[rows])
+            found_vectors.append(_vectors_of(segment, rows))
     if not found_ids:
         return np.empty(0, dtype=np.int64), np.empty((0, 0))
     ids = np.concatenate(found_ids)

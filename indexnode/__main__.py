@@ -11,17 +11,15 @@ import socket
 from dataclasses import dataclass
 
 import faiss
-import psutil
 from redis.asyncio import Redis
 
-from indexnode.builder import gpu_count
 from indexnode.server import IndexNodeServer
 from indexnode.worker import BuildWorker
 from quiver import config, runtime
-from quiver.ids import now_ms
+from quiver.devices import local_node
 from quiver.membership import Membership
 from quiver.rpc import Channels, start_server
-from quiver.schema import Node, NodeRole
+from quiver.schema import NodeRole
 from quiver_pb.coordinator_pb2_grpc import CoordinatorStub
 from quiver_pb.indexnode_pb2_grpc import add_IndexNodeServicer_to_server
 
@@ -94,29 +92,18 @@ async def serve(cfg: IndexNodeConfig, stop: asyncio.Event) -> None:
     channels = Channels()
     redis = Redis.from_url(cfg.redis_url, decode_responses=True)
     faiss.omp_set_num_threads(cfg.build_threads)
-    gpus = gpu_count() if cfg.use_gpu else 0
     try:
         servicer = IndexNodeServer()
         server, port = await start_server(
             lambda s: add_IndexNodeServicer_to_server(servicer, s), cfg.host, cfg.port
         )
-        node = servicer.node = Node(
-            node_id=cfg.node_id,
-            role=NodeRole.INDEX,
-            address=runtime.advertised(cfg.host, cfg.advertise_host, port),
-            started_ms=now_ms(),
-            memory_bytes=psutil.virtual_memory().total,
-            cpu_count=os.cpu_count() or 1,
-            gpu_count=gpus,
-        )
+        address = runtime.advertised(cfg.host, cfg.advertise_host, port)
+        node = servicer.node = local_node(cfg.node_id, NodeRole.INDEX, address, cfg.use_gpu)
         coordinator = CoordinatorStub(channels.get(cfg.coordinator))
-        membership = Membership(coordinator, node, cfg.heartbeat_s)
+        worker = BuildWorker(redis, coordinator, channels, cfg.node_id, cfg.claim_timeout_s, node.gpu_count)
+        membership = Membership(coordinator, node, cfg.heartbeat_s, apply_config=worker.apply_config)
         await membership.register(stop)
-        worker = BuildWorker(
-            redis, coordinator, channels, cfg.node_id, cfg.claim_timeout_s, gpu=0 if gpus else None
-        )
-        log.info("index node %s serving on %s (%s)", cfg.node_id, node.address,
-                 f"{gpus} GPUs" if gpus else "CPU builds")
+        log.info("index node %s serving on %s (%d GPUs)", cfg.node_id, node.address, node.gpu_count)
         runtime.write_ready_file(cfg.ready_file, address=node.address, node_id=cfg.node_id)
         tasks = [asyncio.create_task(membership.run(stop)), asyncio.create_task(worker.run(stop))]
         await stop.wait()

@@ -21,12 +21,6 @@ from quiver.schema import IndexSpec, VectorLayout
 log = logging.getLogger(__name__)
 
 
-def gpu_count() -> int:
-    """GPUs this process's faiss can use (0 with the CPU build of faiss)."""
-    get = getattr(faiss, "get_num_gpus", None)
-    return int(get()) if get else 0
-
-
 def build(spec: IndexSpec, layout: VectorLayout, vectors: np.ndarray, gpu: int | None = None) -> bytes:
     """The serialised index of `vectors` (rows in segment order). `gpu`: a device to train on."""
     family = spec.catalogue_type.family

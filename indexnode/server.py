@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from indexnode.builder import gpu_count
+from quiver.devices import gpu_count
 from quiver.rpc import ok, servicer_method
 from quiver.schema import Node
 from quiver_pb import common_pb2 as pb

@@ -22,7 +22,7 @@ from indexnode.builder import build
 from quiver import keys
 from quiver.errors import ErrorCode, QuiverError
 from quiver.rpc import Channels, call, check, rpc_error
-from quiver.schema import Collection, IndexSpec, Node
+from quiver.schema import Collection, IndexSpec, Node, RuntimeConfig
 from quiver_pb import common_pb2 as pb
 from quiver_pb import coordinator_pb2 as cpb
 from quiver_pb import datanode_pb2 as dpb
@@ -51,15 +51,25 @@ class BuildWorker:
         channels: Channels,
         node_id: str,
         claim_timeout_s: float,
-        gpu: int | None = None,
+        gpus: int = 0,
     ) -> None:
         self._redis = redis
         self._coordinator = coordinator
         self._channels = channels
         self._node_id = node_id
         self._claim_timeout_ms = int(claim_timeout_s * 1000)
-        self._gpu = gpu
+        self._gpus = gpus
+        self._gpu = self._build_device(RuntimeConfig())
         self.builds = 0
+
+    def _build_device(self, config: RuntimeConfig) -> int | None:
+        """The GPU to build on: the first of gpu_resources' build devices this node has."""
+        if not config.gpu_enable:
+            return None
+        return next((d for d in config.gpu_build_devices if d < self._gpus), None)
+
+    async def apply_config(self, config: RuntimeConfig) -> None:
+        self._gpu = self._build_device(config)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._join_group()

@@ -30,6 +30,7 @@ from quiver.schema import (
     IndexState,
     Node,
     NodeRole,
+    RuntimeConfig,
     Segment,
 )
 from quiver.topk import concat_hits, empty_hits, merge_topk
@@ -244,6 +245,18 @@ class ClusterClient:
     async def drop_collection(self, name: str) -> None:
         await call(self.coordinator.DropCollection, cpb.CollectionRef(name=name), peer="coordinator")
         self._collections.pop(name, None)
+
+    async def runtime_config(self) -> RuntimeConfig:
+        reply = await call(self.coordinator.GetConfig, pb.Empty(), peer="coordinator")
+        return RuntimeConfig.from_proto(reply.config)
+
+    async def set_runtime_config(self, config: RuntimeConfig) -> RuntimeConfig:
+        reply = await call(self.coordinator.SetConfig, config.to_proto(), peer="coordinator")
+        return RuntimeConfig.from_proto(reply.config)
+
+    async def load(self, collection: Collection) -> None:
+        """Has every data node load the collection's segments and indexes into memory."""
+        await self._fan_out(collection, "Load", dpb.NodeFlushRequest(collection_ids=[collection.id]))
 
     async def gpus_available(self) -> bool:
         """Whether an index node that is up can build on a GPU."""

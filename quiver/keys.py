@@ -19,6 +19,9 @@ COLLECTION_META = "meta"  # JSON of quiver.CollectionInfo, without id_mode and v
 COLLECTION_ID_MODE = "id_mode"  # int IdMode, set once with HSETNX
 COLLECTION_VERSION = "version"  # int, bumped on every change that affects routing
 
+# STRING: JSON of quiver.RuntimeConfig, the cluster's runtime settings (absent: defaults).
+RUNTIME_CONFIG = f"{PREFIX}:config"
+
 # HASH node id -> JSON of quiver.NodeInfo (its last registration).
 NODES = f"{PREFIX}:nodes"
 

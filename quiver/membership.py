@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from quiver.errors import QuiverError
 from quiver.rpc import call
-from quiver.schema import Node, Segment
+from quiver.schema import Node, RuntimeConfig, Segment
 from quiver_pb import coordinator_pb2 as cpb
 from quiver_pb.coordinator_pb2_grpc import CoordinatorStub
 
@@ -16,9 +16,14 @@ log = logging.getLogger(__name__)
 
 SegmentReport = Callable[[], list[Segment]]
 DropSegments = Callable[[list[int]], Awaitable[None]]
+ApplyConfig = Callable[[RuntimeConfig], Awaitable[None]]
 
 
 async def _no_segments_to_drop(segment_ids: list[int]) -> None:
+    return None
+
+
+async def _ignore_config(config: RuntimeConfig) -> None:
     return None
 
 
@@ -33,6 +38,7 @@ class Membership:
         report: SegmentReport = list,
         drop: DropSegments = _no_segments_to_drop,
         drop_indexes: DropSegments = _no_segments_to_drop,
+        apply_config: ApplyConfig = _ignore_config,
     ) -> None:
         self._coordinator = coordinator
         self.node = node
@@ -40,6 +46,9 @@ class Membership:
         self._report = report
         self._drop = drop
         self._drop_indexes = drop_indexes
+        self._apply_config = apply_config
+        self._config_version = -1
+        self.config = RuntimeConfig()
         self.registered = asyncio.Event()
 
     async def register(self, stop: asyncio.Event) -> None:
@@ -99,6 +108,10 @@ class Membership:
             await self._drop(list(reply.drop_segment_ids))
         if reply.drop_index_segment_ids:
             await self._drop_indexes(list(reply.drop_index_segment_ids))
+        if reply.HasField("config") and reply.config.version != self._config_version:
+            self.config = RuntimeConfig.from_proto(reply.config)
+            self._config_version = reply.config.version
+            await self._apply_config(self.config)
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

@@ -322,6 +322,7 @@ class Segment:
     index_version: int = 0
     index_state: IndexState = IndexState.NONE
     index_reason: str = ""
+    resident: bool = False
 
     @property
     def live_rows(self) -> int:
@@ -340,6 +341,7 @@ class Segment:
             index_version=self.index_version,
             index_state=int(self.index_state),
             index_reason=self.index_reason,
+            resident=self.resident,
         )
 
     @classmethod
@@ -356,6 +358,7 @@ class Segment:
             index_version=msg.index_version,
             index_state=IndexState(msg.index_state),
             index_reason=msg.index_reason,
+            resident=msg.resident,
         )
 
 
@@ -379,7 +382,11 @@ class Node:
     started_ms: int = 0
     memory_bytes: int = 0
     cpu_count: int = 0
-    gpu_count: int = 0
+    gpu_memory_bytes: tuple[int, ...] = ()
+
+    @property
+    def gpu_count(self) -> int:
+        return len(self.gpu_memory_bytes)
 
     def to_proto(self) -> pb.NodeInfo:
         return pb.NodeInfo(
@@ -390,7 +397,7 @@ class Node:
             started_ms=self.started_ms,
             memory_bytes=self.memory_bytes,
             cpu_count=self.cpu_count,
-            gpu_count=self.gpu_count,
+            gpu_memory_bytes=list(self.gpu_memory_bytes),
         )
 
     @classmethod
@@ -403,5 +410,58 @@ class Node:
             started_ms=msg.started_ms,
             memory_bytes=msg.memory_bytes,
             cpu_count=msg.cpu_count,
-            gpu_count=msg.gpu_count,
+            gpu_memory_bytes=tuple(msg.gpu_memory_bytes),
+        )
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Cluster-wide settings that change at runtime; the defaults are Milvus 0.x's."""
+
+    cpu_cache_capacity_gb: int = 4
+    cache_insert_data: bool = False
+    use_blas_threshold: int = 1100
+    gpu_search_threshold: int = 1000
+    gpu_enable: bool = True
+    gpu_cache_capacity_gb: int = 1
+    gpu_search_devices: tuple[int, ...] = (0,)
+    gpu_build_devices: tuple[int, ...] = (0,)
+    version: int = 0
+
+    def validate(self, memory_bytes: int) -> None:
+        memory_gb = memory_bytes // (1024**3)
+        if not 0 <= self.cpu_cache_capacity_gb <= max(memory_gb, 1):
+            raise QuiverError(
+                ErrorCode.INVALID_PARAMETER,
+                f"cpu_cache_capacity {self.cpu_cache_capacity_gb} GB is out of range [0, {memory_gb}]",
+            )
+        for name in ("use_blas_threshold", "gpu_search_threshold", "gpu_cache_capacity_gb"):
+            if getattr(self, name) < 0:
+                raise QuiverError(ErrorCode.INVALID_PARAMETER, f"{name} must not be negative")
+
+    def to_proto(self) -> pb.RuntimeConfig:
+        return pb.RuntimeConfig(
+            version=self.version,
+            cpu_cache_capacity_gb=self.cpu_cache_capacity_gb,
+            cache_insert_data=self.cache_insert_data,
+            use_blas_threshold=self.use_blas_threshold,
+            gpu_search_threshold=self.gpu_search_threshold,
+            gpu_enable=self.gpu_enable,
+            gpu_cache_capacity_gb=self.gpu_cache_capacity_gb,
+            gpu_search_devices=list(self.gpu_search_devices),
+            gpu_build_devices=list(self.gpu_build_devices),
+        )
+
+    @classmethod
+    def from_proto(cls, msg: pb.RuntimeConfig) -> RuntimeConfig:
+        return cls(
+            cpu_cache_capacity_gb=msg.cpu_cache_capacity_gb,
+            cache_insert_data=msg.cache_insert_data,
+            use_blas_threshold=msg.use_blas_threshold,
+            gpu_search_threshold=msg.gpu_search_threshold,
+            gpu_enable=msg.gpu_enable,
+            gpu_cache_capacity_gb=msg.gpu_cache_capacity_gb,
+            gpu_search_devices=tuple(msg.gpu_search_devices),
+            gpu_build_devices=tuple(msg.gpu_build_devices),
+            version=msg.version,
         )

@@ -165,7 +165,7 @@ class CollectionInfo(_message.Message):
     def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[FieldSchema, _Mapping]]] = ..., metric_type: _Optional[str] = ..., index_file_size_mb: _Optional[int] = ..., created_ms: _Optional[int] = ..., id_mode: _Optional[_Union[IdMode, str]] = ..., version: _Optional[int] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ..., indexes: _Optional[_Iterable[_Union[IndexSpec, _Mapping]]] = ...) -> None: ...
 
 class SegmentInfo(_message.Message):
-    __slots__ = ("id", "collection_id", "partition_id", "node_id", "state", "row_count", "deleted_count", "data_bytes", "index_version", "index_state", "index_reason")
+    __slots__ = ("id", "collection_id", "partition_id", "node_id", "state", "row_count", "deleted_count", "data_bytes", "index_version", "index_state", "index_reason", "resident")
     ID_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -177,6 +177,7 @@ class SegmentInfo(_message.Message):
     INDEX_VERSION_FIELD_NUMBER: _ClassVar[int]
     INDEX_STATE_FIELD_NUMBER: _ClassVar[int]
     INDEX_REASON_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_FIELD_NUMBER: _ClassVar[int]
     id: int
     collection_id: int
     partition_id: int
@@ -188,7 +189,8 @@ class SegmentInfo(_message.Message):
     index_version: int
     index_state: IndexState
     index_reason: str
-    def __init__(self, id: _Optional[int] = ..., collection_id: _Optional[int] = ..., partition_id: _Optional[int] = ..., node_id: _Optional[str] = ..., state: _Optional[_Union[SegmentState, str]] = ..., row_count: _Optional[int] = ..., deleted_count: _Optional[int] = ..., data_bytes: _Optional[int] = ..., index_version: _Optional[int] = ..., index_state: _Optional[_Union[IndexState, str]] = ..., index_reason: _Optional[str] = ...) -> None: ...
+    resident: bool
+    def __init__(self, id: _Optional[int] = ..., collection_id: _Optional[int] = ..., partition_id: _Optional[int] = ..., node_id: _Optional[str] = ..., state: _Optional[_Union[SegmentState, str]] = ..., row_count: _Optional[int] = ..., deleted_count: _Optional[int] = ..., data_bytes: _Optional[int] = ..., index_version: _Optional[int] = ..., index_state: _Optional[_Union[IndexState, str]] = ..., index_reason: _Optional[str] = ..., resident: _Optional[bool] = ...) -> None: ...
 
 class SegmentRef(_message.Message):
     __slots__ = ("segment_id",)
@@ -197,7 +199,7 @@ class SegmentRef(_message.Message):
     def __init__(self, segment_id: _Optional[int] = ...) -> None: ...
 
 class NodeInfo(_message.Message):
-    __slots__ = ("node_id", "role", "address", "alive", "started_ms", "memory_bytes", "cpu_count", "gpu_count")
+    __slots__ = ("node_id", "role", "address", "alive", "started_ms", "memory_bytes", "cpu_count", "gpu_memory_bytes")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
@@ -205,7 +207,7 @@ class NodeInfo(_message.Message):
     STARTED_MS_FIELD_NUMBER: _ClassVar[int]
     MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     CPU_COUNT_FIELD_NUMBER: _ClassVar[int]
-    GPU_COUNT_FIELD_NUMBER: _ClassVar[int]
+    GPU_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     role: NodeRole
     address: str
@@ -213,5 +215,27 @@ class NodeInfo(_message.Message):
     started_ms: int
     memory_bytes: int
     cpu_count: int
-    gpu_count: int
-    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[NodeRole, str]] = ..., address: _Optional[str] = ..., alive: _Optional[bool] = ..., started_ms: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., cpu_count: _Optional[int] = ..., gpu_count: _Optional[int] = ...) -> None: ...
+    gpu_memory_bytes: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[NodeRole, str]] = ..., address: _Optional[str] = ..., alive: _Optional[bool] = ..., started_ms: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., cpu_count: _Optional[int] = ..., gpu_memory_bytes: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class RuntimeConfig(_message.Message):
+    __slots__ = ("version", "cpu_cache_capacity_gb", "cache_insert_data", "use_blas_threshold", "gpu_search_threshold", "gpu_enable", "gpu_cache_capacity_gb", "gpu_search_devices", "gpu_build_devices")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CPU_CACHE_CAPACITY_GB_FIELD_NUMBER: _ClassVar[int]
+    CACHE_INSERT_DATA_FIELD_NUMBER: _ClassVar[int]
+    USE_BLAS_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    GPU_SEARCH_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    GPU_ENABLE_FIELD_NUMBER: _ClassVar[int]
+    GPU_CACHE_CAPACITY_GB_FIELD_NUMBER: _ClassVar[int]
+    GPU_SEARCH_DEVICES_FIELD_NUMBER: _ClassVar[int]
+    GPU_BUILD_DEVICES_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    cpu_cache_capacity_gb: int
+    cache_insert_data: bool
+    use_blas_threshold: int
+    gpu_search_threshold: int
+    gpu_enable: bool
+    gpu_cache_capacity_gb: int
+    gpu_search_devices: _containers.RepeatedScalarFieldContainer[int]
+    gpu_build_devices: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, version: _Optional[int] = ..., cpu_cache_capacity_gb: _Optional[int] = ..., cache_insert_data: _Optional[bool] = ..., use_blas_threshold: _Optional[int] = ..., gpu_search_threshold: _Optional[int] = ..., gpu_enable: _Optional[bool] = ..., gpu_cache_capacity_gb: _Optional[int] = ..., gpu_search_devices: _Optional[_Iterable[int]] = ..., gpu_build_devices: _Optional[_Iterable[int]] = ...) -> None: ...

@@ -153,16 +153,26 @@ class HeartbeatRequest(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.NodeRole, str]] = ..., segments: _Optional[_Iterable[_Union[_common_pb2.SegmentInfo, _Mapping]]] = ...) -> None: ...
 
 class NodeReply(_message.Message):
-    __slots__ = ("status", "drop_segment_ids", "register_again", "drop_index_segment_ids")
+    __slots__ = ("status", "drop_segment_ids", "register_again", "drop_index_segment_ids", "config")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     DROP_SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
     REGISTER_AGAIN_FIELD_NUMBER: _ClassVar[int]
     DROP_INDEX_SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
     status: _common_pb2.Status
     drop_segment_ids: _containers.RepeatedScalarFieldContainer[int]
     register_again: bool
     drop_index_segment_ids: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., drop_segment_ids: _Optional[_Iterable[int]] = ..., register_again: _Optional[bool] = ..., drop_index_segment_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+    config: _common_pb2.RuntimeConfig
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., drop_segment_ids: _Optional[_Iterable[int]] = ..., register_again: _Optional[bool] = ..., drop_index_segment_ids: _Optional[_Iterable[int]] = ..., config: _Optional[_Union[_common_pb2.RuntimeConfig, _Mapping]] = ...) -> None: ...
+
+class ConfigReply(_message.Message):
+    __slots__ = ("status", "config")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    config: _common_pb2.RuntimeConfig
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., config: _Optional[_Union[_common_pb2.RuntimeConfig, _Mapping]] = ...) -> None: ...
 
 class ListNodesReply(_message.Message):
     __slots__ = ("status", "nodes")

@@ -105,6 +105,16 @@ class CoordinatorStub:
                 request_serializer=quiver__pb_dot_common__pb2.Empty.SerializeToString,
                 response_deserializer=quiver__pb_dot_coordinator__pb2.ListNodesReply.FromString,
                 _registered_method=True)
+        self.GetConfig = channel.unary_unary(
+                '/quiver.Coordinator/GetConfig',
+                request_serializer=quiver__pb_dot_common__pb2.Empty.SerializeToString,
+                response_deserializer=quiver__pb_dot_coordinator__pb2.ConfigReply.FromString,
+                _registered_method=True)
+        self.SetConfig = channel.unary_unary(
+                '/quiver.Coordinator/SetConfig',
+                request_serializer=quiver__pb_dot_common__pb2.RuntimeConfig.SerializeToString,
+                response_deserializer=quiver__pb_dot_coordinator__pb2.ConfigReply.FromString,
+                _registered_method=True)
         self.GetSegment = channel.unary_unary(
                 '/quiver.Coordinator/GetSegment',
                 request_serializer=quiver__pb_dot_common__pb2.SegmentRef.SerializeToString,
@@ -236,6 +246,19 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetConfig(self, request, context):
+        """Runtime settings, cluster-wide.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetConfig(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetSegment(self, request, context):
         """Data node asks: what is this segment (collection, schema) before it stores its first row.
         """
@@ -356,6 +379,16 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.ListNodes,
                     request_deserializer=quiver__pb_dot_common__pb2.Empty.FromString,
                     response_serializer=quiver__pb_dot_coordinator__pb2.ListNodesReply.SerializeToString,
+            ),
+            'GetConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConfig,
+                    request_deserializer=quiver__pb_dot_common__pb2.Empty.FromString,
+                    response_serializer=quiver__pb_dot_coordinator__pb2.ConfigReply.SerializeToString,
+            ),
+            'SetConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetConfig,
+                    request_deserializer=quiver__pb_dot_common__pb2.RuntimeConfig.FromString,
+                    response_serializer=quiver__pb_dot_coordinator__pb2.ConfigReply.SerializeToString,
             ),
             'GetSegment': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSegment,
@@ -771,6 +804,60 @@ class Coordinator:
             '/quiver.Coordinator/ListNodes',
             quiver__pb_dot_common__pb2.Empty.SerializeToString,
             quiver__pb_dot_coordinator__pb2.ListNodesReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/GetConfig',
+            quiver__pb_dot_common__pb2.Empty.SerializeToString,
+            quiver__pb_dot_coordinator__pb2.ConfigReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/SetConfig',
+            quiver__pb_dot_common__pb2.RuntimeConfig.SerializeToString,
+            quiver__pb_dot_coordinator__pb2.ConfigReply.FromString,
             options,
             channel_credentials,
             insecure,

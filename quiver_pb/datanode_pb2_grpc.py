@@ -65,6 +65,11 @@ class DataNodeStub:
                 request_serializer=quiver__pb_dot_datanode__pb2.NodeFlushRequest.SerializeToString,
                 response_deserializer=quiver__pb_dot_datanode__pb2.NodeFlushReply.FromString,
                 _registered_method=True)
+        self.Load = channel.unary_unary(
+                '/quiver.DataNode/Load',
+                request_serializer=quiver__pb_dot_datanode__pb2.NodeFlushRequest.SerializeToString,
+                response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
+                _registered_method=True)
         self.DropSegments = channel.unary_unary(
                 '/quiver.DataNode/DropSegments',
                 request_serializer=quiver__pb_dot_datanode__pb2.DropSegmentsRequest.SerializeToString,
@@ -128,6 +133,13 @@ class DataNodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Load(self, request, context):
+        """Loads these collections' segments and indexes into memory (up to the cache size).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DropSegments(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -186,6 +198,11 @@ def add_DataNodeServicer_to_server(servicer, server):
                     servicer.Flush,
                     request_deserializer=quiver__pb_dot_datanode__pb2.NodeFlushRequest.FromString,
                     response_serializer=quiver__pb_dot_datanode__pb2.NodeFlushReply.SerializeToString,
+            ),
+            'Load': grpc.unary_unary_rpc_method_handler(
+                    servicer.Load,
+                    request_deserializer=quiver__pb_dot_datanode__pb2.NodeFlushRequest.FromString,
+                    response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
             ),
             'DropSegments': grpc.unary_unary_rpc_method_handler(
                     servicer.DropSegments,
@@ -370,6 +387,33 @@ class DataNode:
             '/quiver.DataNode/Flush',
             quiver__pb_dot_datanode__pb2.NodeFlushRequest.SerializeToString,
             quiver__pb_dot_datanode__pb2.NodeFlushReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Load(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.DataNode/Load',
+            quiver__pb_dot_datanode__pb2.NodeFlushRequest.SerializeToString,
+            quiver__pb_dot_common__pb2.StatusReply.FromString,
             options,
             channel_credentials,
             insecure,

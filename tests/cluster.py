@@ -149,6 +149,9 @@ class V1Client:
         self.base = base_url
 
     async def request(self, method: str, path: str, body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
+        """`body` is sent as JSON, or as it is when it is bytes (or `raw`)."""
+        if isinstance(body, bytes):
+            raw = body
         data = raw if raw is not None else (None if body is None else orjson.dumps(body))
         payload = None if data is None else io.BytesIO(data)  # large bodies stream, not block
         headers = {"Content-Type": "application/json"}

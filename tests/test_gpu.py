@@ -6,7 +6,8 @@ import faiss
 import numpy as np
 import pytest
 
-from indexnode.builder import build, gpu_count
+from indexnode.builder import build
+from quiver.devices import gpu_count
 from quiver.catalogue import VectorKind
 from quiver.schema import IndexSpec, VectorLayout
 

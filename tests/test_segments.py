@@ -38,19 +38,25 @@ def test_snapshots_do_not_move_when_rows_are_appended(tmp_path: Path) -> None:
     assert before.vectors.sum() == 0
 
 
-def test_persisted_segment_loads_back_with_its_deletes(tmp_path: Path) -> None:
+def test_persisted_segment_opens_with_its_deletes_and_loads_on_demand(tmp_path: Path) -> None:
     segment = make_segment(tmp_path)
     vectors = np.arange(8, dtype=np.float32).reshape(4, 2)
     segment.append(np.array([1, 2, 3, 4]), vectors, lsn=1)
     segment.delete(np.array([2]), lsn=2)
     segment.state = SegmentState.SEALED
     snapshot, _ = segment.begin_persist()
-    segment.use_written_rows(segment.write_rows(snapshot))
-    loaded = LocalSegment.load(tmp_path / "1")
-    assert loaded.state is SegmentState.FLUSHED
-    view = loaded.snapshot()
-    np.testing.assert_array_equal(view.vectors, vectors)
-    assert view.deleted.tolist() == [False, True, False, False]
+    segment.write_rows(snapshot)
+    segment.mark_flushed()
+
+    opened = LocalSegment.open(tmp_path / "1")
+    assert opened.state is SegmentState.FLUSHED and not opened.is_resident
+    ids, _, deleted = opened.ids_and_deletes()
+    assert ids.tolist() == [1, 2, 3, 4] and deleted.tolist() == [False, True, False, False]
+    opened.make_resident(opened.read_resident())
+    np.testing.assert_array_equal(opened.snapshot().vectors, vectors)
+    assert opened.resident_bytes == vectors.nbytes
+    opened.evict()
+    assert not opened.is_resident and opened.resident_bytes == 0
 
 
 def test_merge_topk_orders_by_metric_then_id_and_pads() -> None:

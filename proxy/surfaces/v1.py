@@ -8,6 +8,7 @@ collection is 404 only under /collections, every response carries the CORS heade
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,8 @@ from quiver.schema import (
     Collection,
     IndexSpec,
     IndexState,
+    Node,
+    RuntimeConfig,
     Segment,
     VectorLayout,
     validate_collection,
@@ -543,20 +546,196 @@ async def drop_index(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+# -- runtime settings and devices ----------------------------------------------------------------
+
+ADVANCED_DEFAULTS = RuntimeConfig()
+
+
+def _optional_setting(body: dict[str, Any], key: str, kind: type, default: Any) -> Any:
+    """A PUT /config field: absent takes Milvus' default (and is written); null is refused."""
+    if key not in body:
+        return default
+    value = body[key]
+    if value is None:
+        raise QuiverError(ErrorCode.MISSING_PARAMETER, f"field '{key}' is null")
+    if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+        raise QuiverError(ErrorCode.MALFORMED_BODY, f"field '{key}' must be {'a boolean' if kind is bool else 'an integer'}")
+    return value
+
+
+def _no_unknown_fields(body: dict[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise QuiverError(ErrorCode.MALFORMED_BODY, f"unknown fields {unknown}")
+
+
+async def get_advanced_config(request: web.Request) -> web.Response:
+    cluster = request.app[CLUSTER]
+    config = await cluster.runtime_config()
+    body: dict[str, Any] = {
+        "cpu_cache_capacity": config.cpu_cache_capacity_gb,
+        "cache_insert_data": config.cache_insert_data,
+        "use_blas_threshold": config.use_blas_threshold,
+    }
+    if await cluster.gpus_available():  # Milvus showed it in GPU builds only
+        body["gpu_search_threshold"] = config.gpu_search_threshold
+    return json_response(body)
+
+
+async def put_advanced_config(request: web.Request) -> web.Response:
+    cluster = request.app[CLUSTER]
+    body = await read_json_object(request)
+    _no_unknown_fields(body, {"cpu_cache_capacity", "cache_insert_data", "use_blas_threshold", "gpu_search_threshold"})
+    d = ADVANCED_DEFAULTS
+    current = await cluster.runtime_config()
+    config = replace(
+        current,
+        cpu_cache_capacity_gb=_optional_setting(body, "cpu_cache_capacity", int, d.cpu_cache_capacity_gb),
+        cache_insert_data=_optional_setting(body, "cache_insert_data", bool, d.cache_insert_data),
+        use_blas_threshold=_optional_setting(body, "use_blas_threshold", int, d.use_blas_threshold),
+        gpu_search_threshold=_optional_setting(body, "gpu_search_threshold", int, d.gpu_search_threshold),
+    )
+    await cluster.set_runtime_config(config)
+    return json_response(status_body())
+
+
+_GPU_NAME = re.compile(r"gpu(\d{1,3})", re.IGNORECASE)
+
+
+def _devices(body: dict[str, Any], key: str) -> tuple[int, ...]:
+    names = body.get(key)
+    if names is None:
+        return (0,)  # Milvus' default: ["GPU0"]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise QuiverError(ErrorCode.MALFORMED_BODY, f"'{key}' must be an array of device names")
+    devices = []
+    for name in names:
+        match = _GPU_NAME.fullmatch(name.strip())
+        if match is None:
+            raise QuiverError(ErrorCode.INVALID_PARAMETER, f"{name!r} is not a device name like GPU0")
+        devices.append(int(match.group(1)))
+    return tuple(devices)
+
+
+async def get_gpu_config(request: web.Request) -> web.Response:
+    cluster = request.app[CLUSTER]
+    config = await cluster.runtime_config()
+    return json_response(
+        {
+            "enable": config.gpu_enable and await cluster.gpus_available(),
+            "cache_capacity": config.gpu_cache_capacity_gb,
+            "search_resources": [f"GPU{d}" for d in config.gpu_search_devices],
+            "build_index_resources": [f"GPU{d}" for d in config.gpu_build_devices],
+        }
+    )
+
+
+async def put_gpu_config(request: web.Request) -> web.Response:
+    cluster = request.app[CLUSTER]
+    body = await read_json_object(request)
+    _no_unknown_fields(body, {"enable", "cache_capacity", "search_resources", "build_index_resources"})
+    enable = _require(body, "enable")
+    capacity = _require(body, "cache_capacity")
+    if not isinstance(enable, bool):
+        raise QuiverError(ErrorCode.MALFORMED_BODY, "'enable' must be a boolean")
+    capacity = _integer(capacity, "cache_capacity")
+    current = await cluster.runtime_config()
+    config = replace(
+        current,
+        gpu_enable=enable,
+        gpu_cache_capacity_gb=capacity,
+        gpu_search_devices=_devices(body, "search_resources"),
+        gpu_build_devices=_devices(body, "build_index_resources"),
+    )
+    await cluster.set_runtime_config(config)
+    return json_response(status_body(message="OK" if enable else "Set Gpu resources to false"))
+
+
+async def devices(request: web.Request) -> web.Response:
+    """The memory and GPUs of the cluster's machines (each host counted once)."""
+    hosts: dict[str, Node] = {}
+    for node in await request.app[CLUSTER].nodes():
+        if node.alive:
+            hosts.setdefault(node.address.rsplit(":", 1)[0], node)
+    gib = 1024**3
+    gpus = [m for node in hosts.values() for m in node.gpu_memory_bytes]
+    return json_response(
+        {
+            "cpu": {"memory": sum(n.memory_bytes for n in hosts.values()) // gib},
+            "gpus": {f"GPU{i}": {"memory": m // gib} for i, m in enumerate(gpus)},
+        }
+    )
+
+
+# -- system ------------------------------------------------------------------------------------
+
+
 async def system_info(request: web.Request) -> web.Response:
+    cluster = request.app[CLUSTER]
     msg = request.match_info["msg"]
+    if msg == "config":
+        return json_response({**await _config_document(cluster), "restart_required": False})
     if msg == "version":
         reply = API_VERSION
     elif msg == "status":
-        ready, reason = await request.app[CLUSTER].ready()
+        ready, reason = await cluster.ready()
         reply = "OK" if ready else f"NOT READY: {reason}"
     elif msg == "mode":
-        reply = "CPU"
+        reply = "GPU" if await cluster.gpus_available() else "CPU"
     elif msg == "build_commit_id":
         reply = f"quiver-{__version__}"
+    elif msg == "info":
+        reply = orjson.dumps(await _system_document(cluster)).decode()
+    elif msg == "tasktable":
+        reply = orjson.dumps(await _index_tasks(cluster)).decode()
     else:
         reply = "Unknown command"
     return json_response({"code": 0, "message": "OK", "reply": reply})
+
+
+async def _system_document(cluster: ClusterClient) -> dict[str, Any]:
+    nodes = await cluster.nodes()
+    collections = await cluster.list_collections()
+    return {
+        "server": f"Quiver {__version__}",
+        "api_version": API_VERSION,
+        "collections": len(collections),
+        "rows": sum(rows for _, rows in collections),
+        "nodes": [
+            {"node_id": n.node_id, "role": n.role.name.lower(), "address": n.address,
+             "alive": n.alive, "cpus": n.cpu_count, "memory": n.memory_bytes, "gpus": n.gpu_count}
+            for n in nodes
+        ],
+    }
+
+
+async def _index_tasks(cluster: ClusterClient) -> list[dict[str, Any]]:
+    """Index builds still pending, per collection."""
+    tasks = []
+    for collection, _ in await cluster.list_collections():
+        if collection.vector_index is None:
+            continue
+        progress = (await cluster.describe(collection.name)).index_progress
+        if progress is not None and progress.pending_rows:
+            tasks.append({"collection_name": collection.name, "index": index_name(collection.vector_index),
+                          "pending_rows": progress.pending_rows, "indexed_rows": progress.indexed_rows})
+    return tasks
+
+
+async def _config_document(cluster: ClusterClient) -> dict[str, Any]:
+    config = await cluster.runtime_config()
+    return {
+        "cache_config": {"cpu_cache_capacity": config.cpu_cache_capacity_gb,
+                         "cache_insert_data": config.cache_insert_data},
+        "engine_config": {"use_blas_threshold": config.use_blas_threshold,
+                          "gpu_search_threshold": config.gpu_search_threshold},
+        "gpu_resource_config": {
+            "enable": config.gpu_enable,
+            "cache_capacity": config.gpu_cache_capacity_gb,
+            "search_resources": [f"GPU{d}" for d in config.gpu_search_devices],
+            "build_index_resources": [f"GPU{d}" for d in config.gpu_build_devices],
+        },
+    }
 
 
 async def system_op(request: web.Request) -> web.Response:
@@ -574,7 +753,7 @@ async def system_op(request: web.Request) -> web.Response:
         name = spec.get("collection_name") if isinstance(spec, dict) else None
         if not isinstance(name, str):
             raise QuiverError(ErrorCode.MISSING_PARAMETER, "'load' needs a 'collection_name' string")
-        await cluster.collection(validate_collection_name(name))  # segments are always in memory
+        await cluster.load(await cluster.collection(validate_collection_name(name)))
     elif "compact" in body:
         raise QuiverError(ErrorCode.UNKNOWN_COMMAND, "compact is not available in this Quiver release")
     else:
@@ -624,6 +803,9 @@ def create_app(cluster: ClusterClient, max_body_bytes: int) -> web.Application:
             [("GET", get_vectors), ("POST", insert), ("PUT", vectors_op)],
         ),
         ("/system/{msg}", [("GET", system_info), ("PUT", system_op)]),
+        ("/config/advanced", [("GET", get_advanced_config), ("PUT", put_advanced_config)]),
+        ("/config/gpu_resources", [("GET", get_gpu_config), ("PUT", put_gpu_config)]),
+        ("/devices", [("GET", devices)]),
     ]
     for path, handlers in routes:
         resource = app.router.add_resource(path)
