@@ -255,6 +255,29 @@ class Catalog:
             pipe.hincrby(keys.collection(segment.collection_id), keys.COLLECTION_VERSION, 1)
             await pipe.execute()
 
+    async def replace_segments(self, removed: list[Segment], added: Segment) -> None:
+        """A compaction's outcome: the new segment's record in place of its sources'."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.segment(added.id), mapping=_segment_hash(added))
+            pipe.sadd(keys.collection_segments(added.collection_id), added.id)
+            self._remove_segments(pipe, removed)
+            pipe.hincrby(keys.collection(added.collection_id), keys.COLLECTION_VERSION, 1)
+            await pipe.execute()
+
+    async def remove_segments(self, segments: list[Segment]) -> None:
+        """Forgets segments (gone from their node)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            self._remove_segments(pipe, segments)
+            for collection_id in {s.collection_id for s in segments}:
+                pipe.hincrby(keys.collection(collection_id), keys.COLLECTION_VERSION, 1)
+            await pipe.execute()
+
+    @staticmethod
+    def _remove_segments(pipe: Pipeline, segments: list[Segment]) -> None:
+        for segment in segments:
+            pipe.srem(keys.collection_segments(segment.collection_id), segment.id)
+            pipe.delete(keys.segment(segment.id))
+
     async def get_segment(self, segment_id: int) -> Segment | None:
         fields = await self._redis.hgetall(keys.segment(segment_id))
         return _segment_from_hash(segment_id, fields) if fields else None

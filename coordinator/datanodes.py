@@ -23,6 +23,15 @@ class DataNodes:
         )
         return [Segment.from_proto(s) for s in reply.segments]
 
+    async def compact(self, node: Node, segment_id: int, source_ids: list[int]) -> Segment:
+        reply = await call(
+            self._stub(node).Compact,
+            dpb.CompactRequest(segment_id=segment_id, source_segment_ids=source_ids),
+            peer=_peer(node),
+            timeout=3600,
+        )
+        return Segment.from_proto(reply.segment)
+
     async def drop_indexes(self, node: Node, segment_ids: list[int]) -> None:
         await call(
             self._stub(node).DropIndexes,

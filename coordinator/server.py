@@ -108,6 +108,11 @@ class CoordinatorServer(CoordinatorServicer):
         await self.service.flush(list(request.collection_names))
         return pb.StatusReply(status=ok())
 
+    @servicer_method(pb.StatusReply)
+    async def Compact(self, request: cpb.CollectionRef) -> pb.StatusReply:
+        await self.service.compact(request.name)
+        return pb.StatusReply(status=ok())
+
     @servicer_method(cpb.NodeReply)
     async def RegisterNode(self, request: cpb.RegisterNodeRequest) -> cpb.NodeReply:
         upkeep = await self.service.register_node(

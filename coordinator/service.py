@@ -135,6 +135,8 @@ class CoordinatorService:
         self.changes = ChangeFeed()
         self._config: RuntimeConfig | None = None  # Redis holds it; this coordinator writes it
         self._assign_locks: defaultdict[tuple[int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
+        # Compactions of a collection, and drops of it or its partitions, run one at a time.
+        self._layout_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     # -- collections --------------------------------------------------------------------------
 
@@ -181,7 +183,8 @@ class CoordinatorService:
 
     async def drop_collection(self, name: str) -> None:
         collection = await self.collection(name=name)
-        segments = await self.catalog.drop_collection(collection)
+        async with self._layout_locks[collection.id]:
+            segments = await self.catalog.drop_collection(collection)
         self._changed(collection)
         log.info("dropped collection %s (%d)", collection.name, collection.id)
         await self._drop_on_nodes(segments, f"collection {collection.name!r}")
@@ -206,11 +209,12 @@ class CoordinatorService:
         if partition_name == DEFAULT_PARTITION:
             raise QuiverError(ErrorCode.DEFAULT_PARTITION, f"{DEFAULT_PARTITION} cannot be dropped")
         partition = collection.partition(partition_name)
-        segments = [
-            s for s in await self.catalog.collection_segments(collection.id)
-            if s.partition_id == partition.id
-        ]
-        await self.catalog.remove_partition(collection.id, partition.id, [s.id for s in segments])
+        async with self._layout_locks[collection.id]:
+            segments = [
+                s for s in await self.catalog.collection_segments(collection.id)
+                if s.partition_id == partition.id
+            ]
+            await self.catalog.remove_partition(collection.id, partition.id, [s.id for s in segments])
         self._changed(collection)
         await self._drop_on_nodes(segments, f"partition {partition_name!r} of {collection.name!r}")
 
@@ -308,6 +312,40 @@ class CoordinatorService:
         reports = await asyncio.gather(*(self.datanodes.flush(node, ids) for node in targets))
         await self._record_reports([s for report in reports for s in report])
 
+    async def compact(self, name: str) -> None:
+        """Rewrites segments without their deleted rows and merges small ones, per data node
+        and partition, keeping every row's id."""
+        collection = await self.collection(name=name)
+        async with self._layout_locks[collection.id]:
+            segments = await self.catalog.collection_segments(collection.id)
+            nodes = {n.node_id: n for n in await self.catalog.nodes()}
+            for group in compaction_plan(segments, collection.seal_bytes):
+                node = nodes.get(group[0].node_id)
+                if node is None or not node.alive:
+                    raise QuiverError(
+                        ErrorCode.UNAVAILABLE, f"data node {group[0].node_id} is down: cannot compact its segments"
+                    )
+                await self._compact_group(collection, node, group)
+
+    async def _compact_group(self, collection: Collection, node: Node, group: list[Segment]) -> None:
+        placeholder = Segment(
+            id=await self.ids.allocate(1),
+            collection_id=collection.id,
+            partition_id=group[0].partition_id,
+            node_id=node.node_id,
+            state=SegmentState.SEALED,
+        )
+        # Recorded first: were the reply lost, the node's next registration settles it.
+        await self.catalog.add_segment(placeholder, make_active=False)
+        compacted = await self.datanodes.compact(node, placeholder.id, [s.id for s in group])
+        await self.catalog.replace_segments(group, compacted)
+        self._changed(collection)
+        if compacted.row_count == 0:  # every row was deleted
+            await self.catalog.remove_segments([compacted])
+            await self._drop_on_nodes([compacted], f"empty segment of {collection.name!r}")
+        else:
+            await self._queue_builds(collection, [compacted])
+
     # -- read path ----------------------------------------------------------------------------
 
     async def routing(
@@ -323,8 +361,23 @@ class CoordinatorService:
     async def register_node(self, node: Node, segments: list[Segment]) -> NodeUpkeep:
         await self.catalog.register_node(node, self.node_ttl_s)
         log.info("%s node %s registered at %s", node.role.name.lower(), node.node_id, node.address)
+        if node.role is NodeRole.DATA:
+            await self._forget_vanished(node, segments)
         self.changes.publish(CatalogChange(ChangeKind.NODES))
         return await self._record_reports(segments)
+
+    async def _forget_vanished(self, node: Node, reported: list[Segment]) -> None:
+        """Sealed segments the catalogue places on a node that no longer has them (compacted
+        away, or a compaction that never ran) are forgotten. Growing ones stay: a segment is
+        assigned before its first row reaches the node."""
+        present = {s.id for s in reported}
+        vanished = [
+            s for s in await self.catalog.all_segments()
+            if s.node_id == node.node_id and s.id not in present and s.state is not SegmentState.GROWING
+        ]
+        if vanished:
+            log.warning("forgetting %d segments %s no longer has", len(vanished), node.node_id)
+            await self.catalog.remove_segments(vanished)
 
     async def heartbeat(self, node_id: str, segments: list[Segment]) -> NodeUpkeep | None:
         """What the node must drop; None when it must register again."""
@@ -523,6 +576,33 @@ def _by_node(segments: Iterable[Segment]) -> dict[str, list[Segment]]:
     for segment in segments:
         owned[segment.node_id].append(segment)
     return owned
+
+
+def compaction_plan(segments: list[Segment], seal_bytes: int) -> list[list[Segment]]:
+    """Groups of flushed segments of one node and partition to rewrite as one segment each:
+    segments with deleted rows, and small ones (under half the seal size) merged up to it."""
+    groups: list[list[Segment]] = []
+    by_place: defaultdict[tuple[str, int], list[Segment]] = defaultdict(list)
+    for segment in segments:
+        if segment.state is SegmentState.FLUSHED:
+            by_place[(segment.node_id, segment.partition_id)].append(segment)
+    for place in sorted(by_place):
+        candidates = [
+            s for s in sorted(by_place[place], key=lambda s: s.id)
+            if s.deleted_count or s.data_bytes < seal_bytes // 2
+        ]
+        current: list[Segment] = []
+        size = 0
+        for segment in candidates:
+            live_bytes = segment.data_bytes * segment.live_rows // max(segment.row_count, 1)
+            if current and size + live_bytes > seal_bytes:
+                groups.append(current)
+                current, size = [], 0
+            current.append(segment)
+            size += live_bytes
+        if current:
+            groups.append(current)
+    return [g for g in groups if len(g) > 1 or g[0].deleted_count]
 
 
 def _least_loaded(candidates: list[Node], segments: list[Segment]) -> Node:

@@ -189,6 +189,15 @@ class LocalSegment:
                 self.unpersisted_deletes_lsn = lsn
         return newly
 
+    def mark_deleted(self, rows: np.ndarray, lsn: int) -> None:
+        """Hides rows by position (deletes carried over from compacted segments)."""
+        newly = rows[~self._deleted[rows]]
+        self._deleted[newly] = True
+        self.deleted_count += len(newly)
+        if len(newly):
+            pending = self.unpersisted_deletes_lsn
+            self.unpersisted_deletes_lsn = lsn if pending is None else min(pending, lsn)
+
     # -- reading ------------------------------------------------------------------------------
 
     def snapshot(self, copy_deletes: bool = False) -> Snapshot:
@@ -233,6 +242,11 @@ class LocalSegment:
         """A snapshot to write, and the delete checkpoint to restore if the write fails."""
         pending, self.unpersisted_deletes_lsn = self.unpersisted_deletes_lsn, None
         return self.snapshot(copy_deletes=True), pending
+
+    def begin_persist_deletes(self) -> tuple[np.ndarray, int | None]:
+        """The delete flags to write (resident or not), and the checkpoint to restore."""
+        pending, self.unpersisted_deletes_lsn = self.unpersisted_deletes_lsn, None
+        return self._deleted[: self.count].copy(), pending
 
     def persist_failed(self, pending: int | None) -> None:
         lsns = [x for x in (pending, self.unpersisted_deletes_lsn) if x is not None]

@@ -111,6 +111,11 @@ class DataNodeServer(DataNodeServicer):
         await self.service.drop_segments(list(request.segment_ids))
         return pb.StatusReply(status=ok())
 
+    @servicer_method(dpb.CompactReply)
+    async def Compact(self, request: dpb.CompactRequest) -> dpb.CompactReply:
+        segment = await self.service.compact(request.segment_id, list(request.source_segment_ids))
+        return dpb.CompactReply(status=ok(), segment=segment.to_proto())
+
     async def ReadSegment(
         self, request: pb.SegmentRef, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[dpb.SegmentChunk]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import struct
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, Protocol, TypeVar
 
@@ -76,6 +77,7 @@ class DataNodeService:
         self._pool = ThreadPoolExecutor(max_workers=search_threads, thread_name_prefix="search")
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="persist")
         self._tasks: set[asyncio.Task[None]] = set()
+        self._compaction_lock = asyncio.Lock()
         self.config = RuntimeConfig()
         self.gpus = gpu_count()
         self._gpu: GpuBruteForce | None = None
@@ -110,12 +112,9 @@ class DataNodeService:
         await self._checkpoint()
 
     def _load_segments(self) -> list[LocalSegment]:
-        segments = []
-        for directory in sorted(self.segments_dir.iterdir()):
-            if not (directory / "meta.json").exists():  # creation never finished
-                continue
-            segments.append(LocalSegment.open(directory))
-        return segments
+        directories = [d for d in sorted(self.segments_dir.iterdir()) if (d / "meta.json").exists()]
+        _finish_compactions(directories)
+        return [LocalSegment.open(d) for d in directories if d.exists()]
 
     def _replay(self, record: Record) -> None:
         if record.kind is RecordKind.INSERT:
@@ -281,9 +280,9 @@ class DataNodeService:
 
     async def _persist_deletes(self, segment: LocalSegment) -> None:
         async with segment.persist_lock:
-            snapshot, pending = segment.begin_persist()
+            deleted, pending = segment.begin_persist_deletes()
             try:
-                await self._in_thread(self._io, segment.write_deletes, snapshot.deleted)
+                await self._in_thread(self._io, segment.write_deletes, deleted)
             except Exception:
                 segment.persist_failed(pending)
                 raise
@@ -343,6 +342,43 @@ class DataNodeService:
                 await self._in_thread(self._io, segment.remove_files)
                 log.info("dropped segment %d", segment_id)
         await self._checkpoint()
+
+    # -- compaction ---------------------------------------------------------------------------
+
+    async def compact(self, segment_id: int, source_ids: list[int]) -> Segment:
+        """Writes the live rows of flushed segments of one partition as a new segment, then
+        drops them. Rows keep their ids and write sequence numbers, so WAL deletes replayed
+        later still apply to them exactly."""
+        sources = [self.segments.get(i) for i in source_ids]
+        if segment_id in self.segments or not sources or any(
+            s is None or s.state is not SegmentState.FLUSHED for s in sources
+        ):
+            raise QuiverError(
+                ErrorCode.SEGMENT_NOT_FOUND,
+                f"segments {source_ids} are not all flushed on {self.node_id}",
+            )
+        first = sources[0]
+        assert first is not None
+        if any(s.meta.partition_id != first.meta.partition_id for s in sources if s):
+            raise QuiverError(ErrorCode.INVALID_PARAMETER, "compacted segments must share a partition")
+        async with self._compaction_lock:
+            taken = [(s, s.ids_and_deletes()[2].copy()) for s in sources if s]
+            meta = replace(first.meta, id=segment_id, replaces=tuple(source_ids))
+            directory = self.segments_dir / str(segment_id)
+            compacted = await self._in_thread(self._io, _write_compacted, meta, directory, taken)
+            # From here to the end of the swap nothing awaits: searches see old or new.
+            _carry_new_deletes(compacted, taken)
+            self.segments[segment_id] = compacted
+            for source, _ in taken:
+                self.segments.pop(source.id, None)
+                self._resident.pop(source.id, None)
+        if compacted.unpersisted_deletes_lsn is not None:
+            await self._persist_deletes(compacted)
+        for source, _ in taken:
+            await self._in_thread(self._io, source.remove_files)
+        await self._checkpoint()
+        log.info("compacted segments %s into %d: %d rows", source_ids, segment_id, compacted.count)
+        return compacted.info(self.node_id)
 
     # -- indexes ------------------------------------------------------------------------------
 
@@ -539,6 +575,51 @@ def _sync_and_close(out: IO[bytes]) -> None:
 def _publish_index(temp: Path, final: Path, directory: Path, spec: IndexSpec) -> None:
     os.replace(temp, final)
     indexes.save_spec(directory, spec)  # last: a spec file marks a complete index
+
+
+def _finish_compactions(directories: list[Path]) -> None:
+    """Completes compactions a crash interrupted: an output with its rows file replaces its
+    sources; an output without one is discarded (its sources are intact)."""
+    for directory in directories:
+        meta = storage.read_meta(directory)
+        if not meta.replaces:
+            continue
+        if storage.has_rows(directory):
+            for source in meta.replaces:
+                shutil.rmtree(directory.parent / str(source), ignore_errors=True)
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _write_compacted(
+    meta: SegmentMeta, directory: Path, taken: list[tuple[LocalSegment, np.ndarray]]
+) -> LocalSegment:
+    """Writes the live rows (per the delete flags taken) as a new flushed segment."""
+    ids, lsns, vectors = [], [], []
+    for source, deleted in taken:
+        live = np.flatnonzero(~deleted)
+        source_ids, source_lsns, _ = source.ids_and_deletes()
+        ids.append(source_ids[live])
+        lsns.append(source_lsns[live])
+        vectors.append(_vectors_of(source, live))
+    rows = storage.Rows(np.concatenate(ids), np.concatenate(lsns), np.concatenate(vectors))
+    storage.write_meta(directory, meta)
+    storage.write_deletes(directory, np.zeros(len(rows.ids), dtype=bool))
+    storage.write_rows(directory, rows, meta.layout)  # last: the rows file completes it
+    return LocalSegment.open(directory)
+
+
+def _carry_new_deletes(compacted: LocalSegment, taken: list[tuple[LocalSegment, np.ndarray]]) -> None:
+    """Deletes applied to the sources while the new segment was written apply to it too."""
+    base = 0
+    for source, deleted_then in taken:
+        _, _, deleted_now = source.ids_and_deletes()
+        live_then = np.flatnonzero(~deleted_then)
+        newly = np.flatnonzero(deleted_now & ~deleted_then)
+        if len(newly):
+            # Until its deletes file holds them, keep the whole WAL (0): their records are in it.
+            compacted.mark_deleted(base + np.searchsorted(live_then, newly), 0)
+        base += len(live_then)
 
 
 def _vectors_of(segment: LocalSegment, rows: np.ndarray) -> np.ndarray:

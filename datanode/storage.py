@@ -35,6 +35,8 @@ class SegmentMeta:
     partition_id: int
     layout: VectorLayout
     seal_bytes: int
+    # Set on a compaction's output: the segments it replaces once its rows file exists.
+    replaces: tuple[int, ...] = ()
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -45,6 +47,7 @@ class SegmentMeta:
                 "vector_kind": self.layout.kind.value,
                 "dim": self.layout.dim,
                 "seal_bytes": self.seal_bytes,
+                "replaces": list(self.replaces),
             }
         )
 
@@ -57,6 +60,7 @@ class SegmentMeta:
             partition_id=d["partition_id"],
             layout=VectorLayout(VectorKind(d["vector_kind"]), d["dim"]),
             seal_bytes=d["seal_bytes"],
+            replaces=tuple(d.get("replaces", ())),
         )
 
 

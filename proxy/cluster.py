@@ -292,6 +292,9 @@ class ClusterClient:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.2)
 
+    async def compact(self, name: str) -> None:
+        await call(self.coordinator.Compact, cpb.CollectionRef(name=name), peer="coordinator", timeout=None)
+
     async def flush(self, names: list[str]) -> None:
         await call(
             self.coordinator.Flush, cpb.FlushRequest(collection_names=names), peer="coordinator"

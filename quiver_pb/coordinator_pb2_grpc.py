@@ -90,6 +90,11 @@ class CoordinatorStub:
                 request_serializer=quiver__pb_dot_coordinator__pb2.FlushRequest.SerializeToString,
                 response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
                 _registered_method=True)
+        self.Compact = channel.unary_unary(
+                '/quiver.Coordinator/Compact',
+                request_serializer=quiver__pb_dot_coordinator__pb2.CollectionRef.SerializeToString,
+                response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
+                _registered_method=True)
         self.RegisterNode = channel.unary_unary(
                 '/quiver.Coordinator/RegisterNode',
                 request_serializer=quiver__pb_dot_coordinator__pb2.RegisterNodeRequest.SerializeToString,
@@ -222,6 +227,13 @@ class CoordinatorServicer:
 
     def Flush(self, request, context):
         """Seals and persists every growing segment of the named collections (all when empty).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Compact(self, request, context):
+        """Rewrites segments without their deleted rows and merges small ones (ids are kept).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -363,6 +375,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
             'Flush': grpc.unary_unary_rpc_method_handler(
                     servicer.Flush,
                     request_deserializer=quiver__pb_dot_coordinator__pb2.FlushRequest.FromString,
+                    response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
+            ),
+            'Compact': grpc.unary_unary_rpc_method_handler(
+                    servicer.Compact,
+                    request_deserializer=quiver__pb_dot_coordinator__pb2.CollectionRef.FromString,
                     response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
             ),
             'RegisterNode': grpc.unary_unary_rpc_method_handler(
@@ -722,6 +739,33 @@ class Coordinator:
             target,
             '/quiver.Coordinator/Flush',
             quiver__pb_dot_coordinator__pb2.FlushRequest.SerializeToString,
+            quiver__pb_dot_common__pb2.StatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Compact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/Compact',
+            quiver__pb_dot_coordinator__pb2.CollectionRef.SerializeToString,
             quiver__pb_dot_common__pb2.StatusReply.FromString,
             options,
             channel_credentials,

@@ -150,3 +150,19 @@ class SegmentRowsReply(_message.Message):
     ids: bytes
     vectors: bytes
     def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., total: _Optional[int] = ..., ids: _Optional[bytes] = ..., vectors: _Optional[bytes] = ...) -> None: ...
+
+class CompactRequest(_message.Message):
+    __slots__ = ("segment_id", "source_segment_ids")
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    segment_id: int
+    source_segment_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, segment_id: _Optional[int] = ..., source_segment_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class CompactReply(_message.Message):
+    __slots__ = ("status", "segment")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    segment: _common_pb2.SegmentInfo
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., segment: _Optional[_Union[_common_pb2.SegmentInfo, _Mapping]] = ...) -> None: ...

@@ -75,6 +75,11 @@ class DataNodeStub:
                 request_serializer=quiver__pb_dot_datanode__pb2.DropSegmentsRequest.SerializeToString,
                 response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
                 _registered_method=True)
+        self.Compact = channel.unary_unary(
+                '/quiver.DataNode/Compact',
+                request_serializer=quiver__pb_dot_datanode__pb2.CompactRequest.SerializeToString,
+                response_deserializer=quiver__pb_dot_datanode__pb2.CompactReply.FromString,
+                _registered_method=True)
         self.ReadSegment = channel.unary_stream(
                 '/quiver.DataNode/ReadSegment',
                 request_serializer=quiver__pb_dot_common__pb2.SegmentRef.SerializeToString,
@@ -146,6 +151,14 @@ class DataNodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Compact(self, request, context):
+        """Writes the live rows of the source segments (flushed, one partition) as one new segment,
+        then drops the sources.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ReadSegment(self, request, context):
         """Index builds: an index node streams a sealed segment's vectors out, builds, and streams
         the serialised index back; the node stores it beside the segment and switches to it.
@@ -208,6 +221,11 @@ def add_DataNodeServicer_to_server(servicer, server):
                     servicer.DropSegments,
                     request_deserializer=quiver__pb_dot_datanode__pb2.DropSegmentsRequest.FromString,
                     response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
+            ),
+            'Compact': grpc.unary_unary_rpc_method_handler(
+                    servicer.Compact,
+                    request_deserializer=quiver__pb_dot_datanode__pb2.CompactRequest.FromString,
+                    response_serializer=quiver__pb_dot_datanode__pb2.CompactReply.SerializeToString,
             ),
             'ReadSegment': grpc.unary_stream_rpc_method_handler(
                     servicer.ReadSegment,
@@ -441,6 +459,33 @@ class DataNode:
             '/quiver.DataNode/DropSegments',
             quiver__pb_dot_datanode__pb2.DropSegmentsRequest.SerializeToString,
             quiver__pb_dot_common__pb2.StatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Compact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.DataNode/Compact',
+            quiver__pb_dot_datanode__pb2.CompactRequest.SerializeToString,
+            quiver__pb_dot_datanode__pb2.CompactReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -225,3 +225,31 @@ async def test_segments_of_a_collection_dropped_while_their_node_was_down_are_re
     assert not any(segments_dir.iterdir())
     status, _ = await v1.request("GET", f"/collections/{name}")
     assert status == 404
+
+
+async def test_compacted_data_survives_a_crash(
+    crash_cluster: TestCluster, http: aiohttp.ClientSession, name: str
+) -> None:
+    v1 = V1Client(http, crash_cluster.v1_url)
+    await v1.create_collection(name, DIM)
+    vectors = np.random.default_rng(6).standard_normal((300, DIM)).astype(np.float32)
+    for start in range(0, 300, 100):
+        await v1.insert(name, vectors[start : start + 100], list(range(start, start + 100)))
+        await v1.flush(name)
+    gone = [str(i) for i in range(0, 300, 3)]
+    await v1.request("PUT", f"/collections/{name}/vectors", {"delete": {"ids": gone}})  # in the WAL only
+    status, _ = await v1.request("PUT", "/system/task", {"compact": {"collection_name": name}})
+    assert status == 200
+    more_gone = [str(i) for i in range(1, 300, 3)]
+    await v1.request("PUT", f"/collections/{name}/vectors", {"delete": {"ids": more_gone}})
+
+    await crash_cluster.kill("datanode-1")
+    await crash_cluster.restart("datanode-1")
+
+    ledger = Ledger()
+    ledger.vectors.update((i, vectors[i]) for i in range(2, 300, 3))
+    await retry_until_ok(lambda: assert_all_present(v1, name, ledger))
+    stored = await v1.get_vectors(name, [int(i) for i in gone[:20] + more_gone[:20]])
+    assert not any(stored.values()), "deleted rows stay deleted"
+    await retry_until_ok(lambda: v1.flush(name))
+    assert (await v1.info(name))["count"] == 100

@@ -755,7 +755,11 @@ async def system_op(request: web.Request) -> web.Response:
             raise QuiverError(ErrorCode.MISSING_PARAMETER, "'load' needs a 'collection_name' string")
         await cluster.load(await cluster.collection(validate_collection_name(name)))
     elif "compact" in body:
-        raise QuiverError(ErrorCode.UNKNOWN_COMMAND, "compact is not available in this Quiver release")
+        spec = body["compact"]
+        name = spec.get("collection_name") if isinstance(spec, dict) else None
+        if not isinstance(name, str):
+            raise QuiverError(ErrorCode.MISSING_PARAMETER, "'compact' needs a 'collection_name' string")
+        await cluster.compact(validate_collection_name(name))
     else:
         raise QuiverError(ErrorCode.INVALID_BODY, "body must hold 'flush', 'compact' or 'load'")
     return json_response({"code": 0, "message": "OK"})

@@ -1,0 +1,122 @@
+"""Compaction: rows, ids and answers unchanged, deleted rows gone from disk, crash-safe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from datanode import storage
+from datanode.segments import LocalSegment
+from datanode.service import _carry_new_deletes, _finish_compactions, _write_compacted
+from datanode.storage import SegmentMeta
+from quiver.catalogue import VectorKind
+from quiver.schema import SegmentState, VectorLayout
+from tests.cluster import TestCluster, V1Client
+
+DIM = 8
+
+
+def ids_on_disk(cluster: TestCluster, segment: str) -> set[int]:
+    for node in cluster.data_nodes:
+        path = cluster.root / node.name / "segments" / segment / "data.arrow"
+        if path.exists():
+            with pa.memory_map(str(path)) as source:
+                return set(pa.ipc.open_file(source).read_all().column("id").to_pylist())
+    raise AssertionError(f"segment {segment} has no file")
+
+
+async def segment_listing(v1: V1Client, name: str) -> list[dict]:
+    status, listing = await v1.request("GET", f"/collections/{name}/segments?page_size=100")
+    assert status == 200
+    return listing["segments"]
+
+
+async def test_compact_keeps_rows_ids_and_answers_and_removes_deleted_rows(
+    v1: V1Client, cluster: TestCluster, name: str
+) -> None:
+    rng = np.random.default_rng(47)
+    await v1.create_collection(name, DIM)
+    vectors = rng.standard_normal((300, DIM)).astype(np.float32)
+    for start in range(0, 300, 100):  # three small segments
+        await v1.insert(name, vectors[start : start + 100], list(range(start, start + 100)))
+        await v1.flush(name)
+    deleted = list(range(0, 300, 7))
+    status, _ = await v1.request("PUT", f"/collections/{name}/vectors", {"delete": {"ids": [str(i) for i in deleted]}})
+    assert status == 200
+    await v1.flush(name)
+    before = await segment_listing(v1, name)
+    assert len(before) == 3
+    assert any(set(deleted) & ids_on_disk(cluster, s["name"]) for s in before), "deletes are flags until compaction"
+    queries = rng.standard_normal((20, DIM)).astype(np.float32)
+    answers = await v1.search(name, queries, 10)
+    count = (await v1.info(name))["count"]
+
+    status, reply = await v1.request("PUT", "/system/task", {"compact": {"collection_name": name}})
+    assert (status, reply) == (200, {"code": 0, "message": "OK"})
+
+    after = await segment_listing(v1, name)
+    by_node: dict[str, int] = {}
+    for segment in after:  # one segment per data node that held any (merged and rewritten)
+        by_node[segment["name"]] = segment["row_count"]
+    assert len(after) <= 2 and sum(by_node.values()) == count == 300 - len(deleted)
+    assert (await v1.info(name))["count"] == count
+    assert await v1.search(name, queries, 10) == answers
+    live = sorted(set(range(300)) - set(deleted))
+    listed: list[int] = []
+    for segment in after:
+        status, ids = await v1.request("GET", f"/collections/{name}/segments/{segment['name']}/ids?page_size=1000")
+        listed += [int(i) for i in ids["ids"]]
+        assert not set(deleted) & ids_on_disk(cluster, segment["name"]), "deleted rows are gone from disk"
+    assert sorted(listed) == live
+    stored = await v1.get_vectors(name, live[:50] + deleted[:5])
+    assert all(stored[i] for i in live[:50]) and not any(stored[i] for i in deleted[:5])
+    np.testing.assert_array_equal(np.array(stored[live[3]], dtype=np.float32), vectors[live[3]])
+
+
+async def test_compact_errors(v1: V1Client) -> None:
+    for body, code in (({"compact": {}}, 34), ({"compact": {"collection_name": 5}}, 34),
+                       ({"compact": {"collection_name": "no_such_collection"}}, 4)):
+        status, reply = await v1.request("PUT", "/system/task", body)
+        assert (status, reply["code"]) == (400, code)
+
+
+def flushed_segment(directory: Path, segment_id: int, ids: list[int], lsn: int = 1) -> LocalSegment:
+    meta = SegmentMeta(segment_id, 1, 2, VectorLayout(VectorKind.FLOAT, 2), seal_bytes=1 << 20)
+    segment = LocalSegment.create(meta, directory / str(segment_id))
+    segment.append(np.array(ids), np.arange(2 * len(ids), dtype=np.float32).reshape(-1, 2), lsn)
+    segment.state = SegmentState.SEALED
+    snapshot, _ = segment.begin_persist()
+    segment.write_rows(snapshot)
+    segment.mark_flushed()
+    return segment
+
+
+def test_deletes_made_during_a_compaction_reach_the_new_segment(tmp_path: Path) -> None:
+    first, second = flushed_segment(tmp_path, 10, [1, 2, 3]), flushed_segment(tmp_path, 11, [4, 5])
+    first.delete(np.array([1]), lsn=5)
+    taken = [(s, s.ids_and_deletes()[2].copy()) for s in (first, second)]
+    meta = SegmentMeta(12, 1, 2, VectorLayout(VectorKind.FLOAT, 2), 1 << 20, replaces=(10, 11))
+    compacted = _write_compacted(meta, tmp_path / "12", taken)
+    first.delete(np.array([3]), lsn=6)  # while the new segment was being written
+    second.delete(np.array([4]), lsn=6)
+    _carry_new_deletes(compacted, taken)
+    ids, _, deleted = compacted.ids_and_deletes()
+    assert ids.tolist() == [2, 3, 4, 5]
+    assert ids[~deleted].tolist() == [2, 5]
+    assert compacted.unpersisted_deletes_lsn == 0, "the WAL is kept until the deletes are written"
+
+
+def test_a_crash_mid_compaction_is_settled_on_restart(tmp_path: Path) -> None:
+    flushed_segment(tmp_path, 20, [1, 2])
+    flushed_segment(tmp_path, 21, [3])
+    done = SegmentMeta(22, 1, 2, VectorLayout(VectorKind.FLOAT, 2), 1 << 20, replaces=(20, 21))
+    _write_compacted(done, tmp_path / "22", [(LocalSegment.open(tmp_path / "20"), np.zeros(2, bool)),
+                                             (LocalSegment.open(tmp_path / "21"), np.zeros(1, bool))])
+    flushed_segment(tmp_path, 30, [7])
+    unfinished = SegmentMeta(31, 1, 2, VectorLayout(VectorKind.FLOAT, 2), 1 << 20, replaces=(30,))
+    storage.write_meta(tmp_path / "31", unfinished)  # crashed before its rows file existed
+
+    _finish_compactions(sorted(p for p in tmp_path.iterdir()))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["22", "30"]
