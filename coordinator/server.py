@@ -202,7 +202,9 @@ def _node_reply(upkeep: NodeUpkeep | None) -> cpb.NodeReply:
     return cpb.NodeReply(
         status=ok(),
         drop_segment_ids=upkeep.drop_segment_ids,
-        drop_index_segment_ids=upkeep.drop_index_segment_ids,
+        index_versions=[
+            cpb.IndexVersion(segment_id=i, version=v) for i, v in upkeep.index_versions.items()
+        ],
         config=upkeep.config.to_proto(),
     )
 

@@ -415,12 +415,12 @@ class CoordinatorService:
             ready = [s for s in segments if s.id in newly_flushed and s.collection_id == collection.id]
             if ready:
                 await self._queue_builds(collection, ready)
-        stale_indexes = []
+        stale_indexes = {}
         for segment in segments:
             collection = collections.get(segment.collection_id)
-            spec = collection.vector_index if collection else None
-            if segment.index_version and (spec is None or spec.version != segment.index_version):
-                stale_indexes.append(segment.id)
+            wanted = collection.vector_index.version if collection and collection.vector_index else 0
+            if segment.index_version and segment.index_version != wanted:
+                stale_indexes[segment.id] = wanted
         return NodeUpkeep(unknown, stale_indexes, await self.runtime_config())
 
     async def nodes(self) -> list[Node]:
@@ -559,7 +559,7 @@ class NodeUpkeep:
     """What a data node is told to drop after it reports its segments."""
 
     drop_segment_ids: list[int]
-    drop_index_segment_ids: list[int]
+    index_versions: dict[int, int]  # segment id -> the index version it should serve (0: none)
     config: RuntimeConfig
 
 

@@ -97,7 +97,7 @@ async def serve(cfg: DataNodeConfig, stop: asyncio.Event) -> None:
             cfg.heartbeat_s,
             service.segment_infos,
             service.drop_segments,
-            service.drop_indexes,
+            service.keep_indexes,
             service.apply_config,
         )
         await membership.register(stop)

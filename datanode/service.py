@@ -430,6 +430,16 @@ class DataNodeService:
                 await self._in_thread(self._io, indexes.remove_files, segment.directory)
                 log.info("segment %d index dropped: searched by brute force", segment_id)
 
+    async def keep_indexes(self, versions: dict[int, int]) -> None:
+        """Drops the indexes that are not the version each segment should serve (0: none).
+        A segment that switched to the wanted version meanwhile keeps it."""
+        stale = [
+            segment_id
+            for segment_id, wanted in versions.items()
+            if (s := self.segments.get(segment_id)) and s.index_spec and s.index_spec.version != wanted
+        ]
+        await self.drop_indexes(stale)
+
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)

@@ -16,10 +16,15 @@ log = logging.getLogger(__name__)
 
 SegmentReport = Callable[[], list[Segment]]
 DropSegments = Callable[[list[int]], Awaitable[None]]
+KeepIndexes = Callable[[dict[int, int]], Awaitable[None]]
 ApplyConfig = Callable[[RuntimeConfig], Awaitable[None]]
 
 
 async def _no_segments_to_drop(segment_ids: list[int]) -> None:
+    return None
+
+
+async def _no_indexes(versions: dict[int, int]) -> None:
     return None
 
 
@@ -37,7 +42,7 @@ class Membership:
         interval_s: float,
         report: SegmentReport = list,
         drop: DropSegments = _no_segments_to_drop,
-        drop_indexes: DropSegments = _no_segments_to_drop,
+        keep_indexes: KeepIndexes = _no_indexes,
         apply_config: ApplyConfig = _ignore_config,
     ) -> None:
         self._coordinator = coordinator
@@ -45,7 +50,7 @@ class Membership:
         self._interval_s = interval_s
         self._report = report
         self._drop = drop
-        self._drop_indexes = drop_indexes
+        self._keep_indexes = keep_indexes
         self._apply_config = apply_config
         self._config_version = -1
         self.config = RuntimeConfig()
@@ -106,8 +111,8 @@ class Membership:
         if reply.drop_segment_ids:
             log.info("dropping %d segments the catalog no longer knows", len(reply.drop_segment_ids))
             await self._drop(list(reply.drop_segment_ids))
-        if reply.drop_index_segment_ids:
-            await self._drop_indexes(list(reply.drop_index_segment_ids))
+        if reply.index_versions:
+            await self._keep_indexes({v.segment_id: v.version for v in reply.index_versions})
         if reply.HasField("config") and reply.config.version != self._config_version:
             self.config = RuntimeConfig.from_proto(reply.config)
             self._config_version = reply.config.version

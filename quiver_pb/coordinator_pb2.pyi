@@ -153,18 +153,26 @@ class HeartbeatRequest(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.NodeRole, str]] = ..., segments: _Optional[_Iterable[_Union[_common_pb2.SegmentInfo, _Mapping]]] = ...) -> None: ...
 
 class NodeReply(_message.Message):
-    __slots__ = ("status", "drop_segment_ids", "register_again", "drop_index_segment_ids", "config")
+    __slots__ = ("status", "drop_segment_ids", "register_again", "index_versions", "config")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     DROP_SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
     REGISTER_AGAIN_FIELD_NUMBER: _ClassVar[int]
-    DROP_INDEX_SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    INDEX_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     status: _common_pb2.Status
     drop_segment_ids: _containers.RepeatedScalarFieldContainer[int]
     register_again: bool
-    drop_index_segment_ids: _containers.RepeatedScalarFieldContainer[int]
+    index_versions: _containers.RepeatedCompositeFieldContainer[IndexVersion]
     config: _common_pb2.RuntimeConfig
-    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., drop_segment_ids: _Optional[_Iterable[int]] = ..., register_again: _Optional[bool] = ..., drop_index_segment_ids: _Optional[_Iterable[int]] = ..., config: _Optional[_Union[_common_pb2.RuntimeConfig, _Mapping]] = ...) -> None: ...
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., drop_segment_ids: _Optional[_Iterable[int]] = ..., register_again: _Optional[bool] = ..., index_versions: _Optional[_Iterable[_Union[IndexVersion, _Mapping]]] = ..., config: _Optional[_Union[_common_pb2.RuntimeConfig, _Mapping]] = ...) -> None: ...
+
+class IndexVersion(_message.Message):
+    __slots__ = ("segment_id", "version")
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    segment_id: int
+    version: int
+    def __init__(self, segment_id: _Optional[int] = ..., version: _Optional[int] = ...) -> None: ...
 
 class ConfigReply(_message.Message):
     __slots__ = ("status", "config")
