@@ -28,6 +28,7 @@ class CoordinatorConfig:
     redis_url: str
     node_ttl_s: float
     min_build_rows: int
+    root_password: str
     ready_file: str
     log_level: str
 
@@ -48,6 +49,11 @@ def parse_args(argv: list[str] | None = None) -> CoordinatorConfig:
         default=config.env_int("INDEX_MIN_ROWS", 4096),
         help="sealed segments with fewer rows are not indexed: brute force is as fast",
     )
+    parser.add_argument(
+        "--root-password",
+        default=config.env("ROOT_PASSWORD", "Milvus"),
+        help="password of the root user created on the first start (Milvus' default: Milvus)",
+    )
     args = parser.parse_args(argv)
     return CoordinatorConfig(
         host=args.host,
@@ -56,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> CoordinatorConfig:
         redis_url=args.redis_url,
         node_ttl_s=args.node_ttl,
         min_build_rows=args.index_min_rows,
+        root_password=args.root_password,
         ready_file=args.ready_file,
         log_level=args.log_level,
     )
@@ -79,6 +86,7 @@ async def serve(cfg: CoordinatorConfig, stop: asyncio.Event) -> None:
         service = CoordinatorService(
             Catalog(redis), DataNodes(channels), cfg.node_ttl_s, cfg.min_build_rows
         )
+        await service.ensure_root(cfg.root_password)
         server, port = await start_server(
             lambda s: add_CoordinatorServicer_to_server(CoordinatorServer(service), s),
             cfg.host,

@@ -123,7 +123,9 @@ class Catalog:
         meta = _collection_json(collection)
 
         async def body(pipe: Pipeline) -> Collection:
-            if await pipe.hexists(keys.COLLECTION_NAMES, collection.name):
+            if await pipe.hexists(keys.COLLECTION_NAMES, collection.name) or await pipe.hexists(
+                keys.ALIASES, collection.name
+            ):
                 raise QuiverError(
                     ErrorCode.COLLECTION_EXISTS, f"collection {collection.name!r} already exists"
                 )
@@ -136,7 +138,7 @@ class Catalog:
             await pipe.execute()
             return collection
 
-        return await self._transaction([keys.COLLECTION_NAMES], body)
+        return await self._transaction([keys.COLLECTION_NAMES, keys.ALIASES], body)
 
     async def drop_collection(self, collection: Collection) -> list[Segment]:
         """Removes the collection and its segment records; returns the segments it had."""
@@ -158,8 +160,65 @@ class Catalog:
         return segments
 
     async def collection_id(self, name: str) -> int | None:
+        """The collection with this name, or with this alias."""
         value = await self._redis.hget(keys.COLLECTION_NAMES, name)
+        if value is None:
+            value = await self._redis.hget(keys.ALIASES, name)
         return int(value) if value is not None else None
+
+    async def rename_collection(self, collection: Collection, new_name: str) -> None:
+        key = keys.collection(collection.id)
+
+        async def body(pipe: Pipeline) -> None:
+            if await pipe.hexists(keys.COLLECTION_NAMES, new_name) or await pipe.hexists(keys.ALIASES, new_name):
+                raise QuiverError(ErrorCode.COLLECTION_EXISTS, f"collection {new_name!r} already exists")
+            current = await self._read_collection(pipe, collection.id)
+            pipe.multi()
+            pipe.hdel(keys.COLLECTION_NAMES, current.name)
+            pipe.hset(keys.COLLECTION_NAMES, new_name, collection.id)
+            pipe.hset(key, keys.COLLECTION_META, _collection_json(current.with_changes(name=new_name)))
+            pipe.hincrby(key, keys.COLLECTION_VERSION, 1)
+            await pipe.execute()
+
+        await self._transaction([keys.COLLECTION_NAMES, keys.ALIASES, key], body)
+
+    async def set_released(self, collection_id: int, released: bool) -> None:
+        key = keys.collection(collection_id)
+
+        async def body(pipe: Pipeline) -> None:
+            current = await self._read_collection(pipe, collection_id)
+            pipe.multi()
+            pipe.hset(key, keys.COLLECTION_META, _collection_json(current.with_changes(released=released)))
+            pipe.hincrby(key, keys.COLLECTION_VERSION, 1)
+            await pipe.execute()
+
+        await self._transaction([key], body)
+
+    # -- aliases ------------------------------------------------------------------------------
+
+    async def aliases(self) -> dict[str, int]:
+        return {alias: int(i) for alias, i in (await self._redis.hgetall(keys.ALIASES)).items()}
+
+    async def put_alias(self, alias: str, collection_id: int, *, create: bool) -> None:
+        """Creates an alias (it must be new), or re-points an existing one."""
+
+        async def body(pipe: Pipeline) -> None:
+            if await pipe.hexists(keys.COLLECTION_NAMES, alias):
+                raise QuiverError(ErrorCode.ALIAS_CONFLICT, f"{alias!r} is the name of a collection")
+            exists = await pipe.hexists(keys.ALIASES, alias)
+            if create and exists:
+                raise QuiverError(ErrorCode.ALIAS_EXISTS, f"alias {alias!r} already exists")
+            if not create and not exists:
+                raise QuiverError(ErrorCode.ALIAS_NOT_FOUND, f"alias {alias!r} not found")
+            pipe.multi()
+            pipe.hset(keys.ALIASES, alias, collection_id)
+            await pipe.execute()
+
+        await self._transaction([keys.COLLECTION_NAMES, keys.ALIASES], body)
+
+    async def drop_alias(self, alias: str) -> None:
+        if not await self._redis.hdel(keys.ALIASES, alias):
+            raise QuiverError(ErrorCode.ALIAS_NOT_FOUND, f"alias {alias!r} not found")
 
     async def get_collection(self, collection_id: int) -> Collection | None:
         found = await self.get_collections([collection_id])
@@ -170,17 +229,20 @@ class Catalog:
         return sorted(await self.get_collections(ids), key=lambda c: c.created_ms)
 
     async def get_collections(self, ids: list[int]) -> list[Collection]:
-        """The collections with these ids that exist, with their index specs."""
+        """The collections with these ids that exist, with their index specs and aliases."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for collection_id in ids:
                 pipe.hgetall(keys.collection(collection_id))
                 pipe.hvals(keys.collection_indexes(collection_id))
-            rows = await pipe.execute()
-        return [
-            _collection_from_hash(fields, specs)
-            for fields, specs in zip(rows[::2], rows[1::2])
-            if fields
-        ]
+            pipe.hgetall(keys.ALIASES)
+            *rows, aliases = await pipe.execute()
+        found = []
+        for fields, specs in zip(rows[::2], rows[1::2]):
+            if fields:
+                collection = _collection_from_hash(fields, specs)
+                named = tuple(sorted(a for a, i in aliases.items() if int(i) == collection.id))
+                found.append(collection.with_changes(aliases=named))
+        return found
 
     async def add_partition(self, collection_id: int, partition: Partition, limit: int) -> None:
         key = keys.collection(collection_id)
@@ -385,6 +447,18 @@ class Catalog:
 
         return await self._transaction([keys.RUNTIME_CONFIG], body)
 
+    # -- users --------------------------------------------------------------------------------
+
+    async def ensure_user(self, user: str, password_hash: str) -> bool:
+        """Creates the user unless it exists; True if it was created."""
+        return bool(await self._redis.hsetnx(keys.USERS, user, password_hash))
+
+    async def password_hash(self, user: str) -> str | None:
+        return await self._redis.hget(keys.USERS, user)
+
+    async def api_key_user(self, digest: str) -> str | None:
+        return await self._redis.hget(keys.API_KEYS, digest)
+
     # -- nodes --------------------------------------------------------------------------------
 
     async def register_node(self, node: Node, ttl_s: float) -> None:
@@ -416,6 +490,8 @@ def _collection_json(collection: Collection) -> str:
     info = collection.to_proto()
     info.ClearField("id_mode")
     info.ClearField("version")
+    info.ClearField("aliases")  # kept in the aliases hash
+    info.ClearField("indexes")  # kept in the collection's indexes hash
     return json_format.MessageToJson(info, preserving_proto_field_name=True)
 
 

@@ -64,6 +64,38 @@ class CoordinatorServer(CoordinatorServicer):
             row_counts=[rows for _, rows in listing],
         )
 
+    @servicer_method(pb.StatusReply)
+    async def RenameCollection(self, request: cpb.RenameRequest) -> pb.StatusReply:
+        await self.service.rename_collection(request.collection_name, request.new_name)
+        return pb.StatusReply(status=ok())
+
+    @servicer_method(cpb.CollectionReply)
+    async def SetReleased(self, request: cpb.ReleaseRequest) -> cpb.CollectionReply:
+        collection = await self.service.set_released(request.collection_name, request.released)
+        return cpb.CollectionReply(status=ok(), collection=collection.to_proto())
+
+    @servicer_method(pb.StatusReply)
+    async def CreateAlias(self, request: cpb.AliasRequest) -> pb.StatusReply:
+        await self.service.create_alias(request.alias, request.collection_name)
+        return pb.StatusReply(status=ok())
+
+    @servicer_method(pb.StatusReply)
+    async def AlterAlias(self, request: cpb.AliasRequest) -> pb.StatusReply:
+        await self.service.create_alias(request.alias, request.collection_name, create=False)
+        return pb.StatusReply(status=ok())
+
+    @servicer_method(pb.StatusReply)
+    async def DropAlias(self, request: cpb.AliasRequest) -> pb.StatusReply:
+        await self.service.drop_alias(request.alias)
+        return pb.StatusReply(status=ok())
+
+    @servicer_method(cpb.AliasesReply)
+    async def ListAliases(self, request: cpb.CollectionRef) -> cpb.AliasesReply:
+        pairs = await self.service.list_aliases(request.name)
+        return cpb.AliasesReply(
+            status=ok(), aliases=[a for a, _ in pairs], collection_names=[c for _, c in pairs]
+        )
+
     @servicer_method(cpb.CollectionReply)
     async def CreatePartition(self, request: cpb.PartitionRequest) -> cpb.CollectionReply:
         collection = await self.service.create_partition(request.collection_name, request.partition_name)
@@ -186,6 +218,11 @@ class CoordinatorServer(CoordinatorServicer):
             request.build.segment_id, request.build.index_version, request.failed, request.reason
         )
         return pb.StatusReply(status=ok())
+
+    @servicer_method(cpb.AuthReply)
+    async def Authenticate(self, request: cpb.Credentials) -> cpb.AuthReply:
+        user = await self.service.authenticate(request.user, request.password, request.api_key)
+        return cpb.AuthReply(status=ok(), user=user)
 
     async def WatchCatalog(
         self, request: pb.Empty, context: grpc.aio.ServicerContext

@@ -17,9 +17,10 @@ from enum import Enum
 
 from coordinator.catalog import Catalog
 from coordinator.datanodes import DataNodes
-from quiver.catalogue import check_metric
+from quiver.catalogue import IndexFamily, check_metric
 from quiver.errors import ErrorCode, QuiverError
 from quiver.ids import now_ms
+from quiver.passwords import api_key_digest, check_password, hash_password
 from quiver.schema import (
     DEFAULT_PARTITION,
     Collection,
@@ -34,11 +35,13 @@ from quiver.schema import (
     Segment,
     SegmentState,
     validate_collection,
+    validate_collection_name,
 )
 
 log = logging.getLogger(__name__)
 
 MAX_IDS_PER_REQUEST = 10_000_000
+ROOT_USER = "root"
 MAX_PARTITIONS = 4096
 MAX_PARTITION_NAME = 255
 
@@ -183,6 +186,13 @@ class CoordinatorService:
 
     async def drop_collection(self, name: str) -> None:
         collection = await self.collection(name=name)
+        if collection.name != name:
+            raise QuiverError(ErrorCode.INVALID_PARAMETER, f"{name!r} is an alias: drop the collection by its name")
+        if collection.aliases:
+            raise QuiverError(
+                ErrorCode.INVALID_PARAMETER,
+                f"collection {name!r} still has aliases {list(collection.aliases)}: drop them first",
+            )
         async with self._layout_locks[collection.id]:
             segments = await self.catalog.drop_collection(collection)
         self._changed(collection)
@@ -229,6 +239,41 @@ class CoordinatorService:
                 await self.datanodes.drop_segments(node, [s.id for s in owned])
             except QuiverError as error:
                 log.warning("segments of %s stay on %s until it reports: %s", what, node_id, error.message)
+
+    async def rename_collection(self, name: str, new_name: str) -> None:
+        collection = await self.collection(name=name)
+        validate_collection_name(new_name)
+        await self.catalog.rename_collection(collection, new_name)
+        self._changed(collection)
+
+    async def set_released(self, name: str, released: bool) -> Collection:
+        collection = await self.collection(name=name)
+        await self.catalog.set_released(collection.id, released)
+        self._changed(collection)
+        return await self.collection(collection_id=collection.id)
+
+    async def create_alias(self, alias: str, name: str, *, create: bool = True) -> None:
+        validate_collection_name(alias)
+        collection = await self.collection(name=name)
+        previous = await self.catalog.aliases()
+        await self.catalog.put_alias(alias, collection.id, create=create)
+        self._changed(collection)
+        if alias in previous and previous[alias] != collection.id:  # re-pointed: its old target too
+            self.changes.publish(CatalogChange(ChangeKind.COLLECTION, previous[alias], alias))
+
+    async def drop_alias(self, alias: str) -> None:
+        target = (await self.catalog.aliases()).get(alias)
+        await self.catalog.drop_alias(alias)
+        self.changes.publish(CatalogChange(ChangeKind.COLLECTION, target or 0, alias))
+
+    async def list_aliases(self, name: str) -> list[tuple[str, str]]:
+        """(alias, collection name) pairs, of one collection or of all."""
+        ids = {c.id: c.name for c in await self.catalog.list_collections()}
+        wanted = (await self.collection(name=name)).id if name else None
+        return sorted(
+            (alias, ids[i]) for alias, i in (await self.catalog.aliases()).items()
+            if i in ids and (wanted is None or i == wanted)
+        )
 
     async def claim_id_mode(self, collection_id: int, mode: IdMode) -> None:
         current = await self.catalog.claim_id_mode(collection_id, mode)
@@ -385,6 +430,25 @@ class CoordinatorService:
             return None
         return await self._record_reports(segments)
 
+    # -- users --------------------------------------------------------------------------------
+
+    async def ensure_root(self, password: str) -> None:
+        """The first start creates the root user (Milvus' default password unless configured)."""
+        if await self.catalog.ensure_user(ROOT_USER, await asyncio.to_thread(hash_password, password)):
+            log.warning("created user %r with the configured initial password; change it", ROOT_USER)
+
+    async def authenticate(self, user: str, password: str, api_key: str) -> str:
+        """The user the credentials belong to; one clear error for every kind of failure."""
+        if api_key:
+            found = await self.catalog.api_key_user(api_key_digest(api_key))
+            if found is not None:
+                return found
+        elif user:
+            stored = await self.catalog.password_hash(user)
+            if stored is not None and await asyncio.to_thread(check_password, password, stored):
+                return user
+        raise QuiverError(ErrorCode.NOT_AUTHENTICATED, "user hasn't authenticated")
+
     # -- runtime settings ---------------------------------------------------------------------
 
     async def runtime_config(self) -> RuntimeConfig:
@@ -448,20 +512,18 @@ class CoordinatorService:
 
     async def create_index(self, name: str, spec: IndexSpec, replace_existing: bool) -> Collection:
         collection = await self.collection(name=name)
-        field = collection.vector_field
-        if spec.field_name not in ("", field.name):
-            raise QuiverError(
-                ErrorCode.INVALID_PARAMETER,
-                f"field {spec.field_name!r} is not the vector field of {collection.name!r}",
-            )
+        field = collection.schema.field_named(spec.field_name or collection.vector_field.name)
         kind = spec.catalogue_type
-        if kind.vector_kind is not collection.layout.kind:
-            raise QuiverError(
-                ErrorCode.INVALID_INDEX_TYPE,
-                f"index type {kind.name} does not index {collection.layout.kind.value} vectors",
-            )
-        check_metric(kind, spec.metric_type)
-        existing = collection.vector_index
+        if field.is_vector:
+            if kind.vector_kind is not collection.layout.kind:
+                raise QuiverError(
+                    ErrorCode.INVALID_INDEX_TYPE,
+                    f"index type {kind.name} does not index {collection.layout.kind.value} vectors",
+                )
+            check_metric(kind, spec.metric_type)
+        elif kind.family is not IndexFamily.SCALAR:
+            raise QuiverError(ErrorCode.INVALID_INDEX_TYPE, f"{kind.name} cannot index scalar field {field.name!r}")
+        existing = collection.index_for(field.name)
         if existing is not None:
             same = (existing.index_type, existing.metric_type, existing.params) == (
                 spec.index_type, spec.metric_type, spec.params
@@ -486,7 +548,8 @@ class CoordinatorService:
         self._changed(collection)
         log.info("index %s (%s) on %s.%s", created.index_name, created.index_type,
                  collection.name, field.name)
-        await self._queue_builds(collection, await self.catalog.collection_segments(collection.id))
+        if field.is_vector:
+            await self._queue_builds(collection, await self.catalog.collection_segments(collection.id))
         return collection
 
     async def _queue_builds(self, collection: Collection, segments: list[Segment]) -> None:
@@ -503,11 +566,15 @@ class CoordinatorService:
 
     async def drop_index(self, name: str, field_name: str) -> None:
         collection = await self.collection(name=name)
-        spec = collection.vector_index
-        if spec is None or field_name not in ("", spec.field_name, spec.index_name):
+        spec = collection.index_for(field_name or collection.vector_field.name)
+        if spec is None:
             raise QuiverError(
-                ErrorCode.INDEX_NOT_FOUND, f"collection {name!r} has no index {field_name!r}"
+                ErrorCode.INDEX_NOT_FOUND, f"collection {name!r} has no index on {field_name!r}"
             )
+        if spec.field_name != collection.vector_field.name:  # a scalar index: no builds to undo
+            await self.catalog.drop_index(collection.id, spec.field_name, [])
+            self._changed(collection)
+            return
         segments = await self.catalog.collection_segments(collection.id)
         await self.catalog.drop_index(collection.id, spec.field_name, [s.id for s in segments])
         self._changed(collection)

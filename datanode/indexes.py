@@ -20,7 +20,7 @@ from annoy import AnnoyIndex
 from datanode.storage import write_atomically
 from quiver.catalogue import Dialect, IndexFamily, IndexType, Metric, MetricFamily
 from quiver.schema import IndexSpec, VectorLayout
-from datanode.search import hits_from_rows
+from datanode.search import drop_excluded, padded
 from quiver.topk import PAD_ID
 
 INDEX_PREFIX = "index-"
@@ -90,15 +90,15 @@ def _annoy_metric(metric_type: str) -> str:
 
 def search(
     index: LoadedIndex,
-    ids: np.ndarray,
-    deleted: np.ndarray,
+    excluded: np.ndarray,
     queries: np.ndarray,
     k: int,
     metric: Metric,
     params: dict[str, Any],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The best k live rows per query by the index: (nq, k) ids and distances, -1 padded."""
-    n = len(ids)
+    """The best k rows per query by the index, excluded rows left out: (nq, k) rows (-1
+    padded) and distances."""
+    n = len(excluded)
     values = index.kind.validate_search(params, Dialect.V2, k)
     family = index.kind.family
     x = np.ascontiguousarray(queries)
@@ -106,10 +106,10 @@ def search(
         x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30)
         x = np.ascontiguousarray(x, dtype=np.float32)
     if family in (IndexFamily.IVF, IndexFamily.HNSW):
-        rows, distances = _faiss_with_selector(index, x, min(k, n), deleted, values)
+        rows, distances = _faiss_with_selector(index, x, min(k, n), excluded, values)
     else:
-        # Enough candidates that k live rows remain once the deleted ones are dropped.
-        fetch = min(n, k + int(deleted.sum()))
+        # Enough candidates that k rows remain once the excluded ones are dropped.
+        fetch = min(n, k + int(excluded.sum()))
         if family is IndexFamily.NSG:
             with index.lock:
                 index.engine.nsg.search_L = max(values["search_length"], fetch)
@@ -120,15 +120,15 @@ def search(
             distances, rows = index.engine.search(
                 x, fetch, params=faiss.SearchParametersIVF(nprobe=values["nprobe"])
             )
-        rows, distances = _drop_deleted(rows, distances.astype(np.float32), deleted, k)
-    return hits_from_rows(ids, rows, distances, k)
+        rows, distances = drop_excluded(rows, distances.astype(np.float32), excluded, k)
+    return padded(rows, distances, k)
 
 
 def _faiss_with_selector(
-    index: LoadedIndex, x: np.ndarray, k: int, deleted: np.ndarray, values: dict[str, int]
+    index: LoadedIndex, x: np.ndarray, k: int, excluded: np.ndarray, values: dict[str, int]
 ) -> tuple[np.ndarray, np.ndarray]:
-    keep = np.packbits(~deleted, bitorder="little") if deleted.any() else None
-    selector = faiss.IDSelectorBitmap(len(deleted), faiss.swig_ptr(keep)) if keep is not None else None
+    keep = np.packbits(~excluded, bitorder="little") if excluded.any() else None
+    selector = faiss.IDSelectorBitmap(len(excluded), faiss.swig_ptr(keep)) if keep is not None else None
     if index.kind.family is IndexFamily.HNSW:
         params = faiss.SearchParametersHNSW(efSearch=values["ef"])
     else:
@@ -152,12 +152,3 @@ def _annoy(
         # Annoy's euclidean distance is the root of what the L2 metric reports.
         distances[q, : len(found)] = dist_array**2 if metric.family is MetricFamily.L2 else dist_array
     return rows, distances
-
-
-def _drop_deleted(
-    rows: np.ndarray, distances: np.ndarray, deleted: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    valid = (rows >= 0) & ~deleted[np.where(rows >= 0, rows, 0)]
-    order = np.argsort(~valid, axis=1, kind="stable")[:, :k]  # live rows first, in rank order
-    rows = np.where(np.take_along_axis(valid, order, 1), np.take_along_axis(rows, order, 1), PAD_ID)
-    return rows, np.take_along_axis(distances, order, 1)

@@ -1,8 +1,12 @@
 """Exact (brute-force) search of one segment's rows. Runs in worker threads, never on the loop.
 
-Float metrics go to faiss' blocked BLAS kernels with deleted rows masked by an ID selector
-inside the scan. Binary metrics are computed with numpy popcounts over 64-bit words, in row
-blocks so temporaries stay small, with the exact formulas of the metric catalogue.
+Float metrics go to faiss' blocked BLAS kernels with excluded rows (deleted, or failing the
+filter) masked by an ID selector inside the scan. Binary metrics are computed with numpy
+popcounts over 64-bit words, in row blocks so temporaries stay small, with the exact formulas
+of the metric catalogue.
+
+Every search answers with row numbers of the segment (-1 where a query has fewer hits) and
+their distances; the caller maps rows to ids and output fields.
 """
 
 from __future__ import annotations
@@ -11,9 +15,34 @@ import faiss
 import numpy as np
 
 from quiver.catalogue import Metric, MetricFamily, VectorKind
-from quiver.topk import PAD_ID, empty_hits
+from quiver.topk import PAD_ID
 
 _BLOCK_ROWS = 65536
+
+
+def no_hits(nq: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.full((nq, k), PAD_ID, dtype=np.int64), np.full((nq, k), np.nan, dtype=np.float32)
+
+
+def padded(rows: np.ndarray, distances: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (-1: none) and distances widened to k columns; distances of missing rows are NaN."""
+    distances = np.where(rows >= 0, distances, np.nan).astype(np.float32)
+    if rows.shape[1] < k:
+        pad_rows, pad_distances = no_hits(len(rows), k - rows.shape[1])
+        rows = np.concatenate([rows, pad_rows], axis=1)
+        distances = np.concatenate([distances, pad_distances], axis=1)
+    return rows, distances
+
+
+def drop_excluded(
+    rows: np.ndarray, distances: np.ndarray, excluded: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keeps the first k candidates per query that are not excluded, in rank order (for
+    searches that cannot mask rows inside the scan and fetched extra candidates instead)."""
+    valid = (rows >= 0) & ~excluded[np.where(rows >= 0, rows, 0)]
+    order = np.argsort(~valid, axis=1, kind="stable")[:, :k]
+    kept = np.where(np.take_along_axis(valid, order, 1), np.take_along_axis(rows, order, 1), PAD_ID)
+    return kept, np.take_along_axis(distances, order, 1)
 
 
 class GpuBruteForce:
@@ -26,60 +55,49 @@ class GpuBruteForce:
         self._resources = faiss.StandardGpuResources()
 
     def search(
-        self, ids: np.ndarray, vectors: np.ndarray, deleted: np.ndarray, x: np.ndarray, k: int, metric: Metric
+        self, vectors: np.ndarray, excluded: np.ndarray, x: np.ndarray, k: int, metric: Metric
     ) -> tuple[np.ndarray, np.ndarray]:
         faiss_metric = faiss.METRIC_L2 if metric.family is MetricFamily.L2 else faiss.METRIC_INNER_PRODUCT
-        fetch = min(len(ids), k + int(deleted.sum()))  # the GPU kernel takes no selector
+        fetch = min(len(vectors), k + int(excluded.sum()))  # the GPU kernel takes no selector
         distances, rows = faiss.knn_gpu(
             self._resources, x, np.ascontiguousarray(vectors), fetch, metric=faiss_metric, device=self.device
         )
-        live = (rows >= 0) & ~deleted[np.where(rows >= 0, rows, 0)]
-        order = np.argsort(~live, axis=1, kind="stable")[:, :k]
-        rows = np.where(np.take_along_axis(live, order, 1), np.take_along_axis(rows, order, 1), PAD_ID)
-        return hits_from_rows(ids, rows, np.take_along_axis(distances, order, 1), k)
+        return drop_excluded(rows, distances, excluded, k)
 
 
 def search_rows(
     ids: np.ndarray,
     vectors: np.ndarray,
-    deleted: np.ndarray,
+    excluded: np.ndarray,
     queries: np.ndarray,
     k: int,
     metric: Metric,
     gpu: GpuBruteForce | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The best k live rows for each query: (nq, k) ids and distances, padded with id -1."""
+    """The best k rows per query that are not excluded: (nq, k) rows and distances."""
     nq = len(queries)
     if len(ids) == 0 or k == 0:
-        return empty_hits(nq, k)
-    if metric.vector_kind is VectorKind.FLOAT:
-        if gpu is not None and nq >= gpu.threshold:
-            x = np.ascontiguousarray(queries, dtype=np.float32)
-            if metric.family is MetricFamily.COSINE:
-                return gpu.search(ids, _normalized(vectors), deleted, _normalized(x), k, metric)
-            return gpu.search(ids, vectors, deleted, x, k, metric)
-        return _search_float(ids, vectors, deleted, queries, k, metric)
-    return _search_binary(ids, vectors, deleted, queries, k, metric)
-
-
-def _search_float(
-    ids: np.ndarray,
-    vectors: np.ndarray,
-    deleted: np.ndarray,
-    queries: np.ndarray,
-    k: int,
-    metric: Metric,
-) -> tuple[np.ndarray, np.ndarray]:
-    n, dim = vectors.shape
-    nq = len(queries)
+        return no_hits(nq, k)
+    if metric.vector_kind is VectorKind.BINARY:
+        return _search_binary(ids, vectors, excluded, queries, k, metric)
     x = np.ascontiguousarray(queries, dtype=np.float32)
     y = np.ascontiguousarray(vectors, dtype=np.float32)
     if metric.family is MetricFamily.COSINE:
         x, y = _normalized(x), _normalized(y)
+    if gpu is not None and nq >= gpu.threshold:
+        return padded(*gpu.search(y, excluded, x, k, metric), k)
+    return padded(*_search_float(x, y, excluded, k, metric), k)
+
+
+def _search_float(
+    x: np.ndarray, y: np.ndarray, excluded: np.ndarray, k: int, metric: Metric
+) -> tuple[np.ndarray, np.ndarray]:
+    n, dim = y.shape
+    nq = len(x)
     keep = None
     selector = None
-    if deleted.any():
-        keep = np.packbits(~deleted, bitorder="little")
+    if excluded.any():
+        keep = np.packbits(~excluded, bitorder="little")
         selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(keep))
     kk = min(k, n)
     distances = np.empty((nq, kk), dtype=np.float32)
@@ -91,21 +109,7 @@ def _search_float(
     else:
         faiss.knn_inner_product(*args, selector)
     del keep  # the selector read it during the call
-    return hits_from_rows(ids, rows, distances, k)
-
-
-def hits_from_rows(
-    ids: np.ndarray, rows: np.ndarray, distances: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Row numbers (-1: none) into (nq, k) ids and distances, padded with id -1."""
-    found = rows >= 0
-    out_ids = np.where(found, ids[np.where(found, rows, 0)], PAD_ID)
-    out_distances = np.where(found, distances, np.nan).astype(np.float32)
-    if out_ids.shape[1] < k:
-        pad_ids, pad_distances = empty_hits(len(out_ids), k - out_ids.shape[1])
-        out_ids = np.concatenate([out_ids, pad_ids], axis=1)
-        out_distances = np.concatenate([out_distances, pad_distances], axis=1)
-    return out_ids, out_distances
+    return rows, distances
 
 
 def _normalized(x: np.ndarray) -> np.ndarray:
@@ -145,15 +149,15 @@ def binary_scores(words: np.ndarray, query: np.ndarray, family: MetricFamily) ->
 def _search_binary(
     ids: np.ndarray,
     vectors: np.ndarray,
-    deleted: np.ndarray,
+    excluded: np.ndarray,
     queries: np.ndarray,
     k: int,
     metric: Metric,
 ) -> tuple[np.ndarray, np.ndarray]:
     words = _words(vectors)
     query_words = _words(queries)
-    live = np.flatnonzero(~deleted)
-    out_ids, out_distances = empty_hits(len(queries), k)
+    live = np.flatnonzero(~excluded)
+    out_rows, out_distances = no_hits(len(queries), k)
     for q, query in enumerate(query_words):
         scores = np.empty(len(ids), dtype=np.float32)
         for start in range(0, len(ids), _BLOCK_ROWS):
@@ -162,17 +166,16 @@ def _search_binary(
         candidates = live
         if metric.is_match:
             candidates = candidates[scores[candidates] == 0.0]
-        hit_ids, hit_scores = _best(ids[candidates], scores[candidates], k)
-        out_ids[q, : len(hit_ids)] = hit_ids
-        out_distances[q, : len(hit_ids)] = hit_scores
-    return out_ids, out_distances
+        best = _best(candidates, ids[candidates], scores[candidates], k)
+        out_rows[q, : len(best)] = best
+        out_distances[q, : len(best)] = scores[best]
+    return out_rows, out_distances
 
 
-def _best(ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k lowest scores, ties broken by ascending id."""
-    if len(ids) > k:
+def _best(rows: np.ndarray, ids: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """The rows of the k lowest scores, ties broken by ascending id."""
+    if len(rows) > k:
         kth = np.partition(scores, k - 1)[k - 1]
         keep = scores <= kth
-        ids, scores = ids[keep], scores[keep]
-    order = np.lexsort((ids, scores))[:k]
-    return ids[order], scores[order]
+        rows, ids, scores = rows[keep], ids[keep], scores[keep]
+    return rows[np.lexsort((ids, scores))[:k]]

@@ -6,8 +6,8 @@ thread while new rows are appended. Deletes set per-row flags, and only for rows
 before the delete (by WAL sequence number), so replaying the log gives the same result.
 
 A flushed segment always keeps its ids, sequence numbers and delete flags in memory (16 bytes
-and a flag a row); its vectors and its index are "resident" only while the node's cache holds
-them, and are read back from its files when a search needs them again.
+and a flag a row); its vectors, scalar columns and index are "resident" only while the node's
+cache holds them, and are read back from its files when a search needs them again.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from datanode import indexes, storage
 from datanode.indexes import LoadedIndex
 from datanode.storage import Rows, SegmentMeta
 from quiver.errors import ErrorCode, QuiverError
-from quiver.schema import IndexSpec, IndexState, Segment, SegmentState
+from quiver.schema import CollectionSchema, IndexSpec, IndexState, Segment, SegmentState
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,25 @@ class Snapshot:
     lsns: np.ndarray
     vectors: np.ndarray
     deleted: np.ndarray
+    scalars: pa.Table | None  # None when the schema has no scalar columns
+    schema: CollectionSchema
     index: LoadedIndex | None = None
+
+    def columns(self, names: list[str] | frozenset[str]) -> pa.Table:
+        """These fields of every row, by field name: the key, the vector field, scalar fields,
+        and the dynamic "$meta" column."""
+        key, vector = self.schema.primary_field, self.schema.vector_field
+        arrays = {}
+        for name in names:
+            if name == key.name and self.schema.ids_are_keys:
+                arrays[name] = pa.array(self.ids)
+            elif name == vector.name:
+                arrays[name] = storage.vector_array(self.vectors, self.schema.layout)
+            elif self.scalars is not None and name in self.scalars.column_names:
+                arrays[name] = self.scalars.column(name)
+            else:
+                raise QuiverError(ErrorCode.INVALID_PARAMETER, f"field {name!r} does not exist")
+        return pa.table(arrays) if arrays else pa.table({"$row": pa.nulls(len(self.ids))})
 
 
 @dataclass(frozen=True)
@@ -48,6 +67,7 @@ class Resident:
     """What loading a flushed segment reads from its files."""
 
     vectors: np.ndarray
+    scalars: pa.Table | None
     index: LoadedIndex | None
 
 
@@ -61,6 +81,9 @@ class LocalSegment:
         self._ids = np.empty(0, dtype=np.int64)
         self._lsns = np.empty(0, dtype=np.int64)
         self._vectors: np.ndarray | None = np.empty((0, width), dtype=dtype)  # None: not resident
+        self._scalar_schema = meta.schema.scalar_schema
+        self._scalar_batches: list[pa.RecordBatch] = []  # growing: one per insert
+        self._scalars: pa.Table | None = None  # the batches as one table, when resident
         self._deleted = np.zeros(0, dtype=bool)
         self.deleted_count = 0
         # WAL bookkeeping: the oldest record whose effect on this segment is not yet on disk.
@@ -97,11 +120,16 @@ class LocalSegment:
         return self._vectors is not None and (self.index_spec is None or self.index is not None)
 
     @property
+    def has_scalars(self) -> bool:
+        return len(self._scalar_schema) > 0
+
+    @property
     def resident_bytes(self) -> int:
-        """Memory the node's cache counts for this segment: its vectors and its index."""
+        """Memory the node's cache counts for this segment: its vectors, columns and index."""
         if not self.is_resident:
             return 0
-        return self.data_bytes + (self.index.nbytes if self.index else 0)
+        scalar_bytes = self._scalars.nbytes if self._scalars is not None else 0
+        return self.data_bytes + scalar_bytes + (self.index.nbytes if self.index else 0)
 
     # -- creation and loading -----------------------------------------------------------------
 
@@ -129,14 +157,16 @@ class LocalSegment:
         return segment
 
     def read_resident(self) -> Resident:
-        """Reads the vectors and the index from the files (blocking: a worker thread)."""
-        vectors = np.array(storage.read_rows(self.directory, self.meta.layout).vectors)
+        """Reads the vectors, columns and index from the files (blocking: a worker thread)."""
+        rows = storage.read_rows(self.directory, self.meta.layout)
+        scalars = rows.scalars if self.has_scalars else None
         spec = self.index_spec
         index = indexes.load(self.directory, spec, self.meta.layout) if spec else None
-        return Resident(vectors, index)
+        return Resident(np.array(rows.vectors), scalars, index)
 
     def make_resident(self, resident: Resident) -> None:
         self._vectors = resident.vectors
+        self._scalars = resident.scalars
         if resident.index is not None and self.index_spec is not None:
             if resident.index.version == self.index_spec.version:
                 self.index = resident.index
@@ -145,11 +175,12 @@ class LocalSegment:
         """Frees the vectors and the index; the files still hold them."""
         if self.state is SegmentState.FLUSHED:
             self._vectors = None
+            self._scalars = None
             self.index = None
 
     # -- changes ------------------------------------------------------------------------------
 
-    def append(self, ids: np.ndarray, vectors: np.ndarray, lsn: int) -> None:
+    def append(self, ids: np.ndarray, vectors: np.ndarray, scalars: pa.Table | None, lsn: int) -> None:
         n = len(ids)
         self._reserve(self.count + n)
         end = self.count + n
@@ -157,6 +188,10 @@ class LocalSegment:
         self._ids[self.count : end] = ids
         self._lsns[self.count : end] = lsn
         self._vectors[self.count : end] = vectors
+        if self.has_scalars:
+            assert scalars is not None and scalars.num_rows == n
+            self._scalar_batches += scalars.to_batches()
+            self._scalars = None  # rebuilt from the batches by the next snapshot
         if self.unpersisted_rows_lsn is None:
             self.unpersisted_rows_lsn = lsn
         self.count = end  # publish last: snapshots only read below the count
@@ -211,8 +246,17 @@ class LocalSegment:
             lsns=self._lsns[:n],
             vectors=self._vectors[:n],
             deleted=self._deleted[:n].copy() if copy_deletes else self._deleted[:n],
+            scalars=self._scalar_table(),
+            schema=self.meta.schema,
             index=self.index,
         )
+
+    def _scalar_table(self) -> pa.Table | None:
+        if not self.has_scalars:
+            return None
+        if self._scalars is None:  # growing: the batches so far, zero-copy
+            self._scalars = pa.Table.from_batches(self._scalar_batches, schema=self._scalar_schema)
+        return self._scalars
 
     def ids_and_deletes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """ids, sequence numbers and delete flags: resident even when the vectors are not."""
@@ -254,7 +298,8 @@ class LocalSegment:
 
     def write_rows(self, snapshot: Snapshot) -> None:
         """Writes a sealed segment's file and its deletes (blocking: a worker thread)."""
-        rows = Rows(snapshot.ids, snapshot.lsns, snapshot.vectors)
+        scalars = snapshot.scalars if snapshot.scalars is not None else pa.table({})
+        rows = Rows(snapshot.ids, snapshot.lsns, snapshot.vectors, scalars)
         storage.write_rows(self.directory, rows, self.meta.layout)
         storage.write_deletes(self.directory, snapshot.deleted)
 
@@ -264,6 +309,9 @@ class LocalSegment:
         assert self._vectors is not None
         self._ids, self._lsns = self._ids[:n].copy(), self._lsns[:n].copy()
         self._vectors, self._deleted = self._vectors[:n].copy(), self._deleted[:n].copy()
+        scalars = self._scalar_table()
+        self._scalars = scalars.combine_chunks() if scalars is not None else None
+        self._scalar_batches = []
         self.unpersisted_rows_lsn = None
         self.state = SegmentState.FLUSHED
 

@@ -11,7 +11,7 @@ import orjson
 from datanode.service import CoordinatorLink, DataNodeService, SegmentSpec
 from quiver.catalogue import VectorKind, metric
 from quiver.errors import ErrorCode, QuiverError
-from quiver.packing import pack_distances, pack_ids, unpack_ids
+from quiver.packing import pack_distances, pack_ids, pack_table, unpack_ids
 from quiver.rpc import call, ok, servicer_method, status_of
 from quiver.schema import Collection, IndexSpec, Segment
 from quiver_pb import common_pb2 as pb
@@ -45,14 +45,15 @@ class DataNodeServer(DataNodeServicer):
     @servicer_method(pb.StatusReply)
     async def Insert(self, request: dpb.InsertRequest) -> pb.StatusReply:
         await self.service.insert(
-            request.segment_id, request.row_count, request.ids, request.vectors
+            request.segment_id, request.row_count, request.ids, request.vectors, request.scalars
         )
         return pb.StatusReply(status=ok())
 
     @servicer_method(dpb.DeleteReply)
     async def Delete(self, request: dpb.DeleteRequest) -> dpb.DeleteReply:
-        unpack_ids(request.ids)  # validates the length
-        deleted = await self.service.delete(request.collection_id, request.ids)
+        deleted = await self.service.delete(
+            request.collection_id, list(request.partition_ids), unpack_ids(request.ids), request.filter
+        )
         return dpb.DeleteReply(status=ok(), deleted_count=deleted)
 
     @servicer_method(dpb.SearchReply)
@@ -64,7 +65,7 @@ class DataNodeServer(DataNodeServicer):
         params = orjson.loads(request.params_json or "{}")
         if not isinstance(params, dict):
             raise QuiverError(ErrorCode.INVALID_PARAMETER, "search params must be a JSON object")
-        ids, distances = await self.service.search(
+        hits = await self.service.search(
             request.collection_id,
             list(request.partition_ids),
             list(request.segment_ids),
@@ -72,14 +73,28 @@ class DataNodeServer(DataNodeServicer):
             request.topk,
             m,
             params,
+            request.filter,
+            list(request.output_fields),
         )
         return dpb.SearchReply(
             status=ok(),
             nq=request.nq,
             topk=request.topk,
-            ids=pack_ids(ids),
-            distances=pack_distances(distances),
+            ids=pack_ids(hits.ids),
+            distances=pack_distances(hits.distances),
+            fields=pack_table(hits.fields),
         )
+
+    @servicer_method(dpb.QueryReply)
+    async def Query(self, request: dpb.QueryRequest) -> dpb.QueryReply:
+        count, ids, fields = await self.service.query(
+            request.collection_id,
+            list(request.partition_ids),
+            request.filter,
+            list(request.output_fields),
+            request.limit,
+        )
+        return dpb.QueryReply(status=ok(), count=count, ids=pack_ids(ids), fields=pack_table(fields))
 
     @servicer_method(dpb.GetVectorsReply)
     async def GetVectors(self, request: dpb.GetVectorsRequest) -> dpb.GetVectorsReply:

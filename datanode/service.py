@@ -21,6 +21,7 @@ from typing import IO, Any, Protocol, TypeVar
 
 import faiss
 import numpy as np
+import pyarrow as pa
 
 from datanode import indexes, storage
 from datanode.search import GpuBruteForce, search_rows
@@ -30,15 +31,24 @@ from datanode.wal import Record, RecordKind, WriteAheadLog
 from quiver.catalogue import Metric
 from quiver.devices import gpu_count
 from quiver.errors import ErrorCode, QuiverError
-from quiver.packing import ID_DTYPE
-from quiver.schema import Collection, IndexSpec, RuntimeConfig, Segment, SegmentState
-from quiver.topk import concat_hits, empty_hits, merge_topk
+from quiver.packing import ID_DTYPE, unpack_table
+from quiver.schema import (
+    Collection,
+    IndexSpec,
+    RuntimeConfig,
+    Segment,
+    SegmentState,
+)
+from quiver.filters import Filter, parse_filter
+from quiver.topk import PAD_ID, empty_hits, topk_order
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# INSERT records: head, ids, vectors, then the scalar columns as an Arrow IPC stream (if any).
 _INSERT_HEAD = struct.Struct("<qq")  # segment id, row count
-_DELETE_HEAD = struct.Struct("<q")  # collection id
+# DELETE records: head, the partition ids it is limited to (none: all), then the row ids.
+_DELETE_HEAD = struct.Struct("<qq")  # collection id, number of partition ids
 
 
 @dataclass(frozen=True)
@@ -122,15 +132,16 @@ class DataNodeService:
             segment = self.segments.get(segment_id)
             if segment is None or segment.state is not SegmentState.GROWING:
                 return  # dropped, or its rows are already in its file
-            ids = np.frombuffer(record.body, dtype=ID_DTYPE, count=rows, offset=_INSERT_HEAD.size)
-            vectors = segment.meta.layout.unpack(
-                memoryview(record.body)[_INSERT_HEAD.size + ids.nbytes :], rows
-            )
-            segment.append(ids, vectors, record.lsn)
+            body = memoryview(record.body)
+            ids = np.frombuffer(body, dtype=ID_DTYPE, count=rows, offset=_INSERT_HEAD.size)
+            start = _INSERT_HEAD.size + ids.nbytes
+            end = start + rows * segment.meta.layout.row_bytes
+            vectors = segment.meta.layout.unpack(body[start:end], rows)
+            segment.append(ids, vectors, _decode_scalars(body[end:], segment), record.lsn)
         else:
-            (collection_id,) = _DELETE_HEAD.unpack_from(record.body)
+            collection_id, partitions = _DELETE_HEAD.unpack_from(record.body)
             ids = np.frombuffer(record.body, dtype=ID_DTYPE, offset=_DELETE_HEAD.size)
-            self._apply_delete(collection_id, ids, record.lsn)
+            self._apply_delete(collection_id, set(ids[:partitions].tolist()), ids[partitions:], record.lsn)
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -173,7 +184,7 @@ class DataNodeService:
             id=segment_id,
             collection_id=spec.collection.id,
             partition_id=spec.segment.partition_id,
-            layout=spec.collection.layout,
+            schema=spec.collection.schema,
             seal_bytes=spec.collection.seal_bytes,
         )
         directory = self.segments_dir / str(segment_id)
@@ -181,7 +192,9 @@ class DataNodeService:
         self.segments[segment_id] = segment
         return segment
 
-    async def insert(self, segment_id: int, rows: int, ids: bytes, vectors: bytes) -> None:
+    async def insert(
+        self, segment_id: int, rows: int, ids: bytes, vectors: bytes, scalars: bytes
+    ) -> None:
         segment = await self._segment(segment_id)
         if segment.state is not SegmentState.GROWING:
             raise QuiverError(
@@ -189,17 +202,20 @@ class DataNodeService:
             )
         id_array = np.frombuffer(ids, dtype=ID_DTYPE)
         vector_array = segment.meta.layout.unpack(vectors)
-        if rows < 1 or len(id_array) != rows or len(vector_array) != rows:
+        scalar_table = _decode_scalars(scalars, segment)
+        scalar_rows = rows if scalar_table is None else scalar_table.num_rows
+        if rows < 1 or len(id_array) != rows or len(vector_array) != rows or scalar_rows != rows:
             raise QuiverError(
                 ErrorCode.INVALID_VECTORS,
-                f"{rows} rows announced, {len(id_array)} ids and {len(vector_array)} vectors sent",
+                f"{rows} rows announced, {len(id_array)} ids, {len(vector_array)} vectors and "
+                f"{scalar_rows} rows of scalar fields sent",
             )
         segment.inflight += 1
         segment.drained.clear()
         try:
             head = _INSERT_HEAD.pack(segment_id, rows)
-            lsn = await self._append(RecordKind.INSERT, [head, ids, vectors])
-            segment.append(id_array, vector_array, lsn)
+            lsn = await self._append(RecordKind.INSERT, [head, ids, vectors, scalars])
+            segment.append(id_array, vector_array, scalar_table, lsn)
             self._unapplied.discard(lsn)
         finally:
             segment.inflight -= 1
@@ -220,19 +236,45 @@ class DataNodeService:
             raise QuiverError(ErrorCode.UNEXPECTED, f"data node {self.node_id}: {error}") from None
         return lsn
 
-    async def delete(self, collection_id: int, ids: bytes) -> int:
-        id_array = np.frombuffer(ids, dtype=ID_DTYPE)
-        if not len(id_array):
+    async def delete(
+        self, collection_id: int, partition_ids: list[int], ids: np.ndarray, filter_text: str = ""
+    ) -> int:
+        """Deletes rows by id, or the rows a filter matches now (resolved to their ids before
+        the record is logged, so a replay deletes exactly the same rows)."""
+        if filter_text:
+            ids = await self._matching_ids(collection_id, partition_ids, filter_text)
+        if not len(ids):
             return 0
-        lsn = await self._append(RecordKind.DELETE, [_DELETE_HEAD.pack(collection_id), ids])
-        deleted = self._apply_delete(collection_id, id_array, lsn)
+        head = _DELETE_HEAD.pack(collection_id, len(partition_ids))
+        parts = [head, np.asarray(partition_ids, dtype=ID_DTYPE).tobytes(), ids.astype(ID_DTYPE).tobytes()]
+        lsn = await self._append(RecordKind.DELETE, parts)
+        deleted = self._apply_delete(collection_id, set(partition_ids), ids, lsn)
         self._unapplied.discard(lsn)
         return deleted
 
-    def _apply_delete(self, collection_id: int, ids: np.ndarray, lsn: int) -> int:
+    def _apply_delete(self, collection_id: int, partitions: set[int], ids: np.ndarray, lsn: int) -> int:
         return sum(
-            s.delete(ids, lsn) for s in self.segments.values() if s.meta.collection_id == collection_id
+            s.delete(ids, lsn)
+            for s in self.segments.values()
+            if s.meta.collection_id == collection_id
+            and (not partitions or s.meta.partition_id in partitions)
         )
+
+    async def _parse(self, filter_text: str, segment: LocalSegment) -> Filter:
+        """Parses in a worker thread: a long `in` list takes a while."""
+        return await self._in_thread(self._pool, parse_filter, filter_text, segment.meta.schema.filter_schema)
+
+    async def _matching_ids(self, collection_id: int, partition_ids: list[int], filter_text: str) -> np.ndarray:
+        chosen = self._chosen(collection_id, partition_ids, [])
+        if not chosen:
+            return np.empty(0, dtype=np.int64)
+        condition = await self._parse(filter_text, chosen[0])
+        await self._make_resident(chosen)
+        try:
+            snapshots = [s.snapshot() for s in chosen]
+            return await self._in_thread(self._pool, _matching_ids, snapshots, condition)
+        finally:
+            self._evict(keep=set())
 
     # -- sealing and persistence --------------------------------------------------------------
 
@@ -520,8 +562,12 @@ class DataNodeService:
         k: int,
         metric: Metric,
         params: dict[str, Any],
-    ) -> tuple[np.ndarray, np.ndarray]:
+        filter_text: str = "",
+        output_fields: list[str] | None = None,
+    ) -> Hits:
+        """The best k rows per query that pass the filter, with their output fields."""
         chosen = self._chosen(collection_id, partition_ids, segment_ids)
+        condition = await self._parse(filter_text, chosen[0]) if filter_text and chosen else None
         await self._make_resident(chosen)
         snapshots = [s.snapshot() for s in chosen]
         try:
@@ -532,11 +578,33 @@ class DataNodeService:
                         f"query vectors of {queries.shape[1]} {queries.dtype} do not match segment "
                         f"{snapshot.segment_id} ({snapshot.vectors.shape[1]} {snapshot.vectors.dtype})",
                     )
-            return await self._in_thread(
-                self._pool, _search_snapshots, snapshots, queries, k, metric, params, self._gpu
-            )
+            search = SearchTask(queries, k, metric, params, condition, output_fields or [], self._gpu)
+            return await self._in_thread(self._pool, search.run, snapshots)
         finally:
             self._evict(keep=set())  # back within the cache size once the search is done
+
+    async def query(
+        self,
+        collection_id: int,
+        partition_ids: list[int],
+        filter_text: str,
+        output_fields: list[str],
+        limit: int,
+    ) -> tuple[int, np.ndarray, pa.Table | None]:
+        """How many live rows pass the filter, and the first `limit` of them by id with their
+        output fields."""
+        chosen = self._chosen(collection_id, partition_ids, [])
+        if not chosen:
+            return 0, np.empty(0, dtype=np.int64), None
+        condition = await self._parse(filter_text, chosen[0]) if filter_text else None
+        if condition is None and not limit:  # a plain count needs no column
+            return sum(s.count - s.deleted_count for s in chosen), np.empty(0, dtype=np.int64), None
+        await self._make_resident(chosen)
+        try:
+            snapshots = [s.snapshot() for s in chosen]
+            return await self._in_thread(self._pool, _query, snapshots, condition, output_fields, limit)
+        finally:
+            self._evict(keep=set())
 
     async def get_vectors(self, collection_id: int, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The live rows with these ids (the newest one where an id repeats). Vectors of
@@ -557,23 +625,103 @@ class DataNodeService:
         return [s.info(self.node_id) for s in self.segments.values()]
 
 
-def _search_snapshots(
-    snapshots: list[Snapshot],
-    queries: np.ndarray,
-    k: int,
-    metric: Metric,
-    params: dict[str, Any],
-    gpu: GpuBruteForce | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    if not snapshots:
-        return empty_hits(len(queries), k)
-    parts = []
-    for s in snapshots:
-        if s.index is not None and s.index.spec.metric_type == metric.name:
-            parts.append(indexes.search(s.index, s.ids, s.deleted, queries, k, metric, params))
-        else:  # growing, small, not built yet, or asked for another metric: exact
-            parts.append(search_rows(s.ids, s.vectors, s.deleted, queries, k, metric, gpu))
-    return merge_topk(*concat_hits(parts, len(queries)), k, metric)
+@dataclass(frozen=True)
+class Hits:
+    """A node's answer to a search: (nq, k) ids and distances (-1 padded), and the output
+    fields of the hits whose id is not -1, in order (None when none were asked for)."""
+
+    ids: np.ndarray
+    distances: np.ndarray
+    fields: pa.Table | None
+
+
+@dataclass(frozen=True)
+class SearchTask:
+    queries: np.ndarray
+    k: int
+    metric: Metric
+    params: dict[str, Any]
+    condition: Filter | None
+    output_fields: list[str]
+    gpu: GpuBruteForce | None
+
+    def run(self, snapshots: list[Snapshot]) -> Hits:
+        """Searches every segment (rows failing the filter excluded inside the search), then
+        merges exactly; runs in a worker thread."""
+        nq, k = len(self.queries), self.k
+        if not snapshots:
+            return Hits(*empty_hits(nq, k), None)
+        ids, distances, which, rows = [], [], [], []
+        for i, s in enumerate(snapshots):
+            excluded = _excluded(s, self.condition)
+            if s.index is not None and s.index.spec.metric_type == self.metric.name:
+                found, d = indexes.search(s.index, excluded, self.queries, k, self.metric, self.params)
+            else:  # growing, small, not built yet, or asked for another metric: exact
+                found, d = search_rows(s.ids, s.vectors, excluded, self.queries, k, self.metric, self.gpu)
+            ids.append(np.where(found >= 0, s.ids[np.where(found >= 0, found, 0)], PAD_ID))
+            distances.append(d)
+            which.append(np.full(found.shape, i))
+            rows.append(found)
+        columns = [np.concatenate(c, axis=1) for c in (ids, distances, which, rows)]
+        order = topk_order(columns[0], columns[1], k, self.metric)
+        best_ids, best_distances, best_which, best_rows = (np.take_along_axis(c, order, 1) for c in columns)
+        fields = None
+        if self.output_fields:
+            hit = best_ids.reshape(-1) != PAD_ID
+            fields = _gather(snapshots, best_which.reshape(-1)[hit], best_rows.reshape(-1)[hit], self.output_fields)
+        return Hits(best_ids, best_distances, fields)
+
+
+def _excluded(snapshot: Snapshot, condition: Filter | None) -> np.ndarray:
+    """Rows a search or query must not return: deleted, or failing the filter."""
+    if condition is None:
+        return snapshot.deleted
+    return snapshot.deleted | ~condition.evaluate(snapshot.columns(condition.columns))
+
+
+def _gather(snapshots: list[Snapshot], which: np.ndarray, rows: np.ndarray, names: list[str]) -> pa.Table:
+    """The named fields of (segment, row) pairs, in their order."""
+    pieces, positions = [], []
+    for i, snapshot in enumerate(snapshots):
+        mine = np.flatnonzero(which == i)
+        if len(mine):
+            pieces.append(snapshot.columns(names).take(rows[mine]))
+            positions.append(mine)
+    if not pieces:
+        return snapshots[0].columns(names).slice(0, 0)
+    return pa.concat_tables(pieces).take(np.argsort(np.concatenate(positions), kind="stable"))
+
+
+def _query(
+    snapshots: list[Snapshot], condition: Filter | None, output_fields: list[str], limit: int
+) -> tuple[int, np.ndarray, pa.Table | None]:
+    matches = [np.flatnonzero(~_excluded(s, condition)) for s in snapshots]
+    count = sum(len(m) for m in matches)
+    ids = np.concatenate([s.ids[m] for s, m in zip(snapshots, matches)])
+    which = np.concatenate([np.full(len(m), i) for i, m in enumerate(matches)])
+    rows = np.concatenate(matches)
+    first = np.argsort(ids, kind="stable")[:limit]
+    fields = _gather(snapshots, which[first], rows[first], output_fields) if output_fields else None
+    return count, ids[first], fields
+
+
+def _matching_ids(snapshots: list[Snapshot], condition: Filter) -> np.ndarray:
+    return np.unique(np.concatenate([s.ids[~_excluded(s, condition)] for s in snapshots]))
+
+
+def _decode_scalars(data: bytes | memoryview, segment: LocalSegment) -> pa.Table | None:
+    """The scalar columns of an insert (an Arrow IPC stream); they must match the schema."""
+    if not segment.has_scalars:
+        if len(data):
+            raise QuiverError(ErrorCode.INVALID_PARAMETER, "this collection has no scalar fields")
+        return None
+    expected = segment.meta.schema.scalar_schema
+    table = unpack_table(bytes(data))
+    if table is None or not table.schema.equals(expected):
+        raise QuiverError(
+            ErrorCode.INVALID_PARAMETER, f"scalar fields {table.schema} do not match the schema {expected}"
+        )
+    return table
 
 
 def _sync_and_close(out: IO[bytes]) -> None:
@@ -605,14 +753,22 @@ def _write_compacted(
     meta: SegmentMeta, directory: Path, taken: list[tuple[LocalSegment, np.ndarray]]
 ) -> LocalSegment:
     """Writes the live rows (per the delete flags taken) as a new flushed segment."""
-    ids, lsns, vectors = [], [], []
+    ids, lsns, vectors, scalars = [], [], [], []
     for source, deleted in taken:
         live = np.flatnonzero(~deleted)
         source_ids, source_lsns, _ = source.ids_and_deletes()
         ids.append(source_ids[live])
         lsns.append(source_lsns[live])
-        vectors.append(_vectors_of(source, live))
-    rows = storage.Rows(np.concatenate(ids), np.concatenate(lsns), np.concatenate(vectors))
+        source_vectors, source_scalars = _rows_of(source, live)
+        vectors.append(source_vectors)
+        if source_scalars is not None:
+            scalars.append(source_scalars)
+    rows = storage.Rows(
+        np.concatenate(ids),
+        np.concatenate(lsns),
+        np.concatenate(vectors),
+        pa.concat_tables(scalars) if scalars else pa.table({}),
+    )
     storage.write_meta(directory, meta)
     storage.write_deletes(directory, np.zeros(len(rows.ids), dtype=bool))
     storage.write_rows(directory, rows, meta.layout)  # last: the rows file completes it
@@ -632,11 +788,19 @@ def _carry_new_deletes(compacted: LocalSegment, taken: list[tuple[LocalSegment, 
         base += len(live_then)
 
 
-def _vectors_of(segment: LocalSegment, rows: np.ndarray) -> np.ndarray:
-    """Some rows' vectors: from memory when resident, else from the segment's file."""
+def _rows_of(segment: LocalSegment, rows: np.ndarray) -> tuple[np.ndarray, pa.Table | None]:
+    """Some rows' vectors and scalar columns: from memory when resident, else from the file."""
     if segment.is_resident or segment.state is not SegmentState.FLUSHED:
-        return segment.snapshot().vectors[rows]
-    return storage.read_rows(segment.directory, segment.meta.layout).vectors[rows]
+        snapshot = segment.snapshot()
+        vectors, scalars = snapshot.vectors, snapshot.scalars
+    else:
+        stored = storage.read_rows(segment.directory, segment.meta.layout)
+        vectors, scalars = stored.vectors, stored.scalars if segment.has_scalars else None
+    return vectors[rows], scalars.take(rows) if scalars is not None else None
+
+
+def _vectors_of(segment: LocalSegment, rows: np.ndarray) -> np.ndarray:
+    return _rows_of(segment, rows)[0]
 
 
 def _page(segment: LocalSegment, offset: int, limit: int) -> tuple[int, np.ndarray, np.ndarray]:

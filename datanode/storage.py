@@ -1,8 +1,9 @@
 """A data node's files: segment metadata, sealed segments as Arrow IPC files, delete bitmaps.
 
 Every file is written to a temporary name, fsynced, and renamed into place, so a crash leaves
-either the old file or the new one, never half of one. Sealed segment files are memory-mapped
-on load: their vectors live in the page cache, not in the process heap.
+either the old file or the new one, never half of one. A sealed segment's file holds its row
+ids, write sequence numbers and vectors under reserved column names ("$..." cannot be a field
+name), then one column per scalar field, the dynamic "$meta" column last.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ import pyarrow as pa
 
 from datanode.wal import fsync_dir
 from quiver.catalogue import VectorKind
-from quiver.schema import VectorLayout
+from quiver.schema import CollectionSchema, VectorLayout
 
+ID_COLUMN = "$id"
+LSN_COLUMN = "$lsn"
+VECTOR_COLUMN = "$vector"
 META_FILE = "meta.json"
 DATA_FILE = "data.arrow"
 DELETES_FILE = "deletes.bin"
@@ -33,10 +37,14 @@ class SegmentMeta:
     id: int
     collection_id: int
     partition_id: int
-    layout: VectorLayout
+    schema: CollectionSchema
     seal_bytes: int
     # Set on a compaction's output: the segments it replaces once its rows file exists.
     replaces: tuple[int, ...] = ()
+
+    @property
+    def layout(self) -> VectorLayout:
+        return self.schema.layout
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -44,8 +52,7 @@ class SegmentMeta:
                 "id": self.id,
                 "collection_id": self.collection_id,
                 "partition_id": self.partition_id,
-                "vector_kind": self.layout.kind.value,
-                "dim": self.layout.dim,
+                "schema": orjson.loads(self.schema.to_json()),
                 "seal_bytes": self.seal_bytes,
                 "replaces": list(self.replaces),
             }
@@ -58,7 +65,7 @@ class SegmentMeta:
             id=d["id"],
             collection_id=d["collection_id"],
             partition_id=d["partition_id"],
-            layout=VectorLayout(VectorKind(d["vector_kind"]), d["dim"]),
+            schema=CollectionSchema.from_json(orjson.dumps(d["schema"]).decode()),
             seal_bytes=d["seal_bytes"],
             replaces=tuple(d.get("replaces", ())),
         )
@@ -71,6 +78,7 @@ class Rows:
     ids: np.ndarray  # int64 (n,)
     lsns: np.ndarray  # int64 (n,): the WAL record that wrote each row
     vectors: np.ndarray  # float32 (n, dim) or uint8 (n, dim / 8)
+    scalars: pa.Table  # n rows of the scalar columns (no columns when the schema has none)
 
 
 def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
@@ -95,7 +103,8 @@ def read_meta(directory: Path) -> SegmentMeta:
     return SegmentMeta.from_json((directory / META_FILE).read_bytes())
 
 
-def _vector_array(vectors: np.ndarray, layout: VectorLayout) -> pa.Array:
+def vector_array(vectors: np.ndarray, layout: VectorLayout) -> pa.Array:
+    """Vectors as an Arrow column: fixed-size lists of float32, or fixed-size binary."""
     if layout.kind is VectorKind.FLOAT:
         return pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), layout.dim)
     buffer = pa.py_buffer(np.ascontiguousarray(vectors))
@@ -104,7 +113,12 @@ def _vector_array(vectors: np.ndarray, layout: VectorLayout) -> pa.Array:
 
 def write_rows(directory: Path, rows: Rows, layout: VectorLayout) -> None:
     table = pa.table(
-        {"id": rows.ids, "lsn": rows.lsns, "vector": _vector_array(rows.vectors, layout)}
+        {
+            ID_COLUMN: rows.ids,
+            LSN_COLUMN: rows.lsns,
+            VECTOR_COLUMN: vector_array(rows.vectors, layout),
+            **{name: rows.scalars.column(name) for name in rows.scalars.column_names},
+        }
     )
 
     def write(temp: Path) -> None:
@@ -123,20 +137,24 @@ def read_rows(directory: Path, layout: VectorLayout) -> Rows:
     source = pa.memory_map(str(directory / DATA_FILE))
     table = pa.ipc.open_file(source).read_all().combine_chunks()
     n = table.num_rows
+    scalars = table.drop_columns([ID_COLUMN, LSN_COLUMN, VECTOR_COLUMN])
     if n == 0:
         return Rows(
-            np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, layout.width), layout.dtype)
+            np.empty(0, np.int64),
+            np.empty(0, np.int64),
+            np.empty((0, layout.width), layout.dtype),
+            scalars,
         )
-    ids = table.column("id").chunk(0).to_numpy()
-    lsns = table.column("lsn").chunk(0).to_numpy()
-    column = table.column("vector").chunk(0)
+    ids = table.column(ID_COLUMN).chunk(0).to_numpy()
+    lsns = table.column(LSN_COLUMN).chunk(0).to_numpy()
+    column = table.column(VECTOR_COLUMN).chunk(0)
     if layout.kind is VectorKind.FLOAT:
         flat = column.flatten().to_numpy()
     else:
         data = column.buffers()[1]
         flat = np.frombuffer(data, dtype=np.uint8, count=n * layout.width,
                              offset=column.offset * layout.width)
-    return Rows(ids, lsns, flat.reshape(n, layout.width))
+    return Rows(ids, lsns, flat.reshape(n, layout.width), scalars)
 
 
 def write_deletes(directory: Path, deleted: np.ndarray) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from proxy.cluster import ClusterClient
-from proxy.surfaces import v1
+from proxy.surfaces import v1, v2
 from quiver import config, runtime
 
 log = logging.getLogger("proxy")
@@ -24,6 +24,7 @@ class ProxyConfig:
     http_port: int
     coordinator: str
     max_body_bytes: int
+    auth: bool
     ready_file: str
     log_level: str
 
@@ -44,6 +45,12 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
     parser.add_argument(
         "--max-body-mb", type=int, default=config.env_int("MAX_BODY_MB", 1024), help="largest request body"
     )
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        default=config.env("NO_AUTH", "") not in ("", "0", "false"),
+        help="serve the REST v2 API without credentials (they are required by default)",
+    )
     config.add_process_args(parser)
     args = parser.parse_args(argv)
     return ProxyConfig(
@@ -52,14 +59,17 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
         http_port=args.http_port,
         coordinator=args.coordinator,
         max_body_bytes=args.max_body_mb * 1024 * 1024,
+        auth=not args.no_auth,
         ready_file=args.ready_file,
         log_level=args.log_level,
     )
 
 
-def http_app() -> web.Application:
-    """The :19530 surfaces (Milvus REST v2, managed indexes) join this app as they land."""
-    return web.Application()
+def http_app(cluster: ClusterClient, cfg: ProxyConfig) -> web.Application:
+    """The :19530 surfaces: Milvus REST v2 (managed document indexes join it)."""
+    app = web.Application(client_max_size=cfg.max_body_bytes)
+    v2.add_routes(app, cluster, v2.V2Settings(auth=cfg.auth))
+    return app
 
 
 async def serve(cfg: ProxyConfig, stop: asyncio.Event) -> None:
@@ -70,7 +80,7 @@ async def serve(cfg: ProxyConfig, stop: asyncio.Event) -> None:
         ports = {}
         for label, app, port in (
             ("v1", v1.create_app(cluster, cfg.max_body_bytes), cfg.v1_port),
-            ("http", http_app(), cfg.http_port),
+            ("http", http_app(cluster, cfg), cfg.http_port),
         ):
             # Long request lines: GET .../vectors?ids= takes up to 1000 ids of 19 digits.
             runner = web.AppRunner(app, access_log=None, max_line_size=65536)

@@ -17,10 +17,11 @@ from typing import Any
 
 import grpc
 import numpy as np
+import pyarrow as pa
 
 from quiver.catalogue import Metric
 from quiver.errors import ErrorCode, QuiverError
-from quiver.packing import pack_ids, unpack_distances, unpack_ids
+from quiver.packing import pack_ids, pack_table, unpack_distances, unpack_ids, unpack_table
 from quiver.rpc import Channels, call, check, rpc_error
 from quiver.schema import (
     Collection,
@@ -33,7 +34,7 @@ from quiver.schema import (
     RuntimeConfig,
     Segment,
 )
-from quiver.topk import concat_hits, empty_hits, merge_topk
+from quiver.topk import PAD_ID, empty_hits, topk_order
 from quiver_pb import common_pb2 as pb
 from quiver_pb import coordinator_pb2 as cpb
 from quiver_pb import datanode_pb2 as dpb
@@ -77,6 +78,23 @@ class CollectionStatus:
     collection: Collection
     segments: list[Segment]
     index_progress: IndexProgress | None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """(nq, k) ids and distances, -1 padded, and the output fields of the hits whose id is
+    not -1, in order (None when none were asked for)."""
+
+    ids: np.ndarray
+    distances: np.ndarray
+    fields: pa.Table | None
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    count: int  # every match
+    ids: np.ndarray  # the requested page of matches, by ascending id
+    fields: pa.Table | None
 
 
 @dataclass(frozen=True)
@@ -295,6 +313,43 @@ class ClusterClient:
     async def compact(self, name: str) -> None:
         await call(self.coordinator.Compact, cpb.CollectionRef(name=name), peer="coordinator", timeout=None)
 
+    async def rename_collection(self, name: str, new_name: str) -> None:
+        await call(
+            self.coordinator.RenameCollection,
+            cpb.RenameRequest(collection_name=name, new_name=new_name),
+            peer="coordinator",
+        )
+        self._forget_collection(0, name)
+
+    async def set_released(self, name: str, released: bool) -> None:
+        reply = await call(
+            self.coordinator.SetReleased,
+            cpb.ReleaseRequest(collection_name=name, released=released),
+            peer="coordinator",
+        )
+        self._forget_collection(reply.collection.id, name)
+
+    async def create_alias(self, alias: str, name: str, alter: bool = False) -> None:
+        method = self.coordinator.AlterAlias if alter else self.coordinator.CreateAlias
+        await call(method, cpb.AliasRequest(alias=alias, collection_name=name), peer="coordinator")
+        self._forget_collection(0, alias)
+
+    async def drop_alias(self, alias: str) -> None:
+        await call(self.coordinator.DropAlias, cpb.AliasRequest(alias=alias), peer="coordinator")
+        self._forget_collection(0, alias)
+
+    async def list_aliases(self, name: str) -> list[tuple[str, str]]:
+        reply = await call(self.coordinator.ListAliases, cpb.CollectionRef(name=name), peer="coordinator")
+        return list(zip(reply.aliases, reply.collection_names))
+
+    async def authenticate(self, user: str, password: str, api_key: str) -> str:
+        reply = await call(
+            self.coordinator.Authenticate,
+            cpb.Credentials(user=user, password=password, api_key=api_key),
+            peer="coordinator",
+        )
+        return reply.user
+
     async def flush(self, names: list[str]) -> None:
         await call(
             self.coordinator.Flush, cpb.FlushRequest(collection_names=names), peer="coordinator"
@@ -308,10 +363,13 @@ class ClusterClient:
         partition_id: int,
         vectors: np.ndarray,
         ids: np.ndarray | None,
+        scalars: pa.Table | None = None,
+        check_mode: bool = True,
     ) -> np.ndarray:
-        """Stores the rows durably on their segment's data node; returns their ids."""
+        """Stores the rows durably on their segment's data node; returns their row ids.
+        `check_mode` holds a collection to one way of giving ids (upserts bring their keys)."""
         mode = IdMode.AUTO if ids is None else IdMode.USER
-        if collection.id_mode is not mode:
+        if check_mode and collection.id_mode is not mode:
             await call(
                 self.coordinator.ClaimIdMode,
                 cpb.ClaimIdModeRequest(collection_id=collection.id, id_mode=int(mode)),
@@ -321,7 +379,10 @@ class ClusterClient:
         if ids is None:
             ids = await self.ids.take(len(vectors))
         request = dpb.InsertRequest(
-            row_count=len(vectors), ids=pack_ids(ids), vectors=np.ascontiguousarray(vectors).tobytes()
+            row_count=len(vectors),
+            ids=pack_ids(ids),
+            vectors=np.ascontiguousarray(vectors).tobytes(),
+            scalars=pack_table(scalars),
         )
         key = (collection.id, partition_id)
         for attempt in range(INSERT_ATTEMPTS):
@@ -422,8 +483,10 @@ class ClusterClient:
         partition_ids: set[int],
         segment_ids: set[int],
         params_json: str = "",
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Exact merge of every node's top-k: (nq, k) ids and distances, -1 padded."""
+        filter_text: str = "",
+        output_fields: list[str] | None = None,
+    ) -> SearchResult:
+        """Exact merge of every node's top-k, with the hits' output fields."""
         nq = len(queries)
         request = dpb.SearchRequest(
             collection_id=collection.id,
@@ -434,15 +497,52 @@ class ClusterClient:
             nq=nq,
             vectors=np.ascontiguousarray(queries).tobytes(),
             params_json=params_json,
+            filter=filter_text,
+            output_fields=output_fields or [],
         )
         replies = await self._fan_out(collection, "Search", request, partition_ids, segment_ids)
         if not replies:
-            return empty_hits(nq, k)
-        parts = [
-            (unpack_ids(r.ids).reshape(nq, k), unpack_distances(r.distances).reshape(nq, k))
-            for r in replies
-        ]
-        return merge_topk(*concat_hits(parts, nq), k, metric)
+            return SearchResult(*empty_hits(nq, k), None)
+        ids = [unpack_ids(r.ids).reshape(nq, k) for r in replies]
+        distances = [unpack_distances(r.distances).reshape(nq, k) for r in replies]
+        all_ids, all_distances = np.concatenate(ids, axis=1), np.concatenate(distances, axis=1)
+        order = topk_order(all_ids, all_distances, k, metric)
+        best_ids = np.take_along_axis(all_ids, order, 1)
+        best_distances = np.take_along_axis(all_distances, order, 1)
+        fields = None
+        if output_fields:
+            fields = _follow(order, ids, [unpack_table(r.fields) for r in replies], k)
+        return SearchResult(best_ids, best_distances, fields)
+
+    async def query(
+        self,
+        collection: Collection,
+        partition_ids: set[int],
+        filter_text: str,
+        output_fields: list[str],
+        limit: int,
+        offset: int = 0,
+    ) -> QueryResult:
+        """Rows that pass the filter, ordered by id: how many, and the page asked for."""
+        request = dpb.QueryRequest(
+            collection_id=collection.id,
+            partition_ids=sorted(partition_ids),
+            filter=filter_text,
+            output_fields=output_fields,
+            limit=offset + limit,
+        )
+        replies = await self._fan_out(collection, "Query", request, partition_ids)
+        count = sum(r.count for r in replies)
+        ids = [unpack_ids(r.ids) for r in replies]
+        tables = [unpack_table(r.fields) for r in replies]
+        if not ids or not limit:
+            return QueryResult(count, np.empty(0, dtype=np.int64), None)
+        all_ids = np.concatenate(ids)
+        page = np.argsort(all_ids, kind="stable")[offset : offset + limit]
+        fields = None
+        if output_fields and any(t is not None for t in tables):
+            fields = pa.concat_tables([t for t in tables if t is not None]).take(page)
+        return QueryResult(count, all_ids[page], fields)
 
     async def get_vectors(
         self, collection: Collection, ids: np.ndarray
@@ -456,9 +556,22 @@ class ClusterClient:
                 found.setdefault(row_id, vector)
         return found
 
-    async def delete(self, collection: Collection, ids: np.ndarray) -> None:
-        request = dpb.DeleteRequest(collection_id=collection.id, ids=pack_ids(ids))
-        await self._fan_out(collection, "Delete", request)
+    async def delete(
+        self,
+        collection: Collection,
+        ids: np.ndarray | None = None,
+        filter_text: str = "",
+        partition_ids: set[int] | None = None,
+    ) -> int:
+        """Deletes rows by row id or by filter on every node; returns how many were deleted."""
+        request = dpb.DeleteRequest(
+            collection_id=collection.id,
+            ids=pack_ids(ids if ids is not None else np.empty(0, dtype=np.int64)),
+            filter=filter_text,
+            partition_ids=sorted(partition_ids or ()),
+        )
+        replies = await self._fan_out(collection, "Delete", request, partition_ids)
+        return sum(r.deleted_count for r in replies)
 
     async def segment_ids(self, collection: Collection) -> set[int]:
         return {s.id for s in (await self.routing(collection)).segments}
@@ -500,6 +613,24 @@ class ClusterClient:
             peer="coordinator",
         )
         self._forget_collection(0, name)
+
+
+def _follow(order: np.ndarray, ids: list[np.ndarray], tables: list[pa.Table | None], k: int) -> pa.Table:
+    """The output fields of the merged hits: each node's table holds the fields of its hits
+    whose id is not -1, in order; `order` picks hits out of the nodes' side-by-side answers."""
+    nq = order.shape[0]
+    row_of, table_of = [], []
+    for node, node_ids in enumerate(ids):
+        present = node_ids != PAD_ID
+        rows = np.cumsum(present.reshape(-1)).reshape(nq, k) - 1  # row in the node's table
+        row_of.append(np.where(present, rows, -1))
+        table_of.append(np.full((nq, k), node))
+    rows = np.take_along_axis(np.concatenate(row_of, axis=1), order, 1).reshape(-1)
+    nodes = np.take_along_axis(np.concatenate(table_of, axis=1), order, 1).reshape(-1)
+    hit = rows >= 0
+    offsets = np.cumsum([0] + [t.num_rows if t is not None else 0 for t in tables])
+    combined = pa.concat_tables([t for t in tables if t is not None])
+    return combined.take(offsets[nodes[hit]] + rows[hit])
 
 
 def _peer(node: Node) -> str:

@@ -31,6 +31,7 @@ V1_CODES: dict[ErrorCode, int] = {
     ErrorCode.DEFAULT_PARTITION: 9,  # Milvus answered "_default" drops with an invalid name
     ErrorCode.INVALID_TOPK: 10,
     ErrorCode.INVALID_VECTORS: 11,
+    ErrorCode.INVALID_ROWS: 11,
     ErrorCode.REQUEST_TOO_LARGE: 11,
     ErrorCode.INVALID_IDS: 12,
     ErrorCode.INDEX_BUILD_FAILED: 21,
@@ -58,20 +59,87 @@ def v1_status(error: QuiverError, path: str) -> tuple[int, int]:
     return 400, code
 
 
-def v1_error_middleware(render: Callable[[int, int, str], web.Response]) -> Callable:
+# Milvus 2.x REST v2 codes (shared/spec/notes/milvus-v2-behaviour.md §3). HTTP status is 200
+# for every error but these.
+V2_UNEXPECTED = 65535
+V2_CODES: dict[ErrorCode, int] = {
+    ErrorCode.UNAVAILABLE: 5,
+    ErrorCode.NO_DATA_NODE: 5,
+    ErrorCode.TIMEOUT: 10001,
+    ErrorCode.COLLECTION_NOT_FOUND: 100,
+    ErrorCode.COLLECTION_NOT_LOADED: 101,
+    ErrorCode.COLLECTION_EXISTS: 1100,
+    ErrorCode.COLLECTION_NAME_INVALID: 1100,
+    ErrorCode.SCHEMA_INVALID: 1100,
+    ErrorCode.ID_MODE_MISMATCH: 1804,
+    ErrorCode.PARTITION_NOT_FOUND: 200,
+    ErrorCode.PARTITION_NO_MATCH: 200,
+    ErrorCode.PARTITION_EXISTS: 1100,
+    ErrorCode.PARTITION_NAME_INVALID: 1100,
+    ErrorCode.DEFAULT_PARTITION: 1100,
+    ErrorCode.INDEX_NOT_FOUND: 700,
+    ErrorCode.INVALID_INDEX_TYPE: 1100,
+    ErrorCode.INDEX_EXISTS: 65535,
+    ErrorCode.ALIAS_NOT_FOUND: 1600,
+    ErrorCode.ALIAS_CONFLICT: 1601,
+    ErrorCode.ALIAS_EXISTS: 1602,
+    ErrorCode.NOT_AUTHENTICATED: 1800,
+    ErrorCode.DATABASE_NOT_FOUND: 800,
+    ErrorCode.INVALID_PARAMETER: 1100,
+    ErrorCode.INVALID_DIMENSION: 1100,
+    ErrorCode.INVALID_METRIC: 1100,
+    ErrorCode.INVALID_TOPK: 1100,
+    ErrorCode.INVALID_IDS: 1806,
+    ErrorCode.MISSING_PARAMETER: 1802,
+    ErrorCode.MALFORMED_BODY: 1801,
+    ErrorCode.INVALID_BODY: 1801,
+    ErrorCode.INVALID_VECTORS: 1801,
+    ErrorCode.INVALID_ROWS: 1804,
+    ErrorCode.REQUEST_TOO_LARGE: 1100,
+}
+
+
+def v2_status(error: QuiverError) -> tuple[int, int]:
+    """(HTTP status, REST v2 code): 401 for credentials, 408 for timeouts, else 200."""
+    code = V2_CODES.get(error.code, V2_UNEXPECTED)
+    if error.code is ErrorCode.NOT_AUTHENTICATED:
+        return 401, code
+    if error.code is ErrorCode.TIMEOUT:
+        return 408, code
+    return 200, code
+
+
+Render = Callable[[int, int, str], web.Response]
+Classify = Callable[[QuiverError, str], tuple[int, int]]
+
+
+def error_middleware(classify: Classify, render: Render, unexpected: int, too_large: int) -> Callable:
+    """Turns every error into the surface's format: `classify` maps an internal error (and the
+    request path) to the surface's (HTTP status, code); `render` writes the body."""
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
         except QuiverError as error:
-            status, code = v1_status(error, request.path)
+            status, code = classify(error, request.path)
             return render(status, code, error.message)
         except web.HTTPRequestEntityTooLarge as error:
-            return render(413, V1_CODES[ErrorCode.REQUEST_TOO_LARGE], error.text or "body too large")
+            return render(413, too_large, error.text or "body too large")
         except web.HTTPException:
             raise  # unknown route (404) or method (405): aiohttp's plain answers
         except Exception as error:  # a bug: log it, answer in the surface's format
             log.exception("%s %s failed", request.method, request.path)
-            return render(500, V1_UNEXPECTED, f"internal error: {error!r}")
+            return render(500, unexpected, f"internal error: {error!r}")
 
     return middleware
+
+
+def v1_error_middleware(render: Render) -> Callable:
+    return error_middleware(v1_status, render, V1_UNEXPECTED, V1_CODES[ErrorCode.REQUEST_TOO_LARGE])
+
+
+def v2_error_middleware(render: Render) -> Callable:
+    return error_middleware(
+        lambda error, path: v2_status(error), render, V2_UNEXPECTED, V2_CODES[ErrorCode.REQUEST_TOO_LARGE]
+    )

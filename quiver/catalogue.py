@@ -86,6 +86,7 @@ class IndexFamily(Enum):
     NSG = "nsg"  # faiss IndexNSGFlat
     ANNOY = "annoy"  # the annoy library
     BINARY_IVF = "binary_ivf"  # faiss IndexBinaryIVF
+    SCALAR = "scalar"  # on a scalar field: speeds up filters, built by the data nodes
 
 
 class IvfEncoding(Enum):
@@ -124,7 +125,7 @@ class Param:
 class IndexType:
     name: str
     family: IndexFamily
-    vector_kind: VectorKind
+    vector_kind: VectorKind | None  # None: a scalar index
     metrics: frozenset[str]
     v1_names: tuple[str, ...] = ()
     v2_name: str | None = None
@@ -140,9 +141,9 @@ class IndexType:
         return self.family is IndexFamily.BRUTE_FORCE
 
     def builds_for(self, metric_name: str) -> bool:
-        """Whether segments get a built index. Binary indexes only speed up HAMMING; the other
-        binary metrics are always answered exactly by brute force."""
-        if self.is_exact:
+        """Whether index nodes build it for segments. Binary indexes only speed up HAMMING; the
+        other binary metrics are always answered exactly by brute force."""
+        if self.is_exact or self.family is IndexFamily.SCALAR:
             return False
         return self.vector_kind is VectorKind.FLOAT or metric_name == "HAMMING"
 
@@ -243,8 +244,19 @@ INDEX_TYPES: dict[str, IndexType] = {
                   frozenset({"HAMMING", "JACCARD", "TANIMOTO"}),
                   v1_names=("IVFFLAT",), v2_name="BIN_IVF_FLAT", build_params=(_NLIST,),
                   search_params=(_NPROBE,), engine_name="IVFFLAT"),
+        *(
+            IndexType(name, IndexFamily.SCALAR, None, frozenset(), v2_name=name)
+            for name in ("INVERTED", "STL_SORT", "Trie", "BITMAP")
+        ),
     )
 }
+
+
+def scalar_index_type(name: Any) -> IndexType:
+    kind = INDEX_TYPES.get(name) if isinstance(name, str) else None
+    if kind is None or kind.family is not IndexFamily.SCALAR:
+        raise QuiverError(ErrorCode.INVALID_INDEX_TYPE, f"{name!r} is not a scalar index type")
+    return kind
 
 
 def index_type(name: str) -> IndexType:

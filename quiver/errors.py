@@ -18,6 +18,7 @@ class ErrorCode(IntEnum):
     TIMEOUT = 3
 
     COLLECTION_NOT_FOUND = 100
+    COLLECTION_NOT_LOADED = 101
     COLLECTION_EXISTS = 102
     COLLECTION_NAME_INVALID = 103
     SCHEMA_INVALID = 105
@@ -35,10 +36,16 @@ class ErrorCode(IntEnum):
     NO_DATA_NODE = 400
     NODE_NOT_REGISTERED = 401
 
+    NOT_AUTHENTICATED = 1800
+
     INDEX_NOT_FOUND = 700
     INVALID_INDEX_TYPE = 701
     INDEX_EXISTS = 702  # a different index already on the field
     INDEX_BUILD_FAILED = 703
+
+    ALIAS_NOT_FOUND = 1600
+    ALIAS_CONFLICT = 1601  # an alias named like a collection
+    ALIAS_EXISTS = 1602
 
     INVALID_PARAMETER = 1100
     MISSING_PARAMETER = 1101
@@ -53,6 +60,8 @@ class ErrorCode(IntEnum):
     REQUEST_TOO_LARGE = 1111
     UNKNOWN_COMMAND = 1112
     MISSING_QUERY_PARAM = 1113
+    INVALID_ROWS = 1114  # inserted rows that do not fit the schema
+    DATABASE_NOT_FOUND = 1115
 
 
 RETRIABLE = frozenset(

@@ -14,6 +14,9 @@ ID_COUNTER = f"{PREFIX}:ids"
 # HASH collection name -> collection id.
 COLLECTION_NAMES = f"{PREFIX}:collections"
 
+# HASH alias -> collection id.
+ALIASES = f"{PREFIX}:aliases"
+
 # HASH of one collection, fields below (id_mode is absent until the first insert).
 COLLECTION_META = "meta"  # JSON of quiver.CollectionInfo, without id_mode and version
 COLLECTION_ID_MODE = "id_mode"  # int IdMode, set once with HSETNX
@@ -21,6 +24,11 @@ COLLECTION_VERSION = "version"  # int, bumped on every change that affects routi
 
 # STRING: JSON of quiver.RuntimeConfig, the cluster's runtime settings (absent: defaults).
 RUNTIME_CONFIG = f"{PREFIX}:config"
+
+# HASH user name -> "scrypt$<salt hex>$<hash hex>" of the password (never the password).
+USERS = f"{PREFIX}:users"
+# HASH sha256 hex of an API key -> the user it acts as.
+API_KEYS = f"{PREFIX}:api_keys"
 
 # HASH node id -> JSON of quiver.NodeInfo (its last registration).
 NODES = f"{PREFIX}:nodes"

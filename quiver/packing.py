@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
 from quiver.errors import ErrorCode, QuiverError
 
@@ -26,3 +27,22 @@ def pack_distances(distances: np.ndarray) -> bytes:
 
 def unpack_distances(data: bytes) -> np.ndarray:
     return np.frombuffer(data, dtype=DISTANCE_DTYPE)
+
+
+def pack_table(table: pa.Table | None) -> bytes:
+    """A table as an Arrow IPC stream (b"" for None): how columns cross process boundaries."""
+    if table is None:
+        return b""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def unpack_table(data: bytes) -> pa.Table | None:
+    if not data:
+        return None
+    try:
+        return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+    except pa.ArrowInvalid as error:
+        raise QuiverError(ErrorCode.INVALID_PARAMETER, f"unreadable columns: {error}") from None

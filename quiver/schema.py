@@ -12,13 +12,19 @@ from enum import IntEnum
 
 import numpy as np
 import orjson
+import pyarrow as pa
+from google.protobuf import json_format
 
 from quiver.catalogue import IndexType, Metric, VectorKind, index_type, metric
 from quiver.errors import ErrorCode, QuiverError
+from quiver.filters import FieldKind, FilterField, FilterSchema
 from quiver_pb import common_pb2 as pb
 
 DEFAULT_PARTITION = "_default"
+DYNAMIC_FIELD = "$meta"  # the column that keeps inserted keys the schema does not name
 MAX_DIMENSION = 32768
+MAX_VARCHAR_LENGTH = 65535
+MAX_ARRAY_CAPACITY = 4096
 MB = 1024 * 1024
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
@@ -37,6 +43,22 @@ class DataType(IntEnum):
     JSON = pb.JSON
     BINARY_VECTOR = pb.BINARY_VECTOR
     FLOAT_VECTOR = pb.FLOAT_VECTOR
+
+
+INTEGER_TYPES = frozenset({DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64})
+VECTOR_TYPES = frozenset({DataType.FLOAT_VECTOR, DataType.BINARY_VECTOR})
+# What a scalar field's column holds. JSON values are kept as their JSON text.
+ARROW_TYPES: dict[DataType, pa.DataType] = {
+    DataType.BOOL: pa.bool_(),
+    DataType.INT8: pa.int8(),
+    DataType.INT16: pa.int16(),
+    DataType.INT32: pa.int32(),
+    DataType.INT64: pa.int64(),
+    DataType.FLOAT: pa.float32(),
+    DataType.DOUBLE: pa.float64(),
+    DataType.VARCHAR: pa.string(),
+    DataType.JSON: pa.string(),
+}
 
 
 class IdMode(IntEnum):
@@ -74,25 +96,70 @@ def validate_collection_name(name: object) -> str:
     return name
 
 
+def validate_field_name(name: object) -> str:
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise QuiverError(
+            ErrorCode.SCHEMA_INVALID,
+            f"invalid field name {name!r}: 1 to 255 letters, digits or '_', starting with a letter or '_'",
+        )
+    return name
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
     data_type: DataType
     is_primary: bool = False
-    dim: int = 0
+    dim: int = 0  # vectors: components, or bits for binary vectors
+    max_length: int = 0  # VARCHAR (and VARCHAR array elements)
+    element_type: DataType | None = None  # ARRAY
+    max_capacity: int = 0  # ARRAY
+    auto_id: bool = False  # primary key: allocated by the cluster
+    nullable: bool = False
+    description: str = ""
+    field_id: int = 0
 
     @property
     def is_vector(self) -> bool:
-        return self.data_type in (DataType.FLOAT_VECTOR, DataType.BINARY_VECTOR)
+        return self.data_type in VECTOR_TYPES
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        if self.data_type is DataType.ARRAY:
+            assert self.element_type is not None
+            return pa.list_(ARROW_TYPES[self.element_type])
+        return ARROW_TYPES[self.data_type]
 
     def to_proto(self) -> pb.FieldSchema:
         return pb.FieldSchema(
-            name=self.name, data_type=int(self.data_type), is_primary=self.is_primary, dim=self.dim
+            name=self.name,
+            data_type=int(self.data_type),
+            is_primary=self.is_primary,
+            dim=self.dim,
+            max_length=self.max_length,
+            element_type=int(self.element_type or 0),
+            max_capacity=self.max_capacity,
+            auto_id=self.auto_id,
+            nullable=self.nullable,
+            description=self.description,
+            field_id=self.field_id,
         )
 
     @classmethod
     def from_proto(cls, msg: pb.FieldSchema) -> Field:
-        return cls(msg.name, DataType(msg.data_type), msg.is_primary, msg.dim)
+        return cls(
+            name=msg.name,
+            data_type=DataType(msg.data_type),
+            is_primary=msg.is_primary,
+            dim=msg.dim,
+            max_length=msg.max_length,
+            element_type=DataType(msg.element_type) if msg.element_type else None,
+            max_capacity=msg.max_capacity,
+            auto_id=msg.auto_id,
+            nullable=msg.nullable,
+            description=msg.description,
+            field_id=msg.field_id,
+        )
 
 
 @dataclass(frozen=True)
@@ -181,6 +248,88 @@ class VectorLayout:
         return array.reshape(-1, self.width)
 
 
+_FILTER_KINDS = {
+    DataType.BOOL: FieldKind.BOOL,
+    **{t: FieldKind.INT for t in INTEGER_TYPES},
+    DataType.FLOAT: FieldKind.FLOAT,
+    DataType.DOUBLE: FieldKind.FLOAT,
+    DataType.VARCHAR: FieldKind.STRING,
+    DataType.JSON: FieldKind.JSON,
+    DataType.ARRAY: FieldKind.ARRAY,
+}
+
+
+@dataclass(frozen=True)
+class CollectionSchema:
+    """The fields of a collection: what a segment needs to store, filter and return rows."""
+
+    fields: tuple[Field, ...]
+    enable_dynamic_field: bool = False
+
+    @property
+    def primary_field(self) -> Field:
+        return next(f for f in self.fields if f.is_primary)
+
+    @property
+    def ids_are_keys(self) -> bool:
+        """An INT64 primary key is the row id itself; a VARCHAR one is a scalar column."""
+        return self.primary_field.data_type is DataType.INT64
+
+    @property
+    def vector_field(self) -> Field:
+        return next(f for f in self.fields if f.is_vector)
+
+    @property
+    def layout(self) -> VectorLayout:
+        vf = self.vector_field
+        kind = VectorKind.BINARY if vf.data_type is DataType.BINARY_VECTOR else VectorKind.FLOAT
+        return VectorLayout(kind, vf.dim)
+
+    @property
+    def scalar_fields(self) -> tuple[Field, ...]:
+        """The fields kept in a segment's scalar columns (an INT64 key lives in the row ids)."""
+        return tuple(
+            f for f in self.fields if not f.is_vector and not (f.is_primary and self.ids_are_keys)
+        )
+
+    @property
+    def scalar_schema(self) -> pa.Schema:
+        """The Arrow schema of a segment's scalar columns, the dynamic field last."""
+        columns = [pa.field(f.name, f.arrow_type) for f in self.scalar_fields]
+        if self.enable_dynamic_field:
+            columns.append(pa.field(DYNAMIC_FIELD, pa.string()))
+        return pa.schema(columns)
+
+    @property
+    def filter_schema(self) -> FilterSchema:
+        """What a filter expression may name: every non-vector field, and dynamic keys."""
+        fields = {
+            f.name: FilterField(
+                f.name, _FILTER_KINDS[f.data_type], _FILTER_KINDS.get(f.element_type) if f.element_type else None
+            )
+            for f in self.fields
+            if not f.is_vector
+        }
+        return FilterSchema(fields, dynamic_field=self.enable_dynamic_field)
+
+    def field_named(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise QuiverError(ErrorCode.INVALID_PARAMETER, f"field {name!r} does not exist")
+
+    def to_json(self) -> str:
+        info = pb.CollectionInfo(
+            fields=[f.to_proto() for f in self.fields], enable_dynamic_field=self.enable_dynamic_field
+        )
+        return json_format.MessageToJson(info, preserving_proto_field_name=True, indent=None)
+
+    @classmethod
+    def from_json(cls, text: str) -> CollectionSchema:
+        info = json_format.Parse(text, pb.CollectionInfo())
+        return cls(tuple(Field.from_proto(f) for f in info.fields), info.enable_dynamic_field)
+
+
 @dataclass(frozen=True)
 class Collection:
     id: int
@@ -193,16 +342,34 @@ class Collection:
     version: int = 0
     partitions: tuple[Partition, ...] = field(default_factory=tuple)
     indexes: tuple[IndexSpec, ...] = field(default_factory=tuple)
+    enable_dynamic_field: bool = False
+    description: str = ""
+    consistency_level: str = "Bounded"
+    released: bool = False
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def schema(self) -> CollectionSchema:
+        return CollectionSchema(self.fields, self.enable_dynamic_field)
+
+    @property
+    def primary_field(self) -> Field:
+        return self.schema.primary_field
+
+    @property
+    def ids_are_keys(self) -> bool:
+        return self.schema.ids_are_keys
 
     @property
     def vector_field(self) -> Field:
-        return next(f for f in self.fields if f.is_vector)
+        return self.schema.vector_field
 
     @property
     def layout(self) -> VectorLayout:
-        vf = self.vector_field
-        kind = VectorKind.BINARY if vf.data_type is DataType.BINARY_VECTOR else VectorKind.FLOAT
-        return VectorLayout(kind, vf.dim)
+        return self.schema.layout
+
+    def index_for(self, field_name: str) -> IndexSpec | None:
+        return next((i for i in self.indexes if i.field_name == field_name), None)
 
     @property
     def dim(self) -> int:
@@ -219,8 +386,7 @@ class Collection:
     @property
     def vector_index(self) -> IndexSpec | None:
         """The index on the vector field, if one was created."""
-        name = self.vector_field.name
-        return next((i for i in self.indexes if i.field_name == name), None)
+        return self.index_for(self.vector_field.name)
 
     def partition(self, name: str) -> Partition:
         for p in self.partitions:
@@ -245,6 +411,11 @@ class Collection:
             version=self.version,
             partitions=[p.to_proto() for p in self.partitions],
             indexes=[i.to_proto() for i in self.indexes],
+            enable_dynamic_field=self.enable_dynamic_field,
+            description=self.description,
+            consistency_level=self.consistency_level,
+            released=self.released,
+            aliases=list(self.aliases),
         )
 
     @classmethod
@@ -260,6 +431,11 @@ class Collection:
             version=msg.version,
             partitions=tuple(Partition.from_proto(p) for p in msg.partitions),
             indexes=tuple(IndexSpec.from_proto(i) for i in msg.indexes),
+            enable_dynamic_field=msg.enable_dynamic_field,
+            description=msg.description,
+            consistency_level=msg.consistency_level or "Bounded",
+            released=msg.released,
+            aliases=tuple(msg.aliases),
         )
 
 
@@ -275,7 +451,10 @@ def vector_collection(
     return Collection(
         id=0,
         name=name,
-        fields=(Field("id", DataType.INT64, is_primary=True), Field("vector", vector_type, dim=dim)),
+        fields=(
+            Field("id", DataType.INT64, is_primary=True, field_id=100),
+            Field("vector", vector_type, dim=dim, field_id=101),
+        ),
         metric_type=metric_type,
         index_file_size_mb=index_file_size_mb,
     )
@@ -287,7 +466,11 @@ def validate_collection(collection: Collection) -> None:
     m = collection.metric
     vectors = [f for f in collection.fields if f.is_vector]
     if len(vectors) != 1:
-        raise QuiverError(ErrorCode.SCHEMA_INVALID, "a collection needs exactly one vector field")
+        raise QuiverError(
+            ErrorCode.SCHEMA_INVALID,
+            f"a collection needs exactly one vector field (this schema has {len(vectors)})",
+        )
+    _validate_fields(collection.fields)
     dim = vectors[0].dim
     if not 1 <= dim <= MAX_DIMENSION:
         raise QuiverError(
@@ -307,6 +490,37 @@ def validate_collection(collection: Collection) -> None:
             ErrorCode.INVALID_PARAMETER,
             f"index_file_size {collection.index_file_size_mb} is out of range [1, 4096]",
         )
+
+
+def _validate_fields(fields: tuple[Field, ...]) -> None:
+    names = [validate_field_name(f.name) for f in fields]
+    if len(set(names)) != len(names):
+        raise QuiverError(ErrorCode.SCHEMA_INVALID, f"field names must be unique: {names}")
+    primary = [f for f in fields if f.is_primary]
+    if len(primary) != 1:
+        raise QuiverError(ErrorCode.SCHEMA_INVALID, "a collection needs exactly one primary key field")
+    key = primary[0]
+    if key.data_type not in (DataType.INT64, DataType.VARCHAR):
+        raise QuiverError(ErrorCode.SCHEMA_INVALID, "the primary key must be an Int64 or a VarChar field")
+    if key.auto_id and key.data_type is not DataType.INT64:
+        raise QuiverError(ErrorCode.SCHEMA_INVALID, "only an Int64 primary key can be allocated (autoID)")
+    for f in fields:
+        if f.is_primary and f.nullable:
+            raise QuiverError(ErrorCode.SCHEMA_INVALID, "the primary key cannot be nullable")
+        if f.data_type is DataType.VARCHAR or f.element_type is DataType.VARCHAR:
+            if not 1 <= f.max_length <= MAX_VARCHAR_LENGTH:
+                raise QuiverError(
+                    ErrorCode.SCHEMA_INVALID,
+                    f"field {f.name!r}: max_length must be in [1, {MAX_VARCHAR_LENGTH}]",
+                )
+        if f.data_type is DataType.ARRAY:
+            if f.element_type not in ARROW_TYPES or f.element_type is DataType.JSON:
+                raise QuiverError(ErrorCode.SCHEMA_INVALID, f"field {f.name!r}: invalid array element type")
+            if not 1 <= f.max_capacity <= MAX_ARRAY_CAPACITY:
+                raise QuiverError(
+                    ErrorCode.SCHEMA_INVALID,
+                    f"field {f.name!r}: max_capacity must be in [1, {MAX_ARRAY_CAPACITY}]",
+                )
 
 
 @dataclass(frozen=True)

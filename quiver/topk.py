@@ -18,6 +18,13 @@ def empty_hits(nq: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.full((nq, k), PAD_ID, dtype=np.int64), np.full((nq, k), np.nan, dtype=np.float32)
 
 
+def topk_order(ids: np.ndarray, distances: np.ndarray, k: int, metric: Metric) -> np.ndarray:
+    """Positions of the best min(k, m) of each row of (nq, m) candidates, best first, so that
+    any array parallel to the candidates can follow them."""
+    key = np.where(ids == PAD_ID, np.inf, metric.sort_key(distances.astype(np.float64)))
+    return np.lexsort((ids, key), axis=-1)[:, :k]  # primary: key, then id
+
+
 def merge_topk(
     ids: np.ndarray, distances: np.ndarray, k: int, metric: Metric
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -27,8 +34,7 @@ def merge_topk(
         pad_ids, pad_distances = empty_hits(nq, k - m)
         ids = np.concatenate([ids, pad_ids], axis=1)
         distances = np.concatenate([distances, pad_distances], axis=1)
-    key = np.where(ids == PAD_ID, np.inf, metric.sort_key(distances.astype(np.float64)))
-    order = np.lexsort((ids, key), axis=-1)[:, :k]  # primary: key, then id
+    order = topk_order(ids, distances, k, metric)
     return np.take_along_axis(ids, order, 1), np.take_along_axis(distances, order, 1)
 
 

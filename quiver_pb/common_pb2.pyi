@@ -99,16 +99,30 @@ class StatusReply(_message.Message):
     def __init__(self, status: _Optional[_Union[Status, _Mapping]] = ...) -> None: ...
 
 class FieldSchema(_message.Message):
-    __slots__ = ("name", "data_type", "is_primary", "dim")
+    __slots__ = ("name", "data_type", "is_primary", "dim", "max_length", "element_type", "max_capacity", "auto_id", "nullable", "description", "field_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DATA_TYPE_FIELD_NUMBER: _ClassVar[int]
     IS_PRIMARY_FIELD_NUMBER: _ClassVar[int]
     DIM_FIELD_NUMBER: _ClassVar[int]
+    MAX_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    ELEMENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    MAX_CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    AUTO_ID_FIELD_NUMBER: _ClassVar[int]
+    NULLABLE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    FIELD_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     data_type: DataType
     is_primary: bool
     dim: int
-    def __init__(self, name: _Optional[str] = ..., data_type: _Optional[_Union[DataType, str]] = ..., is_primary: _Optional[bool] = ..., dim: _Optional[int] = ...) -> None: ...
+    max_length: int
+    element_type: DataType
+    max_capacity: int
+    auto_id: bool
+    nullable: bool
+    description: str
+    field_id: int
+    def __init__(self, name: _Optional[str] = ..., data_type: _Optional[_Union[DataType, str]] = ..., is_primary: _Optional[bool] = ..., dim: _Optional[int] = ..., max_length: _Optional[int] = ..., element_type: _Optional[_Union[DataType, str]] = ..., max_capacity: _Optional[int] = ..., auto_id: _Optional[bool] = ..., nullable: _Optional[bool] = ..., description: _Optional[str] = ..., field_id: _Optional[int] = ...) -> None: ...
 
 class PartitionInfo(_message.Message):
     __slots__ = ("id", "name", "created_ms")
@@ -141,7 +155,7 @@ class IndexSpec(_message.Message):
     def __init__(self, index_name: _Optional[str] = ..., field_name: _Optional[str] = ..., index_type: _Optional[str] = ..., metric_type: _Optional[str] = ..., params_json: _Optional[str] = ..., version: _Optional[int] = ..., dialect_name: _Optional[str] = ..., created_ms: _Optional[int] = ...) -> None: ...
 
 class CollectionInfo(_message.Message):
-    __slots__ = ("id", "name", "fields", "metric_type", "index_file_size_mb", "created_ms", "id_mode", "version", "partitions", "indexes")
+    __slots__ = ("id", "name", "fields", "metric_type", "index_file_size_mb", "created_ms", "id_mode", "version", "partitions", "indexes", "enable_dynamic_field", "description", "consistency_level", "released", "aliases")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     FIELDS_FIELD_NUMBER: _ClassVar[int]
@@ -152,6 +166,11 @@ class CollectionInfo(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PARTITIONS_FIELD_NUMBER: _ClassVar[int]
     INDEXES_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_DYNAMIC_FIELD_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    RELEASED_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
     id: int
     name: str
     fields: _containers.RepeatedCompositeFieldContainer[FieldSchema]
@@ -162,7 +181,12 @@ class CollectionInfo(_message.Message):
     version: int
     partitions: _containers.RepeatedCompositeFieldContainer[PartitionInfo]
     indexes: _containers.RepeatedCompositeFieldContainer[IndexSpec]
-    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[FieldSchema, _Mapping]]] = ..., metric_type: _Optional[str] = ..., index_file_size_mb: _Optional[int] = ..., created_ms: _Optional[int] = ..., id_mode: _Optional[_Union[IdMode, str]] = ..., version: _Optional[int] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ..., indexes: _Optional[_Iterable[_Union[IndexSpec, _Mapping]]] = ...) -> None: ...
+    enable_dynamic_field: bool
+    description: str
+    consistency_level: str
+    released: bool
+    aliases: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[FieldSchema, _Mapping]]] = ..., metric_type: _Optional[str] = ..., index_file_size_mb: _Optional[int] = ..., created_ms: _Optional[int] = ..., id_mode: _Optional[_Union[IdMode, str]] = ..., version: _Optional[int] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ..., indexes: _Optional[_Iterable[_Union[IndexSpec, _Mapping]]] = ..., enable_dynamic_field: _Optional[bool] = ..., description: _Optional[str] = ..., consistency_level: _Optional[str] = ..., released: _Optional[bool] = ..., aliases: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SegmentInfo(_message.Message):
     __slots__ = ("id", "collection_id", "partition_id", "node_id", "state", "row_count", "deleted_count", "data_bytes", "index_version", "index_state", "index_reason", "resident")

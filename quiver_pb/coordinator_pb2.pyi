@@ -66,6 +66,40 @@ class ListCollectionsReply(_message.Message):
     row_counts: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., collections: _Optional[_Iterable[_Union[_common_pb2.CollectionInfo, _Mapping]]] = ..., row_counts: _Optional[_Iterable[int]] = ...) -> None: ...
 
+class RenameRequest(_message.Message):
+    __slots__ = ("collection_name", "new_name")
+    COLLECTION_NAME_FIELD_NUMBER: _ClassVar[int]
+    NEW_NAME_FIELD_NUMBER: _ClassVar[int]
+    collection_name: str
+    new_name: str
+    def __init__(self, collection_name: _Optional[str] = ..., new_name: _Optional[str] = ...) -> None: ...
+
+class ReleaseRequest(_message.Message):
+    __slots__ = ("collection_name", "released")
+    COLLECTION_NAME_FIELD_NUMBER: _ClassVar[int]
+    RELEASED_FIELD_NUMBER: _ClassVar[int]
+    collection_name: str
+    released: bool
+    def __init__(self, collection_name: _Optional[str] = ..., released: _Optional[bool] = ...) -> None: ...
+
+class AliasRequest(_message.Message):
+    __slots__ = ("alias", "collection_name")
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_NAME_FIELD_NUMBER: _ClassVar[int]
+    alias: str
+    collection_name: str
+    def __init__(self, alias: _Optional[str] = ..., collection_name: _Optional[str] = ...) -> None: ...
+
+class AliasesReply(_message.Message):
+    __slots__ = ("status", "aliases", "collection_names")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_NAMES_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    aliases: _containers.RepeatedScalarFieldContainer[str]
+    collection_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., aliases: _Optional[_Iterable[str]] = ..., collection_names: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class PartitionRequest(_message.Message):
     __slots__ = ("collection_name", "partition_name")
     COLLECTION_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -273,3 +307,21 @@ class FinishBuildRequest(_message.Message):
     failed: bool
     reason: str
     def __init__(self, build: _Optional[_Union[BuildRef, _Mapping]] = ..., failed: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class Credentials(_message.Message):
+    __slots__ = ("user", "password", "api_key")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    password: str
+    api_key: str
+    def __init__(self, user: _Optional[str] = ..., password: _Optional[str] = ..., api_key: _Optional[str] = ...) -> None: ...
+
+class AuthReply(_message.Message):
+    __slots__ = ("status", "user")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    user: str
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., user: _Optional[str] = ...) -> None: ...

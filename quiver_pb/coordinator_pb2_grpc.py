@@ -60,6 +60,36 @@ class CoordinatorStub:
                 request_serializer=quiver__pb_dot_coordinator__pb2.ClaimIdModeRequest.SerializeToString,
                 response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
                 _registered_method=True)
+        self.RenameCollection = channel.unary_unary(
+                '/quiver.Coordinator/RenameCollection',
+                request_serializer=quiver__pb_dot_coordinator__pb2.RenameRequest.SerializeToString,
+                response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
+                _registered_method=True)
+        self.SetReleased = channel.unary_unary(
+                '/quiver.Coordinator/SetReleased',
+                request_serializer=quiver__pb_dot_coordinator__pb2.ReleaseRequest.SerializeToString,
+                response_deserializer=quiver__pb_dot_coordinator__pb2.CollectionReply.FromString,
+                _registered_method=True)
+        self.CreateAlias = channel.unary_unary(
+                '/quiver.Coordinator/CreateAlias',
+                request_serializer=quiver__pb_dot_coordinator__pb2.AliasRequest.SerializeToString,
+                response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
+                _registered_method=True)
+        self.AlterAlias = channel.unary_unary(
+                '/quiver.Coordinator/AlterAlias',
+                request_serializer=quiver__pb_dot_coordinator__pb2.AliasRequest.SerializeToString,
+                response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
+                _registered_method=True)
+        self.DropAlias = channel.unary_unary(
+                '/quiver.Coordinator/DropAlias',
+                request_serializer=quiver__pb_dot_coordinator__pb2.AliasRequest.SerializeToString,
+                response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
+                _registered_method=True)
+        self.ListAliases = channel.unary_unary(
+                '/quiver.Coordinator/ListAliases',
+                request_serializer=quiver__pb_dot_coordinator__pb2.CollectionRef.SerializeToString,
+                response_deserializer=quiver__pb_dot_coordinator__pb2.AliasesReply.FromString,
+                _registered_method=True)
         self.CreatePartition = channel.unary_unary(
                 '/quiver.Coordinator/CreatePartition',
                 request_serializer=quiver__pb_dot_coordinator__pb2.PartitionRequest.SerializeToString,
@@ -150,6 +180,11 @@ class CoordinatorStub:
                 request_serializer=quiver__pb_dot_coordinator__pb2.FinishBuildRequest.SerializeToString,
                 response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
                 _registered_method=True)
+        self.Authenticate = channel.unary_unary(
+                '/quiver.Coordinator/Authenticate',
+                request_serializer=quiver__pb_dot_coordinator__pb2.Credentials.SerializeToString,
+                response_deserializer=quiver__pb_dot_coordinator__pb2.AuthReply.FromString,
+                _registered_method=True)
         self.WatchCatalog = channel.unary_stream(
                 '/quiver.Coordinator/WatchCatalog',
                 request_serializer=quiver__pb_dot_common__pb2.Empty.SerializeToString,
@@ -188,6 +223,44 @@ class CoordinatorServicer:
     def ClaimIdMode(self, request, context):
         """Fixes a collection's id mode on its first insert; a later insert in the other mode fails.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenameCollection(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetReleased(self, request, context):
+        """A released collection refuses searches and queries until it is loaded again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateAlias(self, request, context):
+        """Aliases: another name for a collection, usable wherever its name is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AlterAlias(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DropAlias(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAliases(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -312,6 +385,13 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Authenticate(self, request, context):
+        """Users of the authenticated REST surfaces: a user and password, or an API key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchCatalog(self, request, context):
         """Proxies follow catalog changes to keep their routing caches exact.
         """
@@ -346,6 +426,36 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.ClaimIdMode,
                     request_deserializer=quiver__pb_dot_coordinator__pb2.ClaimIdModeRequest.FromString,
                     response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
+            ),
+            'RenameCollection': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenameCollection,
+                    request_deserializer=quiver__pb_dot_coordinator__pb2.RenameRequest.FromString,
+                    response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
+            ),
+            'SetReleased': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetReleased,
+                    request_deserializer=quiver__pb_dot_coordinator__pb2.ReleaseRequest.FromString,
+                    response_serializer=quiver__pb_dot_coordinator__pb2.CollectionReply.SerializeToString,
+            ),
+            'CreateAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAlias,
+                    request_deserializer=quiver__pb_dot_coordinator__pb2.AliasRequest.FromString,
+                    response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
+            ),
+            'AlterAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.AlterAlias,
+                    request_deserializer=quiver__pb_dot_coordinator__pb2.AliasRequest.FromString,
+                    response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
+            ),
+            'DropAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.DropAlias,
+                    request_deserializer=quiver__pb_dot_coordinator__pb2.AliasRequest.FromString,
+                    response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
+            ),
+            'ListAliases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAliases,
+                    request_deserializer=quiver__pb_dot_coordinator__pb2.CollectionRef.FromString,
+                    response_serializer=quiver__pb_dot_coordinator__pb2.AliasesReply.SerializeToString,
             ),
             'CreatePartition': grpc.unary_unary_rpc_method_handler(
                     servicer.CreatePartition,
@@ -436,6 +546,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.FinishBuild,
                     request_deserializer=quiver__pb_dot_coordinator__pb2.FinishBuildRequest.FromString,
                     response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
+            ),
+            'Authenticate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Authenticate,
+                    request_deserializer=quiver__pb_dot_coordinator__pb2.Credentials.FromString,
+                    response_serializer=quiver__pb_dot_coordinator__pb2.AuthReply.SerializeToString,
             ),
             'WatchCatalog': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchCatalog,
@@ -578,6 +693,168 @@ class Coordinator:
             '/quiver.Coordinator/ClaimIdMode',
             quiver__pb_dot_coordinator__pb2.ClaimIdModeRequest.SerializeToString,
             quiver__pb_dot_common__pb2.StatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenameCollection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/RenameCollection',
+            quiver__pb_dot_coordinator__pb2.RenameRequest.SerializeToString,
+            quiver__pb_dot_common__pb2.StatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetReleased(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/SetReleased',
+            quiver__pb_dot_coordinator__pb2.ReleaseRequest.SerializeToString,
+            quiver__pb_dot_coordinator__pb2.CollectionReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/CreateAlias',
+            quiver__pb_dot_coordinator__pb2.AliasRequest.SerializeToString,
+            quiver__pb_dot_common__pb2.StatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AlterAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/AlterAlias',
+            quiver__pb_dot_coordinator__pb2.AliasRequest.SerializeToString,
+            quiver__pb_dot_common__pb2.StatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DropAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/DropAlias',
+            quiver__pb_dot_coordinator__pb2.AliasRequest.SerializeToString,
+            quiver__pb_dot_common__pb2.StatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAliases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/ListAliases',
+            quiver__pb_dot_coordinator__pb2.CollectionRef.SerializeToString,
+            quiver__pb_dot_coordinator__pb2.AliasesReply.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1064,6 +1341,33 @@ class Coordinator:
             '/quiver.Coordinator/FinishBuild',
             quiver__pb_dot_coordinator__pb2.FinishBuildRequest.SerializeToString,
             quiver__pb_dot_common__pb2.StatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Authenticate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/Authenticate',
+            quiver__pb_dot_coordinator__pb2.Credentials.SerializeToString,
+            quiver__pb_dot_coordinator__pb2.AuthReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from quiver_pb import common_pb2 as quiver__pb_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18quiver_pb/datanode.proto\x12\x06quiver\x1a\x16quiver_pb/common.proto\"T\n\rInsertRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\x03\x12\x11\n\trow_count\x18\x02 \x01(\x03\x12\x0b\n\x03ids\x18\x03 \x01(\x0c\x12\x0f\n\x07vectors\x18\x04 \x01(\x0c\"3\n\rDeleteRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x0b\n\x03ids\x18\x02 \x01(\x0c\"D\n\x0b\x44\x65leteReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12\x15\n\rdeleted_count\x18\x02 \x01(\x03\"\xa7\x01\n\rSearchRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x15\n\rpartition_ids\x18\x02 \x03(\x03\x12\x13\n\x0bsegment_ids\x18\x03 \x03(\x03\x12\x13\n\x0bmetric_type\x18\x04 \x01(\t\x12\x0c\n\x04topk\x18\x05 \x01(\x05\x12\n\n\x02nq\x18\x06 \x01(\x05\x12\x0f\n\x07vectors\x18\x07 \x01(\x0c\x12\x13\n\x0bparams_json\x18\x08 \x01(\t\"g\n\x0bSearchReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12\n\n\x02nq\x18\x02 \x01(\x05\x12\x0c\n\x04topk\x18\x03 \x01(\x05\x12\x0b\n\x03ids\x18\x04 \x01(\x0c\x12\x11\n\tdistances\x18\x05 \x01(\x0c\"7\n\x11GetVectorsRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x0b\n\x03ids\x18\x02 \x01(\x0c\"O\n\x0fGetVectorsReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12\x0b\n\x03ids\x18\x02 \x01(\x0c\x12\x0f\n\x07vectors\x18\x03 \x01(\x0c\"*\n\x10NodeFlushRequest\x12\x16\n\x0e\x63ollection_ids\x18\x01 \x03(\x03\"W\n\x0eNodeFlushReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12%\n\x08segments\x18\x02 \x03(\x0b\x32\x13.quiver.SegmentInfo\"*\n\x13\x44ropSegmentsRequest\x12\x13\n\x0bsegment_ids\x18\x01 \x03(\x03\"R\n\x0cSegmentChunk\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12\x11\n\trow_count\x18\x02 \x01(\x03\x12\x0f\n\x07vectors\x18\x03 \x01(\x0c\"O\n\nIndexChunk\x12\x12\n\nsegment_id\x18\x01 \x01(\x03\x12\x1f\n\x04spec\x18\x02 \x01(\x0b\x32\x11.quiver.IndexSpec\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"]\n\x12SegmentRowsRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\x03\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\r\n\x05limit\x18\x03 \x01(\x03\x12\x14\n\x0cwith_vectors\x18\x04 \x01(\x08\"_\n\x10SegmentRowsReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12\r\n\x05total\x18\x02 \x01(\x03\x12\x0b\n\x03ids\x18\x03 \x01(\x0c\x12\x0f\n\x07vectors\x18\x04 \x01(\x0c\"@\n\x0e\x43ompactRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\x03\x12\x1a\n\x12source_segment_ids\x18\x02 \x03(\x03\"T\n\x0c\x43ompactReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12$\n\x07segment\x18\x02 \x01(\x0b\x32\x13.quiver.SegmentInfo2\xd4\x05\n\x08\x44\x61taNode\x12\x34\n\x06Insert\x12\x15.quiver.InsertRequest\x1a\x13.quiver.StatusReply\x12\x34\n\x06\x44\x65lete\x12\x15.quiver.DeleteRequest\x1a\x13.quiver.DeleteReply\x12\x34\n\x06Search\x12\x15.quiver.SearchRequest\x1a\x13.quiver.SearchReply\x12@\n\nGetVectors\x12\x19.quiver.GetVectorsRequest\x1a\x17.quiver.GetVectorsReply\x12\x43\n\x0bSegmentRows\x12\x1a.quiver.SegmentRowsRequest\x1a\x18.quiver.SegmentRowsReply\x12\x39\n\x05\x46lush\x12\x18.quiver.NodeFlushRequest\x1a\x16.quiver.NodeFlushReply\x12\x35\n\x04Load\x12\x18.quiver.NodeFlushRequest\x1a\x13.quiver.StatusReply\x12@\n\x0c\x44ropSegments\x12\x1b.quiver.DropSegmentsRequest\x1a\x13.quiver.StatusReply\x12\x37\n\x07\x43ompact\x12\x16.quiver.CompactRequest\x1a\x14.quiver.CompactReply\x12\x39\n\x0bReadSegment\x12\x12.quiver.SegmentRef\x1a\x14.quiver.SegmentChunk0\x01\x12\x36\n\tLoadIndex\x12\x12.quiver.IndexChunk\x1a\x13.quiver.StatusReply(\x01\x12?\n\x0b\x44ropIndexes\x12\x1b.quiver.DropSegmentsRequest\x1a\x13.quiver.StatusReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18quiver_pb/datanode.proto\x12\x06quiver\x1a\x16quiver_pb/common.proto\"e\n\rInsertRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\x03\x12\x11\n\trow_count\x18\x02 \x01(\x03\x12\x0b\n\x03ids\x18\x03 \x01(\x0c\x12\x0f\n\x07vectors\x18\x04 \x01(\x0c\x12\x0f\n\x07scalars\x18\x05 \x01(\x0c\"Z\n\rDeleteRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x0b\n\x03ids\x18\x02 \x01(\x0c\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12\x15\n\rpartition_ids\x18\x04 \x03(\x03\"D\n\x0b\x44\x65leteReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12\x15\n\rdeleted_count\x18\x02 \x01(\x03\"\xce\x01\n\rSearchRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x15\n\rpartition_ids\x18\x02 \x03(\x03\x12\x13\n\x0bsegment_ids\x18\x03 \x03(\x03\x12\x13\n\x0bmetric_type\x18\x04 \x01(\t\x12\x0c\n\x04topk\x18\x05 \x01(\x05\x12\n\n\x02nq\x18\x06 \x01(\x05\x12\x0f\n\x07vectors\x18\x07 \x01(\x0c\x12\x13\n\x0bparams_json\x18\x08 \x01(\t\x12\x0e\n\x06\x66ilter\x18\t \x01(\t\x12\x15\n\routput_fields\x18\n \x03(\t\"w\n\x0bSearchReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12\n\n\x02nq\x18\x02 \x01(\x05\x12\x0c\n\x04topk\x18\x03 \x01(\x05\x12\x0b\n\x03ids\x18\x04 \x01(\x0c\x12\x11\n\tdistances\x18\x05 \x01(\x0c\x12\x0e\n\x06\x66ields\x18\x06 \x01(\x0c\"r\n\x0cQueryRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x15\n\rpartition_ids\x18\x02 \x03(\x03\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12\x15\n\routput_fields\x18\x04 \x03(\t\x12\r\n\x05limit\x18\x05 \x01(\x03\"X\n\nQueryReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12\x0b\n\x03ids\x18\x03 \x01(\x0c\x12\x0e\n\x06\x66ields\x18\x04 \x01(\x0c\"7\n\x11GetVectorsRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x0b\n\x03ids\x18\x02 \x01(\x0c\"O\n\x0fGetVectorsReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12\x0b\n\x03ids\x18\x02 \x01(\x0c\x12\x0f\n\x07vectors\x18\x03 \x01(\x0c\"*\n\x10NodeFlushRequest\x12\x16\n\x0e\x63ollection_ids\x18\x01 \x03(\x03\"W\n\x0eNodeFlushReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12%\n\x08segments\x18\x02 \x03(\x0b\x32\x13.quiver.SegmentInfo\"*\n\x13\x44ropSegmentsRequest\x12\x13\n\x0bsegment_ids\x18\x01 \x03(\x03\"R\n\x0cSegmentChunk\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12\x11\n\trow_count\x18\x02 \x01(\x03\x12\x0f\n\x07vectors\x18\x03 \x01(\x0c\"O\n\nIndexChunk\x12\x12\n\nsegment_id\x18\x01 \x01(\x03\x12\x1f\n\x04spec\x18\x02 \x01(\x0b\x32\x11.quiver.IndexSpec\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"]\n\x12SegmentRowsRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\x03\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\r\n\x05limit\x18\x03 \x01(\x03\x12\x14\n\x0cwith_vectors\x18\x04 \x01(\x08\"_\n\x10SegmentRowsReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12\r\n\x05total\x18\x02 \x01(\x03\x12\x0b\n\x03ids\x18\x03 \x01(\x0c\x12\x0f\n\x07vectors\x18\x04 \x01(\x0c\"@\n\x0e\x43ompactRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\x03\x12\x1a\n\x12source_segment_ids\x18\x02 \x03(\x03\"T\n\x0c\x43ompactReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12$\n\x07segment\x18\x02 \x01(\x0b\x32\x13.quiver.SegmentInfo2\x87\x06\n\x08\x44\x61taNode\x12\x34\n\x06Insert\x12\x15.quiver.InsertRequest\x1a\x13.quiver.StatusReply\x12\x34\n\x06\x44\x65lete\x12\x15.quiver.DeleteRequest\x1a\x13.quiver.DeleteReply\x12\x34\n\x06Search\x12\x15.quiver.SearchRequest\x1a\x13.quiver.SearchReply\x12\x31\n\x05Query\x12\x14.quiver.QueryRequest\x1a\x12.quiver.QueryReply\x12@\n\nGetVectors\x12\x19.quiver.GetVectorsRequest\x1a\x17.quiver.GetVectorsReply\x12\x43\n\x0bSegmentRows\x12\x1a.quiver.SegmentRowsRequest\x1a\x18.quiver.SegmentRowsReply\x12\x39\n\x05\x46lush\x12\x18.quiver.NodeFlushRequest\x1a\x16.quiver.NodeFlushReply\x12\x35\n\x04Load\x12\x18.quiver.NodeFlushRequest\x1a\x13.quiver.StatusReply\x12@\n\x0c\x44ropSegments\x12\x1b.quiver.DropSegmentsRequest\x1a\x13.quiver.StatusReply\x12\x37\n\x07\x43ompact\x12\x16.quiver.CompactRequest\x1a\x14.quiver.CompactReply\x12\x39\n\x0bReadSegment\x12\x12.quiver.SegmentRef\x1a\x14.quiver.SegmentChunk0\x01\x12\x36\n\tLoadIndex\x12\x12.quiver.IndexChunk\x1a\x13.quiver.StatusReply(\x01\x12?\n\x0b\x44ropIndexes\x12\x1b.quiver.DropSegmentsRequest\x1a\x13.quiver.StatusReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,37 +33,41 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quiver_pb.datanode_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_INSERTREQUEST']._serialized_start=60
-  _globals['_INSERTREQUEST']._serialized_end=144
-  _globals['_DELETEREQUEST']._serialized_start=146
-  _globals['_DELETEREQUEST']._serialized_end=197
-  _globals['_DELETEREPLY']._serialized_start=199
-  _globals['_DELETEREPLY']._serialized_end=267
-  _globals['_SEARCHREQUEST']._serialized_start=270
-  _globals['_SEARCHREQUEST']._serialized_end=437
-  _globals['_SEARCHREPLY']._serialized_start=439
-  _globals['_SEARCHREPLY']._serialized_end=542
-  _globals['_GETVECTORSREQUEST']._serialized_start=544
-  _globals['_GETVECTORSREQUEST']._serialized_end=599
-  _globals['_GETVECTORSREPLY']._serialized_start=601
-  _globals['_GETVECTORSREPLY']._serialized_end=680
-  _globals['_NODEFLUSHREQUEST']._serialized_start=682
-  _globals['_NODEFLUSHREQUEST']._serialized_end=724
-  _globals['_NODEFLUSHREPLY']._serialized_start=726
-  _globals['_NODEFLUSHREPLY']._serialized_end=813
-  _globals['_DROPSEGMENTSREQUEST']._serialized_start=815
-  _globals['_DROPSEGMENTSREQUEST']._serialized_end=857
-  _globals['_SEGMENTCHUNK']._serialized_start=859
-  _globals['_SEGMENTCHUNK']._serialized_end=941
-  _globals['_INDEXCHUNK']._serialized_start=943
-  _globals['_INDEXCHUNK']._serialized_end=1022
-  _globals['_SEGMENTROWSREQUEST']._serialized_start=1024
-  _globals['_SEGMENTROWSREQUEST']._serialized_end=1117
-  _globals['_SEGMENTROWSREPLY']._serialized_start=1119
-  _globals['_SEGMENTROWSREPLY']._serialized_end=1214
-  _globals['_COMPACTREQUEST']._serialized_start=1216
-  _globals['_COMPACTREQUEST']._serialized_end=1280
-  _globals['_COMPACTREPLY']._serialized_start=1282
-  _globals['_COMPACTREPLY']._serialized_end=1366
-  _globals['_DATANODE']._serialized_start=1369
-  _globals['_DATANODE']._serialized_end=2093
+  _globals['_INSERTREQUEST']._serialized_end=161
+  _globals['_DELETEREQUEST']._serialized_start=163
+  _globals['_DELETEREQUEST']._serialized_end=253
+  _globals['_DELETEREPLY']._serialized_start=255
+  _globals['_DELETEREPLY']._serialized_end=323
+  _globals['_SEARCHREQUEST']._serialized_start=326
+  _globals['_SEARCHREQUEST']._serialized_end=532
+  _globals['_SEARCHREPLY']._serialized_start=534
+  _globals['_SEARCHREPLY']._serialized_end=653
+  _globals['_QUERYREQUEST']._serialized_start=655
+  _globals['_QUERYREQUEST']._serialized_end=769
+  _globals['_QUERYREPLY']._serialized_start=771
+  _globals['_QUERYREPLY']._serialized_end=859
+  _globals['_GETVECTORSREQUEST']._serialized_start=861
+  _globals['_GETVECTORSREQUEST']._serialized_end=916
+  _globals['_GETVECTORSREPLY']._serialized_start=918
+  _globals['_GETVECTORSREPLY']._serialized_end=997
+  _globals['_NODEFLUSHREQUEST']._serialized_start=999
+  _globals['_NODEFLUSHREQUEST']._serialized_end=1041
+  _globals['_NODEFLUSHREPLY']._serialized_start=1043
+  _globals['_NODEFLUSHREPLY']._serialized_end=1130
+  _globals['_DROPSEGMENTSREQUEST']._serialized_start=1132
+  _globals['_DROPSEGMENTSREQUEST']._serialized_end=1174
+  _globals['_SEGMENTCHUNK']._serialized_start=1176
+  _globals['_SEGMENTCHUNK']._serialized_end=1258
+  _globals['_INDEXCHUNK']._serialized_start=1260
+  _globals['_INDEXCHUNK']._serialized_end=1339
+  _globals['_SEGMENTROWSREQUEST']._serialized_start=1341
+  _globals['_SEGMENTROWSREQUEST']._serialized_end=1434
+  _globals['_SEGMENTROWSREPLY']._serialized_start=1436
+  _globals['_SEGMENTROWSREPLY']._serialized_end=1531
+  _globals['_COMPACTREQUEST']._serialized_start=1533
+  _globals['_COMPACTREQUEST']._serialized_end=1597
+  _globals['_COMPACTREPLY']._serialized_start=1599
+  _globals['_COMPACTREPLY']._serialized_end=1683
+  _globals['_DATANODE']._serialized_start=1686
+  _globals['_DATANODE']._serialized_end=2461
 # @@protoc_insertion_point(module_scope)

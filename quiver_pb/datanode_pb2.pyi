@@ -8,24 +8,30 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class InsertRequest(_message.Message):
-    __slots__ = ("segment_id", "row_count", "ids", "vectors")
+    __slots__ = ("segment_id", "row_count", "ids", "vectors", "scalars")
     SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
     ROW_COUNT_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     VECTORS_FIELD_NUMBER: _ClassVar[int]
+    SCALARS_FIELD_NUMBER: _ClassVar[int]
     segment_id: int
     row_count: int
     ids: bytes
     vectors: bytes
-    def __init__(self, segment_id: _Optional[int] = ..., row_count: _Optional[int] = ..., ids: _Optional[bytes] = ..., vectors: _Optional[bytes] = ...) -> None: ...
+    scalars: bytes
+    def __init__(self, segment_id: _Optional[int] = ..., row_count: _Optional[int] = ..., ids: _Optional[bytes] = ..., vectors: _Optional[bytes] = ..., scalars: _Optional[bytes] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
-    __slots__ = ("collection_id", "ids")
+    __slots__ = ("collection_id", "ids", "filter", "partition_ids")
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_IDS_FIELD_NUMBER: _ClassVar[int]
     collection_id: int
     ids: bytes
-    def __init__(self, collection_id: _Optional[int] = ..., ids: _Optional[bytes] = ...) -> None: ...
+    filter: str
+    partition_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, collection_id: _Optional[int] = ..., ids: _Optional[bytes] = ..., filter: _Optional[str] = ..., partition_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class DeleteReply(_message.Message):
     __slots__ = ("status", "deleted_count")
@@ -36,7 +42,7 @@ class DeleteReply(_message.Message):
     def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., deleted_count: _Optional[int] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection_id", "partition_ids", "segment_ids", "metric_type", "topk", "nq", "vectors", "params_json")
+    __slots__ = ("collection_id", "partition_ids", "segment_ids", "metric_type", "topk", "nq", "vectors", "params_json", "filter", "output_fields")
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_IDS_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +51,8 @@ class SearchRequest(_message.Message):
     NQ_FIELD_NUMBER: _ClassVar[int]
     VECTORS_FIELD_NUMBER: _ClassVar[int]
     PARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELDS_FIELD_NUMBER: _ClassVar[int]
     collection_id: int
     partition_ids: _containers.RepeatedScalarFieldContainer[int]
     segment_ids: _containers.RepeatedScalarFieldContainer[int]
@@ -53,21 +61,51 @@ class SearchRequest(_message.Message):
     nq: int
     vectors: bytes
     params_json: str
-    def __init__(self, collection_id: _Optional[int] = ..., partition_ids: _Optional[_Iterable[int]] = ..., segment_ids: _Optional[_Iterable[int]] = ..., metric_type: _Optional[str] = ..., topk: _Optional[int] = ..., nq: _Optional[int] = ..., vectors: _Optional[bytes] = ..., params_json: _Optional[str] = ...) -> None: ...
+    filter: str
+    output_fields: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, collection_id: _Optional[int] = ..., partition_ids: _Optional[_Iterable[int]] = ..., segment_ids: _Optional[_Iterable[int]] = ..., metric_type: _Optional[str] = ..., topk: _Optional[int] = ..., nq: _Optional[int] = ..., vectors: _Optional[bytes] = ..., params_json: _Optional[str] = ..., filter: _Optional[str] = ..., output_fields: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SearchReply(_message.Message):
-    __slots__ = ("status", "nq", "topk", "ids", "distances")
+    __slots__ = ("status", "nq", "topk", "ids", "distances", "fields")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     NQ_FIELD_NUMBER: _ClassVar[int]
     TOPK_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     DISTANCES_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
     status: _common_pb2.Status
     nq: int
     topk: int
     ids: bytes
     distances: bytes
-    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., nq: _Optional[int] = ..., topk: _Optional[int] = ..., ids: _Optional[bytes] = ..., distances: _Optional[bytes] = ...) -> None: ...
+    fields: bytes
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., nq: _Optional[int] = ..., topk: _Optional[int] = ..., ids: _Optional[bytes] = ..., distances: _Optional[bytes] = ..., fields: _Optional[bytes] = ...) -> None: ...
+
+class QueryRequest(_message.Message):
+    __slots__ = ("collection_id", "partition_ids", "filter", "output_fields", "limit")
+    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_IDS_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    collection_id: int
+    partition_ids: _containers.RepeatedScalarFieldContainer[int]
+    filter: str
+    output_fields: _containers.RepeatedScalarFieldContainer[str]
+    limit: int
+    def __init__(self, collection_id: _Optional[int] = ..., partition_ids: _Optional[_Iterable[int]] = ..., filter: _Optional[str] = ..., output_fields: _Optional[_Iterable[str]] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class QueryReply(_message.Message):
+    __slots__ = ("status", "count", "ids", "fields")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    count: int
+    ids: bytes
+    fields: bytes
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., count: _Optional[int] = ..., ids: _Optional[bytes] = ..., fields: _Optional[bytes] = ...) -> None: ...
 
 class GetVectorsRequest(_message.Message):
     __slots__ = ("collection_id", "ids")

@@ -50,6 +50,11 @@ class DataNodeStub:
                 request_serializer=quiver__pb_dot_datanode__pb2.SearchRequest.SerializeToString,
                 response_deserializer=quiver__pb_dot_datanode__pb2.SearchReply.FromString,
                 _registered_method=True)
+        self.Query = channel.unary_unary(
+                '/quiver.DataNode/Query',
+                request_serializer=quiver__pb_dot_datanode__pb2.QueryRequest.SerializeToString,
+                response_deserializer=quiver__pb_dot_datanode__pb2.QueryReply.FromString,
+                _registered_method=True)
         self.GetVectors = channel.unary_unary(
                 '/quiver.DataNode/GetVectors',
                 request_serializer=quiver__pb_dot_datanode__pb2.GetVectorsRequest.SerializeToString,
@@ -114,6 +119,13 @@ class DataNodeServicer:
 
     def Search(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Query(self, request, context):
+        """Rows that pass a filter, ordered by id, or only how many there are.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -196,6 +208,11 @@ def add_DataNodeServicer_to_server(servicer, server):
                     servicer.Search,
                     request_deserializer=quiver__pb_dot_datanode__pb2.SearchRequest.FromString,
                     response_serializer=quiver__pb_dot_datanode__pb2.SearchReply.SerializeToString,
+            ),
+            'Query': grpc.unary_unary_rpc_method_handler(
+                    servicer.Query,
+                    request_deserializer=quiver__pb_dot_datanode__pb2.QueryRequest.FromString,
+                    response_serializer=quiver__pb_dot_datanode__pb2.QueryReply.SerializeToString,
             ),
             'GetVectors': grpc.unary_unary_rpc_method_handler(
                     servicer.GetVectors,
@@ -324,6 +341,33 @@ class DataNode:
             '/quiver.DataNode/Search',
             quiver__pb_dot_datanode__pb2.SearchRequest.SerializeToString,
             quiver__pb_dot_datanode__pb2.SearchReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Query(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.DataNode/Query',
+            quiver__pb_dot_datanode__pb2.QueryRequest.SerializeToString,
+            quiver__pb_dot_datanode__pb2.QueryReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -11,8 +11,7 @@ from datanode import storage
 from datanode.segments import LocalSegment
 from datanode.service import _carry_new_deletes, _finish_compactions, _write_compacted
 from datanode.storage import SegmentMeta
-from quiver.catalogue import VectorKind
-from quiver.schema import SegmentState, VectorLayout
+from quiver.schema import SegmentState, vector_collection
 from tests.cluster import TestCluster, V1Client
 
 DIM = 8
@@ -23,7 +22,7 @@ def ids_on_disk(cluster: TestCluster, segment: str) -> set[int]:
         path = cluster.root / node.name / "segments" / segment / "data.arrow"
         if path.exists():
             with pa.memory_map(str(path)) as source:
-                return set(pa.ipc.open_file(source).read_all().column("id").to_pylist())
+                return set(pa.ipc.open_file(source).read_all().column(storage.ID_COLUMN).to_pylist())
     raise AssertionError(f"segment {segment} has no file")
 
 
@@ -82,10 +81,13 @@ async def test_compact_errors(v1: V1Client) -> None:
         assert (status, reply["code"]) == (400, code)
 
 
+SCHEMA = vector_collection("c", 2, "L2", 1).schema
+
+
 def flushed_segment(directory: Path, segment_id: int, ids: list[int], lsn: int = 1) -> LocalSegment:
-    meta = SegmentMeta(segment_id, 1, 2, VectorLayout(VectorKind.FLOAT, 2), seal_bytes=1 << 20)
+    meta = SegmentMeta(segment_id, 1, 2, SCHEMA, seal_bytes=1 << 20)
     segment = LocalSegment.create(meta, directory / str(segment_id))
-    segment.append(np.array(ids), np.arange(2 * len(ids), dtype=np.float32).reshape(-1, 2), lsn)
+    segment.append(np.array(ids), np.arange(2 * len(ids), dtype=np.float32).reshape(-1, 2), None, lsn)
     segment.state = SegmentState.SEALED
     snapshot, _ = segment.begin_persist()
     segment.write_rows(snapshot)
@@ -97,7 +99,7 @@ def test_deletes_made_during_a_compaction_reach_the_new_segment(tmp_path: Path) 
     first, second = flushed_segment(tmp_path, 10, [1, 2, 3]), flushed_segment(tmp_path, 11, [4, 5])
     first.delete(np.array([1]), lsn=5)
     taken = [(s, s.ids_and_deletes()[2].copy()) for s in (first, second)]
-    meta = SegmentMeta(12, 1, 2, VectorLayout(VectorKind.FLOAT, 2), 1 << 20, replaces=(10, 11))
+    meta = SegmentMeta(12, 1, 2, SCHEMA, 1 << 20, replaces=(10, 11))
     compacted = _write_compacted(meta, tmp_path / "12", taken)
     first.delete(np.array([3]), lsn=6)  # while the new segment was being written
     second.delete(np.array([4]), lsn=6)
@@ -111,11 +113,11 @@ def test_deletes_made_during_a_compaction_reach_the_new_segment(tmp_path: Path) 
 def test_a_crash_mid_compaction_is_settled_on_restart(tmp_path: Path) -> None:
     flushed_segment(tmp_path, 20, [1, 2])
     flushed_segment(tmp_path, 21, [3])
-    done = SegmentMeta(22, 1, 2, VectorLayout(VectorKind.FLOAT, 2), 1 << 20, replaces=(20, 21))
+    done = SegmentMeta(22, 1, 2, SCHEMA, 1 << 20, replaces=(20, 21))
     _write_compacted(done, tmp_path / "22", [(LocalSegment.open(tmp_path / "20"), np.zeros(2, bool)),
                                              (LocalSegment.open(tmp_path / "21"), np.zeros(1, bool))])
     flushed_segment(tmp_path, 30, [7])
-    unfinished = SegmentMeta(31, 1, 2, VectorLayout(VectorKind.FLOAT, 2), 1 << 20, replaces=(30,))
+    unfinished = SegmentMeta(31, 1, 2, SCHEMA, 1 << 20, replaces=(30,))
     storage.write_meta(tmp_path / "31", unfinished)  # crashed before its rows file existed
 
     _finish_compactions(sorted(p for p in tmp_path.iterdir()))

@@ -8,21 +8,21 @@ import numpy as np
 
 from datanode.segments import LocalSegment
 from datanode.storage import SegmentMeta
-from quiver.catalogue import METRICS, VectorKind
-from quiver.schema import SegmentState, VectorLayout
+from quiver.catalogue import METRICS
+from quiver.schema import SegmentState, vector_collection
 from quiver.topk import merge_topk
 
 
 def make_segment(tmp_path: Path) -> LocalSegment:
-    meta = SegmentMeta(1, 10, 11, VectorLayout(VectorKind.FLOAT, 2), seal_bytes=1 << 20)
+    meta = SegmentMeta(1, 10, 11, vector_collection("c", 2, "L2", 1).schema, seal_bytes=1 << 20)
     return LocalSegment.create(meta, tmp_path / "1")
 
 
 def test_delete_hides_only_rows_written_before_it(tmp_path: Path) -> None:
     segment = make_segment(tmp_path)
-    segment.append(np.array([5, 6]), np.zeros((2, 2), np.float32), lsn=1)
+    segment.append(np.array([5, 6]), np.zeros((2, 2), np.float32), None, lsn=1)
     assert segment.delete(np.array([5]), lsn=2) == 1
-    segment.append(np.array([5]), np.ones((1, 2), np.float32), lsn=3)  # the id comes back
+    segment.append(np.array([5]), np.ones((1, 2), np.float32), None, lsn=3)  # the id comes back
     snapshot = segment.snapshot()
     assert snapshot.ids[~snapshot.deleted].tolist() == [6, 5]
     assert segment.delete(np.array([5]), lsn=2) == 0, "replaying the delete changes nothing"
@@ -31,9 +31,9 @@ def test_delete_hides_only_rows_written_before_it(tmp_path: Path) -> None:
 
 def test_snapshots_do_not_move_when_rows_are_appended(tmp_path: Path) -> None:
     segment = make_segment(tmp_path)
-    segment.append(np.arange(10), np.zeros((10, 2), np.float32), lsn=1)
+    segment.append(np.arange(10), np.zeros((10, 2), np.float32), None, lsn=1)
     before = segment.snapshot()
-    segment.append(np.arange(10, 5000), np.ones((4990, 2), np.float32), lsn=2)  # reallocates
+    segment.append(np.arange(10, 5000), np.ones((4990, 2), np.float32), None, lsn=2)  # reallocates
     assert len(before.ids) == 10 and before.ids.tolist() == list(range(10))
     assert before.vectors.sum() == 0
 
@@ -41,7 +41,7 @@ def test_snapshots_do_not_move_when_rows_are_appended(tmp_path: Path) -> None:
 def test_persisted_segment_opens_with_its_deletes_and_loads_on_demand(tmp_path: Path) -> None:
     segment = make_segment(tmp_path)
     vectors = np.arange(8, dtype=np.float32).reshape(4, 2)
-    segment.append(np.array([1, 2, 3, 4]), vectors, lsn=1)
+    segment.append(np.array([1, 2, 3, 4]), vectors, None, lsn=1)
     segment.delete(np.array([2]), lsn=2)
     segment.state = SegmentState.SEALED
     snapshot, _ = segment.begin_persist()

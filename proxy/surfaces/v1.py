@@ -365,7 +365,7 @@ async def _search(request: web.Request, name: str, spec: Any) -> web.Response:
         partition_ids = _partitions_matching(collection, tags)
     if not (await cluster.routing(collection)).segments:  # nothing was ever inserted
         return json_response({"num": 0, "results": [], "result": []})
-    ids, distances = await cluster.search(
+    found = await cluster.search(
         collection,
         queries,
         topk,
@@ -374,6 +374,7 @@ async def _search(request: web.Request, name: str, spec: Any) -> web.Response:
         segment_ids,
         orjson.dumps(search_params).decode(),
     )
+    ids, distances = found.ids, found.distances
     results = [
         [
             {"id": str(i), "distance": _distance(d)}
