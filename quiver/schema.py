@@ -368,6 +368,11 @@ class Collection:
     def layout(self) -> VectorLayout:
         return self.schema.layout
 
+    @property
+    def allocates_keys(self) -> bool:
+        """The cluster allocates the Int64 key: autoID, or a 0.x collection inserted without ids."""
+        return self.primary_field.auto_id or (self.ids_are_keys and self.id_mode is IdMode.AUTO)
+
     def index_for(self, field_name: str) -> IndexSpec | None:
         return next((i for i in self.indexes if i.field_name == field_name), None)
 

@@ -96,6 +96,10 @@ class TestCluster:
     def v1_url(self) -> str:
         return f"http://{LOOPBACK}:{self.v1_port}"
 
+    @property
+    def http_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.http_port}"
+
     async def start(self) -> None:
         await self.redis.start()
         await wait_for_redis(self.redis_port, self.redis.log_path)
@@ -206,3 +210,32 @@ class V1Client:
         assert status == 200, reply
         return reply
 
+
+
+class V2Client:
+    """A Milvus 2.x REST v2 client, as curl scripts and SDKs talk to the proxy."""
+
+    def __init__(self, http: aiohttp.ClientSession, base_url: str, token: str | None = "root:Milvus") -> None:
+        self.http = http
+        self.base = base_url + "/v2/vectordb"
+        self.token = token
+
+    async def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        if self.token is not None:
+            sent.setdefault("Authorization", f"Bearer {self.token}")
+        data = body if isinstance(body, bytes) else orjson.dumps(body if body is not None else {})
+        async with self.http.post(f"{self.base}/{path}", data=io.BytesIO(data), headers=sent) as response:
+            return response.status, await response.json(content_type=None)
+
+    async def ok(self, path: str, body: Any = None, **headers: str) -> Any:
+        """The `data` of a successful call (code 0)."""
+        status, reply = await self.post(path, body, headers or None)
+        assert (status, reply.get("code")) == (200, 0), reply
+        return reply["data"]
+
+    async def fails(self, path: str, body: Any, code: int, status: int = 200) -> str:
+        got_status, reply = await self.post(path, body)
+        assert (got_status, reply.get("code")) == (status, code), reply
+        assert reply["message"]
+        return reply["message"]

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from tests.cluster import TestCluster, V1Client
+from tests.cluster import TestCluster, V1Client, V2Client
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +34,11 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 def v1(http: aiohttp.ClientSession, cluster: TestCluster) -> V1Client:
     return V1Client(http, cluster.v1_url)
+
+
+@pytest.fixture
+def v2(http: aiohttp.ClientSession, cluster: TestCluster) -> V2Client:
+    return V2Client(http, cluster.http_url)
 
 
 @pytest.fixture

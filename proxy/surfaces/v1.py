@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pyarrow as pa
 from aiohttp import web
 
 from proxy.cluster import ClusterClient
@@ -24,6 +25,7 @@ from quiver.errors import ErrorCode, QuiverError
 from quiver.ids import MAX_ID
 from quiver.schema import (
     DEFAULT_PARTITION,
+    DYNAMIC_FIELD,
     Collection,
     IndexSpec,
     IndexState,
@@ -170,6 +172,31 @@ def _checked(array: np.ndarray, layout: VectorLayout) -> np.ndarray:
     return vectors
 
 
+def v1_collection(collection: Collection) -> Collection:
+    """0.x ids are int64: a collection keyed by VarChar is only reachable through REST v2."""
+    if not collection.ids_are_keys:
+        raise QuiverError(
+            ErrorCode.INVALID_PARAMETER,
+            f"collection {collection.name!r} has a VarChar primary key: use the REST v2 API",
+        )
+    return collection
+
+
+def v1_scalars(collection: Collection, rows: int) -> pa.Table | None:
+    """0.x rows carry no scalar fields: an empty dynamic field, or a refusal when the schema
+    has fields of its own to fill."""
+    fields = collection.schema.scalar_fields
+    if fields:
+        raise QuiverError(
+            ErrorCode.INVALID_PARAMETER,
+            f"collection {collection.name!r} has scalar fields {[f.name for f in fields]}: "
+            "insert through the REST v2 API",
+        )
+    if not collection.enable_dynamic_field:
+        return None
+    return pa.table({DYNAMIC_FIELD: pa.array(["{}"] * rows, type=pa.string())})
+
+
 def _distance(value: float) -> str:
     return f"{value:f}"
 
@@ -296,7 +323,7 @@ async def insert(request: web.Request) -> web.Response:
     cluster = request.app[CLUSTER]
     name = validate_collection_name(request.match_info["name"])
     body = await read_json_object(request)
-    collection = await cluster.collection(name)
+    collection = v1_collection(await cluster.collection(name))
     vectors = decode_vectors(_require(body, "vectors"), collection.layout)
     if vectors.nbytes > MAX_INSERT_VECTOR_BYTES:
         raise QuiverError(ErrorCode.REQUEST_TOO_LARGE, "one insert takes at most 256 MB of vector data")
@@ -309,7 +336,7 @@ async def insert(request: web.Request) -> web.Response:
             )
     tag = _string(body.get("partition_tag") or DEFAULT_PARTITION, "partition_tag").strip()
     partition = collection.partition(tag or DEFAULT_PARTITION)
-    stored = await cluster.insert(collection, partition.id, vectors, ids)
+    stored = await cluster.insert(collection, partition.id, vectors, ids, v1_scalars(collection, len(vectors)))
     return json_response({"ids": [str(i) for i in stored.tolist()]}, status=201)
 
 
@@ -331,7 +358,7 @@ async def _delete(request: web.Request, name: str, spec: Any) -> web.Response:
         raise QuiverError(ErrorCode.MALFORMED_BODY, "'ids' must hold id strings")
     ids = _id_list(raw, "ids")
     cluster = request.app[CLUSTER]
-    collection = await cluster.collection(name)
+    collection = v1_collection(await cluster.collection(name))
     if len(ids):
         await cluster.delete(collection, ids)
     return json_response({"code": 0, "message": "OK"})
@@ -351,7 +378,7 @@ async def _search(request: web.Request, name: str, spec: Any) -> web.Response:
     if not isinstance(file_ids, list):
         raise QuiverError(ErrorCode.MALFORMED_BODY, "'file_ids' must be an array")
     cluster = request.app[CLUSTER]
-    collection = await cluster.collection(name)
+    collection = v1_collection(await cluster.collection(name))
     queries = decode_vectors(_require(spec, "vectors"), collection.layout)
     if not 1 <= topk <= MAX_TOPK:
         raise QuiverError(ErrorCode.INVALID_TOPK, f"topk {topk} is out of range [1, {MAX_TOPK}]")
@@ -429,7 +456,7 @@ async def get_vectors(request: web.Request) -> web.Response:
         raise QuiverError(ErrorCode.INVALID_PARAMETER, f"at most {MAX_GET_IDS} ids per request")
     ids = np.array([int(p) for p in parts], dtype=np.int64)
     cluster = request.app[CLUSTER]
-    collection = await cluster.collection(name)
+    collection = v1_collection(await cluster.collection(name))
     found = await cluster.get_vectors(collection, np.unique(ids))
     vectors = [
         {"vector": found.get(i, []), "id": str(i)} for i in ids.tolist()

@@ -389,13 +389,12 @@ def load_state(collection: Collection) -> str:
 
 async def describe_collection(request: web.Request) -> web.Response:
     collection = await collection_named(request.app[CLUSTER], await read_body(request))
-    key = collection.primary_field
     return ok(
         {
             "collectionName": collection.name,
             "collectionID": collection.id,
             "description": collection.description,
-            "autoId": key.auto_id,
+            "autoId": collection.allocates_keys,
             "fields": describe_fields(collection),
             "functions": [],
             "aliases": list(collection.aliases),

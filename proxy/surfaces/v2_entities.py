@@ -69,7 +69,7 @@ def decode_rows(collection: Collection, raw: Any, upsert: bool) -> Rows:
         raise QuiverError(ErrorCode.MISSING_PARAMETER, "missing required parameters, error: data must be a non-empty list of rows")
     schema = collection.schema
     key, vector_field = schema.primary_field, schema.vector_field
-    allocate = key.auto_id and not upsert
+    allocate = collection.allocates_keys and not upsert
     names = {f.name for f in collection.fields}
     columns: dict[str, list[Any]] = {f.name: [] for f in schema.scalar_fields}
     dynamic: list[str | None] = []
@@ -416,6 +416,9 @@ async def search(request: web.Request) -> web.Response:
         raise QuiverError(ErrorCode.MALFORMED_BODY, "range_filter requires radius")
     index_params = index.catalogue_type.validate_search(params, _V2, limit + offset) if index else {}
     projection = Projection.of(collection, body.strings("outputFields"), with_key=False)
+    key = collection.primary_field.name
+    key_fetched = not collection.ids_are_keys and key not in projection.fields
+    fetch = Projection([*projection.fields, key], projection.dynamic_keys) if key_fetched else projection
     found = await cluster.search(
         collection,
         queries,
@@ -425,19 +428,23 @@ async def search(request: web.Request) -> web.Response:
         set(),
         orjson.dumps(index_params).decode(),
         await _checked_filter(collection, body.get("filter")),
-        projection.fields,
+        fetch.fields,
     )
-    rows = render_rows(collection, found.fields, projection, int64_as_string(request))
-    hits = _hits(found.ids, found.distances, rows, offset, m.higher_is_better, radius, range_filter, int64_as_string(request))
+    rows = render_rows(collection, found.fields, fetch, int64_as_string(request))
+    keys = None
+    if not collection.ids_are_keys:  # hits are named by the VarChar key, not the row id
+        keys = [row.pop(key) if key_fetched else row[key] for row in rows]
+    hits = _hits(found.ids, found.distances, rows, keys, offset, m.higher_is_better, radius, range_filter,
+                 int64_as_string(request))
     return ok(hits[0] if len(hits) == 1 else hits)
 
 
 def _hits(
-    ids: np.ndarray, distances: np.ndarray, rows: list[dict[str, Any]], offset: int,
-    descending: bool, radius: Any, range_filter: Any, as_strings: bool,
+    ids: np.ndarray, distances: np.ndarray, rows: list[dict[str, Any]], keys: list[Any] | None,
+    offset: int, descending: bool, radius: Any, range_filter: Any, as_strings: bool,
 ) -> list[list[dict[str, Any]]]:
-    """One list of hits per query: the id, the distance, the output fields; after `offset`,
-    and within the range when one was asked for."""
+    """One list of hits per query: the key (`keys`, else the row id), the distance, the output
+    fields; after `offset`, and within the range when one was asked for."""
     hits, row = [], 0
     for query_ids, query_distances in zip(ids, distances):
         listed = []
@@ -445,10 +452,11 @@ def _hits(
             if hit_id < 0:
                 continue
             fields = rows[row] if rows else {}
+            key = keys[row] if keys is not None else _render_id(hit_id, as_strings)
             row += 1
             if position < offset or not _in_range(float(distance), descending, radius, range_filter):
                 continue
-            listed.append({"id": _render_id(hit_id, as_strings), "distance": np.float32(distance), **fields})
+            listed.append({"id": key, "distance": np.float32(distance), **fields})
         hits.append(listed)
     return hits
 
