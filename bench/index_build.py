@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
 import faiss
 import numpy as np
 import orjson
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from siftsmall import call, start_standalone  # noqa: E402  (the sibling benchmark's helpers)
+from common import call, cluster
 
 COLLECTION = "index_build_bench"
 DIM = 128
@@ -77,20 +73,13 @@ async def load(http: aiohttp.ClientSession, url: str, data: np.ndarray) -> None:
 async def run(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
     data = dataset(args.rows)
     results = {}
-    with tempfile.TemporaryDirectory(prefix="quiver-bench-") as tmp:
-        process, url = (None, args.url) if args.url else await start_standalone(Path(tmp))
-        try:
-            timeout = aiohttp.ClientTimeout(total=None)
-            async with aiohttp.ClientSession(timeout=timeout) as http:
-                await load(http, url, data)
-                for index_type, (params, make) in CASES.items():
-                    rest = await through_rest(http, url, index_type, params)
-                    local = in_process(make, data)
-                    results[index_type] = (rest, local)
-        finally:
-            if process is not None:
-                process.terminate()
-                await process.wait()
+    async with cluster(args.url, None) as endpoints:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as http:
+            await load(http, endpoints.v1, data)
+            for index_type, (params, make) in CASES.items():
+                rest = await through_rest(http, endpoints.v1, index_type, params)
+                local = in_process(make, data)
+                results[index_type] = (rest, local)
     return results
 
 

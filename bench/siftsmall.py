@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,24 +20,10 @@ import aiohttp
 import numpy as np
 import orjson
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, call, cluster, read_vecs
+
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "siftsmall"
 COLLECTION = "siftsmall_bench"
-
-
-def read_vecs(path: Path, dtype: str) -> np.ndarray:
-    raw = np.fromfile(path, dtype=np.int32)
-    dim = raw[0]
-    return raw.reshape(-1, dim + 1)[:, 1:].copy().view(dtype)
-
-
-async def call(http: aiohttp.ClientSession, method: str, url: str, body: object = None) -> dict:
-    data = None if body is None else orjson.dumps(body)
-    async with http.request(method, url, data=data, headers={"Content-Type": "application/json"}) as r:
-        reply = await r.json(content_type=None) if r.status != 204 else {}
-        if r.status >= 400:
-            raise RuntimeError(f"{method} {url}: {r.status} {reply}")
-        return reply
 
 
 async def load(http: aiohttp.ClientSession, url: str, base: np.ndarray, batch: int) -> float:
@@ -87,51 +71,25 @@ def recall_at_10(answers: list[list[int]], truth: np.ndarray) -> float:
     return float(np.mean([len(set(a[:10]) & set(t[:10].tolist())) / 10 for a, t in zip(answers, truth)]))
 
 
-async def start_standalone(data_dir: Path) -> tuple[asyncio.subprocess.Process, str]:
-    from quiver.standalone import free_port
-
-    v1_port, http_port = free_port(), free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "quiver.cli", "standalone", "--data-dir", str(data_dir),
-        "--v1-port", str(v1_port), "--http-port", str(http_port), "--log-level", "WARNING",
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), timeout=120)
-    if not line.startswith(b"Quiver is ready"):
-        raise RuntimeError(f"standalone did not start: {line!r}")
-    return process, f"http://127.0.0.1:{v1_port}"
-
-
 async def run(args: argparse.Namespace) -> dict:
     base = read_vecs(args.data / "siftsmall_base.fvecs", "float32")
     queries = read_vecs(args.data / "siftsmall_query.fvecs", "float32")
     truth = read_vecs(args.data / "siftsmall_groundtruth.ivecs", "int32")
-    process = None
-    url = args.url
-    with tempfile.TemporaryDirectory(prefix="quiver-bench-") as tmp:
-        if url is None:
-            process, url = await start_standalone(Path(tmp))
-        try:
-            connector = aiohttp.TCPConnector(limit=64)
-            async with aiohttp.ClientSession(connector=connector) as http:
-                insert_rate = await load(http, url, base, args.batch)
-                results = {"insert_vectors_per_s": insert_rate, "vectors": len(base)}
-                await search_load(http, url, queries, 4, 100)  # warm-up
-                for concurrency in (1, 32):
-                    qps, latency, answers = await search_load(
-                        http, url, queries, concurrency, args.requests
-                    )
-                    results[f"c{concurrency}"] = {
-                        "qps": qps,
-                        "p50_ms": float(np.percentile(latency, 50)),
-                        "p99_ms": float(np.percentile(latency, 99)),
-                        "recall_at_10": recall_at_10(answers, truth),
-                    }
-        finally:
-            if process is not None:
-                process.terminate()
-                await process.wait()
+    async with cluster(args.url, None) as endpoints:
+        url = endpoints.v1
+        connector = aiohttp.TCPConnector(limit=64)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            insert_rate = await load(http, url, base, args.batch)
+            results = {"insert_vectors_per_s": insert_rate, "vectors": len(base)}
+            await search_load(http, url, queries, 4, 100)  # warm-up
+            for concurrency in (1, 32):
+                qps, latency, answers = await search_load(http, url, queries, concurrency, args.requests)
+                results[f"c{concurrency}"] = {
+                    "qps": qps,
+                    "p50_ms": float(np.percentile(latency, 50)),
+                    "p99_ms": float(np.percentile(latency, 99)),
+                    "recall_at_10": recall_at_10(answers, truth),
+                }
     return results
 
 

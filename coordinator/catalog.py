@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TypeVar
 
+import orjson
 from google.protobuf import json_format
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -75,6 +76,16 @@ if redis.call('HGET', KEYS[1], 'index_version') == ARGV[1] then
 end
 return 0
 """
+# Adds partition ARGV[1] (JSON ARGV[2]) to a collection holding fewer than ARGV[3] and bumps
+# its version field ARGV[4]: 1 added, 0 exists, -1 no such collection, -2 at the limit.
+_ADD_PARTITION = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
+if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then return -2 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HINCRBY', KEYS[1], ARGV[4], 1)
+return 1
+"""
 # Clears a partition's active segment only if it is still the given one.
 _CLEAR_ACTIVE = """
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
@@ -91,6 +102,11 @@ class Catalog:
         self._clear_active = redis.register_script(_CLEAR_ACTIVE)
         self._queue_builds = redis.register_script(_QUEUE_BUILDS)
         self._set_build_state = redis.register_script(_SET_BUILD_STATE)
+        self._add_partition = redis.register_script(_ADD_PARTITION)
+        # The last parse of each collection, with what it came from: a collection with
+        # thousands of partitions takes milliseconds to read and parse, and every heartbeat
+        # reads each collection its node serves.
+        self._parsed: dict[int, tuple[tuple[str | None, ...], Collection]] = {}
 
     async def _transaction(self, watch: list[str], body: Callable[[Pipeline], Awaitable[T]]) -> T:
         """Runs `body` under WATCH until no watched key changed underneath it."""
@@ -135,6 +151,10 @@ class Catalog:
                 keys.collection(collection.id),
                 mapping={keys.COLLECTION_META: meta, keys.COLLECTION_VERSION: collection.version},
             )
+            pipe.hset(
+                keys.collection_partitions(collection.id),
+                mapping={p.name: _partition_json(p) for p in collection.partitions},
+            )
             await pipe.execute()
             return collection
 
@@ -149,6 +169,7 @@ class Catalog:
             pipe.hdel(keys.COLLECTION_NAMES, collection.name)
             pipe.delete(
                 keys.collection(collection.id),
+                keys.collection_partitions(collection.id),
                 keys.collection_segments(collection.id),
                 keys.active_segments(collection.id),
                 keys.collection_indexes(collection.id),
@@ -157,6 +178,7 @@ class Catalog:
             await pipe.execute()
 
         await self._transaction([keys.collection_segments(collection.id)], body)
+        self._parsed.pop(collection.id, None)
         return segments
 
     async def collection_id(self, name: str) -> int | None:
@@ -236,60 +258,67 @@ class Catalog:
                 pipe.hvals(keys.collection_indexes(collection_id))
             pipe.hgetall(keys.ALIASES)
             *rows, aliases = await pipe.execute()
+        heads = {i: (fields, specs) for i, fields, specs in zip(ids, rows[::2], rows[1::2]) if fields}
+        await self._parse_changed(heads)
         found = []
-        for fields, specs in zip(rows[::2], rows[1::2]):
-            if fields:
-                collection = _collection_from_hash(fields, specs)
-                named = tuple(sorted(a for a, i in aliases.items() if int(i) == collection.id))
-                found.append(collection.with_changes(aliases=named))
+        for collection_id in heads:
+            collection = self._parsed[collection_id][1]
+            named = tuple(sorted(a for a, i in aliases.items() if int(i) == collection_id))
+            found.append(collection.with_changes(aliases=named))
         return found
 
-    async def add_partition(self, collection_id: int, partition: Partition, limit: int) -> None:
-        key = keys.collection(collection_id)
+    async def _parse_changed(self, heads: dict[int, tuple[dict[str, str], list[str]]]) -> None:
+        """Parses the collections whose hash or index specs changed since their last parse,
+        reading their partitions only then: every change of partitions bumps the version, and
+        a collection may have thousands of them."""
+        changed = {}
+        for collection_id, head in heads.items():
+            source, cached = _source(*head), self._parsed.get(collection_id)
+            if cached is None or cached[0] != source:
+                changed[collection_id] = source
+        if not changed:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for collection_id in changed:
+                pipe.hgetall(keys.collection_partitions(collection_id))
+            partitions = await pipe.execute()
+        for (collection_id, source), listed in zip(changed.items(), partitions):
+            self._parsed[collection_id] = (source, _collection_from_hash(*heads[collection_id], listed))
 
-        async def body(pipe: Pipeline) -> None:
-            collection = await self._read_collection(pipe, collection_id)
-            if any(p.name == partition.name for p in collection.partitions):
-                raise QuiverError(
-                    ErrorCode.PARTITION_EXISTS,
-                    f"partition {partition.name!r} already exists in {collection.name!r}",
-                )
-            if len(collection.partitions) >= limit:
-                raise QuiverError(
-                    ErrorCode.PARTITION_NAME_INVALID,
-                    f"collection {collection.name!r} already has the maximum of {limit} partitions",
-                )
-            changed = collection.with_changes(partitions=(*collection.partitions, partition))
-            pipe.multi()
-            pipe.hset(key, keys.COLLECTION_META, _collection_json(changed))
-            pipe.hincrby(key, keys.COLLECTION_VERSION, 1)
-            await pipe.execute()
+    async def add_partition(self, collection_id: int, collection_name: str, partition: Partition, limit: int) -> None:
+        added = await self._add_partition(
+            keys=[keys.collection(collection_id), keys.collection_partitions(collection_id)],
+            args=[partition.name, _partition_json(partition), limit, keys.COLLECTION_VERSION],
+        )
+        if added == -1:
+            raise QuiverError(ErrorCode.COLLECTION_NOT_FOUND, f"collection {collection_name!r} not found")
+        if added == 0:
+            raise QuiverError(
+                ErrorCode.PARTITION_EXISTS, f"partition {partition.name!r} already exists in {collection_name!r}"
+            )
+        if added == -2:
+            raise QuiverError(
+                ErrorCode.PARTITION_NAME_INVALID,
+                f"collection {collection_name!r} already has the maximum of {limit} partitions",
+            )
 
-        await self._transaction([key], body)
-
-    async def remove_partition(self, collection_id: int, partition_id: int, segment_ids: list[int]) -> None:
+    async def remove_partition(self, collection_id: int, partition: Partition, segment_ids: list[int]) -> None:
         """Removes the partition and the records of its segments."""
-        key = keys.collection(collection_id)
-
-        async def body(pipe: Pipeline) -> None:
-            collection = await self._read_collection(pipe, collection_id)
-            kept = tuple(p for p in collection.partitions if p.id != partition_id)
-            pipe.multi()
-            pipe.hset(key, keys.COLLECTION_META, _collection_json(collection.with_changes(partitions=kept)))
-            pipe.hincrby(key, keys.COLLECTION_VERSION, 1)
-            pipe.hdel(keys.active_segments(collection_id), partition_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(keys.collection_partitions(collection_id), partition.name)
+            pipe.hincrby(keys.collection(collection_id), keys.COLLECTION_VERSION, 1)
+            pipe.hdel(keys.active_segments(collection_id), partition.id)
             if segment_ids:
                 pipe.srem(keys.collection_segments(collection_id), *segment_ids)
                 pipe.delete(*(keys.segment(i) for i in segment_ids))
             await pipe.execute()
 
-        await self._transaction([key, keys.collection_segments(collection_id)], body)
-
     async def _read_collection(self, pipe: Pipeline, collection_id: int) -> Collection:
+        """The collection's own hash (no index specs or partitions), read inside a transaction."""
         fields = await pipe.hgetall(keys.collection(collection_id))
         if not fields:
             raise QuiverError(ErrorCode.COLLECTION_NOT_FOUND, f"collection {collection_id} not found")
-        return _collection_from_hash(fields, [])
+        return _collection_from_hash(fields, [], {})
 
     async def claim_id_mode(self, collection_id: int, mode: IdMode) -> IdMode:
         """Sets the id mode if none is set yet; returns the mode now in force."""
@@ -492,16 +521,29 @@ def _collection_json(collection: Collection) -> str:
     info.ClearField("version")
     info.ClearField("aliases")  # kept in the aliases hash
     info.ClearField("indexes")  # kept in the collection's indexes hash
+    info.ClearField("partitions")  # kept in the collection's partitions hash
     return json_format.MessageToJson(info, preserving_proto_field_name=True)
 
 
-def _collection_from_hash(fields: dict[str, str], specs: list[str]) -> Collection:
+def _partition_json(partition: Partition) -> str:
+    return orjson.dumps({"id": partition.id, "created_ms": partition.created_ms}).decode()
+
+
+def _source(fields: dict[str, str], specs: list[str]) -> tuple[str | None, ...]:
+    """What a parsed collection came from, but its partitions (their changes bump the version)."""
+    names = (keys.COLLECTION_META, keys.COLLECTION_ID_MODE, keys.COLLECTION_VERSION)
+    return (*(fields.get(name) for name in names), *specs)
+
+
+def _collection_from_hash(fields: dict[str, str], specs: list[str], partitions: dict[str, str]) -> Collection:
     info = json_format.Parse(fields[keys.COLLECTION_META], pb.CollectionInfo())
     info.id_mode = int(fields.get(keys.COLLECTION_ID_MODE, 0))
     info.version = int(fields.get(keys.COLLECTION_VERSION, 0))
     for spec in specs:
         info.indexes.append(json_format.Parse(spec, pb.IndexSpec()))
-    return Collection.from_proto(info)
+    collection = Collection.from_proto(info)
+    listed = (Partition(name=name, **orjson.loads(value)) for name, value in partitions.items())
+    return collection.with_changes(partitions=tuple(sorted(listed, key=lambda p: p.id)))
 
 
 def _segment_hash(segment: Segment) -> dict[str, str | int]:

@@ -96,10 +96,10 @@ class CoordinatorServer(CoordinatorServicer):
             status=ok(), aliases=[a for a, _ in pairs], collection_names=[c for _, c in pairs]
         )
 
-    @servicer_method(cpb.CollectionReply)
-    async def CreatePartition(self, request: cpb.PartitionRequest) -> cpb.CollectionReply:
-        collection = await self.service.create_partition(request.collection_name, request.partition_name)
-        return cpb.CollectionReply(status=ok(), collection=collection.to_proto())
+    @servicer_method(pb.StatusReply)
+    async def CreatePartition(self, request: cpb.PartitionRequest) -> pb.StatusReply:
+        await self.service.create_partition(request.collection_name, request.partition_name)
+        return pb.StatusReply(status=ok())
 
     @servicer_method(pb.StatusReply)
     async def DropPartition(self, request: cpb.PartitionRequest) -> pb.StatusReply:

@@ -199,8 +199,11 @@ class CoordinatorService:
         log.info("dropped collection %s (%d)", collection.name, collection.id)
         await self._drop_on_nodes(segments, f"collection {collection.name!r}")
 
-    async def create_partition(self, name: str, partition_name: str) -> Collection:
-        collection = await self.collection(name=name)
+    async def create_partition(self, name: str, partition_name: str) -> None:
+        # By id: reading a collection with thousands of partitions costs more than adding one.
+        collection_id = await self.catalog.collection_id(name)
+        if collection_id is None:
+            raise QuiverError(ErrorCode.COLLECTION_NOT_FOUND, f"collection {name!r} not found")
         if not partition_name or len(partition_name) > MAX_PARTITION_NAME:
             raise QuiverError(
                 ErrorCode.PARTITION_NAME_INVALID,
@@ -209,9 +212,8 @@ class CoordinatorService:
         if partition_name == DEFAULT_PARTITION:
             raise QuiverError(ErrorCode.PARTITION_EXISTS, f"{DEFAULT_PARTITION} always exists")
         partition = Partition(await self.ids.allocate(1), partition_name, now_ms())
-        await self.catalog.add_partition(collection.id, partition, MAX_PARTITIONS)
-        self._changed(collection)
-        return await self.collection(collection_id=collection.id)
+        await self.catalog.add_partition(collection_id, name, partition, MAX_PARTITIONS)
+        self.changes.publish(CatalogChange(ChangeKind.COLLECTION, collection_id, name))
 
     async def drop_partition(self, name: str, partition_name: str) -> None:
         """Drops the partition and its data on every data node."""
@@ -224,7 +226,7 @@ class CoordinatorService:
                 s for s in await self.catalog.collection_segments(collection.id)
                 if s.partition_id == partition.id
             ]
-            await self.catalog.remove_partition(collection.id, partition.id, [s.id for s in segments])
+            await self.catalog.remove_partition(collection.id, partition, [s.id for s in segments])
         self._changed(collection)
         await self._drop_on_nodes(segments, f"partition {partition_name!r} of {collection.name!r}")
 

@@ -63,12 +63,25 @@ def newest_on_disk(directory: Path) -> IndexSpec | None:
     return max(specs, key=lambda s: s.version, default=None)
 
 
-def remove_files(directory: Path, keep_version: int = 0) -> None:
+def remove_files(directory: Path, keep_version: int) -> None:
     """Deletes the segment's index files, but those of `keep_version` (0: keeps none)."""
     keep = {data_path(directory, keep_version), spec_path(directory, keep_version)}
     for path in directory.glob(f"{INDEX_PREFIX}*"):
         if path not in keep:
             path.unlink(missing_ok=True)
+
+
+def remove_older(directory: Path, version: int) -> None:
+    """Deletes the files of the segment's indexes older than `version` (newer ones may be
+    arriving)."""
+    for path in directory.glob(f"{INDEX_PREFIX}*"):
+        if int(path.name[len(INDEX_PREFIX) :].split(".")[0]) < version:
+            path.unlink(missing_ok=True)
+
+
+def remove_version(directory: Path, version: int) -> None:
+    spec_path(directory, version).unlink(missing_ok=True)  # first: the data alone is no index
+    data_path(directory, version).unlink(missing_ok=True)
 
 
 def load(directory: Path, spec: IndexSpec, layout: VectorLayout) -> LoadedIndex:

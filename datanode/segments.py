@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from datanode import indexes, storage
 from datanode.indexes import LoadedIndex
 from datanode.storage import Rows, SegmentMeta
 from quiver.errors import ErrorCode, QuiverError
+from quiver.filters import SortedIndex
 from quiver.schema import CollectionSchema, IndexSpec, IndexState, Segment, SegmentState
 
 
@@ -44,6 +47,8 @@ class Snapshot:
     scalars: pa.Table | None  # None when the schema has no scalar columns
     schema: CollectionSchema
     index: LoadedIndex | None = None
+    # A sorted index of a scalar field, or None where the segment keeps none (still growing).
+    scalar_index: Callable[[str], SortedIndex | None] = field(default=lambda name: None, repr=False)
 
     def columns(self, names: list[str] | frozenset[str]) -> pa.Table:
         """These fields of every row, by field name: the key, the vector field, scalar fields,
@@ -98,6 +103,8 @@ class LocalSegment:
         self.load_lock = asyncio.Lock()
         self.index_spec: IndexSpec | None = None  # the index on disk, loaded or not
         self.index: LoadedIndex | None = None  # swapped in whole: searches see old or new
+        self._sorted: dict[str, SortedIndex] = {}  # scalar indexes, built on first use
+        self._sorted_lock = threading.Lock()
 
     @property
     def id(self) -> int:
@@ -177,6 +184,7 @@ class LocalSegment:
             self._vectors = None
             self._scalars = None
             self.index = None
+            self._sorted = {}
 
     # -- changes ------------------------------------------------------------------------------
 
@@ -249,7 +257,18 @@ class LocalSegment:
             scalars=self._scalar_table(),
             schema=self.meta.schema,
             index=self.index,
+            scalar_index=self._sorted_index if self.state is SegmentState.FLUSHED else lambda name: None,
         )
+
+    def _sorted_index(self, name: str) -> SortedIndex | None:
+        """A flushed segment's sorted index of a scalar column, built once (any thread)."""
+        with self._sorted_lock:
+            if name not in self._sorted:
+                scalars = self._scalars
+                if scalars is None or name not in scalars.column_names:
+                    return None
+                self._sorted[name] = SortedIndex(scalars.column(name))
+            return self._sorted[name]
 
     def _scalar_table(self) -> pa.Table | None:
         if not self.has_scalars:
@@ -325,8 +344,13 @@ class LocalSegment:
         self.index_spec, self.index = spec, index
         return True
 
-    def drop_index(self) -> None:
+    def drop_index(self, version: int | None = None) -> IndexSpec | None:
+        """Stops using the index if it is this version (None: whichever); returns what it dropped."""
+        dropped = self.index_spec
+        if dropped is None or (version is not None and dropped.version != version):
+            return None
         self.index_spec, self.index = None, None
+        return dropped
 
     def remove_files(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)

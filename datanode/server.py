@@ -52,7 +52,11 @@ class DataNodeServer(DataNodeServicer):
     @servicer_method(dpb.DeleteReply)
     async def Delete(self, request: dpb.DeleteRequest) -> dpb.DeleteReply:
         deleted = await self.service.delete(
-            request.collection_id, list(request.partition_ids), unpack_ids(request.ids), request.filter
+            request.collection_id,
+            list(request.partition_ids),
+            unpack_ids(request.ids),
+            request.filter,
+            frozenset(request.indexed_fields),
         )
         return dpb.DeleteReply(status=ok(), deleted_count=deleted)
 
@@ -75,6 +79,7 @@ class DataNodeServer(DataNodeServicer):
             params,
             request.filter,
             list(request.output_fields),
+            frozenset(request.indexed_fields),
         )
         return dpb.SearchReply(
             status=ok(),
@@ -93,6 +98,7 @@ class DataNodeServer(DataNodeServicer):
             request.filter,
             list(request.output_fields),
             request.limit,
+            frozenset(request.indexed_fields),
         )
         return dpb.QueryReply(status=ok(), count=count, ids=pack_ids(ids), fields=pack_table(fields))
 

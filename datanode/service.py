@@ -237,12 +237,17 @@ class DataNodeService:
         return lsn
 
     async def delete(
-        self, collection_id: int, partition_ids: list[int], ids: np.ndarray, filter_text: str = ""
+        self,
+        collection_id: int,
+        partition_ids: list[int],
+        ids: np.ndarray,
+        filter_text: str = "",
+        indexed_fields: frozenset[str] = frozenset(),
     ) -> int:
         """Deletes rows by id, or the rows a filter matches now (resolved to their ids before
         the record is logged, so a replay deletes exactly the same rows)."""
         if filter_text:
-            ids = await self._matching_ids(collection_id, partition_ids, filter_text)
+            ids = await self._matching_ids(collection_id, partition_ids, filter_text, indexed_fields)
         if not len(ids):
             return 0
         head = _DELETE_HEAD.pack(collection_id, len(partition_ids))
@@ -264,7 +269,9 @@ class DataNodeService:
         """Parses in a worker thread: a long `in` list takes a while."""
         return await self._in_thread(self._pool, parse_filter, filter_text, segment.meta.schema.filter_schema)
 
-    async def _matching_ids(self, collection_id: int, partition_ids: list[int], filter_text: str) -> np.ndarray:
+    async def _matching_ids(
+        self, collection_id: int, partition_ids: list[int], filter_text: str, indexed: frozenset[str]
+    ) -> np.ndarray:
         chosen = self._chosen(collection_id, partition_ids, [])
         if not chosen:
             return np.empty(0, dtype=np.int64)
@@ -272,7 +279,7 @@ class DataNodeService:
         await self._make_resident(chosen)
         try:
             snapshots = [s.snapshot() for s in chosen]
-            return await self._in_thread(self._pool, _matching_ids, snapshots, condition)
+            return await self._in_thread(self._pool, _matching_ids, snapshots, condition, indexed)
         finally:
             self._evict(keep=set())
 
@@ -459,28 +466,32 @@ class DataNodeService:
         loaded = await self._in_thread(self._io, indexes.load, directory, spec, segment.meta.layout)
         if self.segments.get(segment_id) is not segment or not segment.use_index(spec, loaded):
             return  # dropped, or a newer index arrived first
-        await self._in_thread(self._io, indexes.remove_files, directory, spec.version)
+        await self._in_thread(self._io, indexes.remove_older, directory, spec.version)
         log.info("segment %d now searched with %s index %d", segment_id, spec.index_type, spec.version)
         if segment.is_resident:
             self._touch([segment])
 
     async def drop_indexes(self, segment_ids: list[int]) -> None:
-        for segment_id in segment_ids:
-            segment = self.segments.get(segment_id)
-            if segment is not None and segment.index_spec is not None:
-                segment.drop_index()
-                await self._in_thread(self._io, indexes.remove_files, segment.directory)
-                log.info("segment %d index dropped: searched by brute force", segment_id)
+        """The index was dropped: these segments are searched by brute force from now."""
+        await self._drop_indexes({segment_id: None for segment_id in segment_ids})
 
     async def keep_indexes(self, versions: dict[int, int]) -> None:
-        """Drops the indexes that are not the version each segment should serve (0: none).
-        A segment that switched to the wanted version meanwhile keeps it."""
-        stale = [
-            segment_id
+        """Drops the indexes that are not the version each segment should serve (0: none)."""
+        await self._drop_indexes({
+            segment_id: s.index_spec.version
             for segment_id, wanted in versions.items()
             if (s := self.segments.get(segment_id)) and s.index_spec and s.index_spec.version != wanted
-        ]
-        await self.drop_indexes(stale)
+        })
+
+    async def _drop_indexes(self, versions: dict[int, int | None]) -> None:
+        """Drops each segment's index if it is still the given version (None: any), with its
+        files only: a newer version may be arriving beside it."""
+        for segment_id, version in versions.items():
+            segment = self.segments.get(segment_id)
+            dropped = segment.drop_index(version) if segment is not None else None
+            if dropped is not None:
+                await self._in_thread(self._io, indexes.remove_version, segment.directory, dropped.version)
+                log.info("segment %d dropped index %d", segment_id, dropped.version)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
@@ -564,6 +575,7 @@ class DataNodeService:
         params: dict[str, Any],
         filter_text: str = "",
         output_fields: list[str] | None = None,
+        indexed_fields: frozenset[str] = frozenset(),
     ) -> Hits:
         """The best k rows per query that pass the filter, with their output fields."""
         chosen = self._chosen(collection_id, partition_ids, segment_ids)
@@ -578,7 +590,9 @@ class DataNodeService:
                         f"query vectors of {queries.shape[1]} {queries.dtype} do not match segment "
                         f"{snapshot.segment_id} ({snapshot.vectors.shape[1]} {snapshot.vectors.dtype})",
                     )
-            search = SearchTask(queries, k, metric, params, condition, output_fields or [], self._gpu)
+            search = SearchTask(
+                queries, k, metric, params, condition, output_fields or [], self._gpu, indexed_fields
+            )
             return await self._in_thread(self._pool, search.run, snapshots)
         finally:
             self._evict(keep=set())  # back within the cache size once the search is done
@@ -590,6 +604,7 @@ class DataNodeService:
         filter_text: str,
         output_fields: list[str],
         limit: int,
+        indexed_fields: frozenset[str] = frozenset(),
     ) -> tuple[int, np.ndarray, pa.Table | None]:
         """How many live rows pass the filter, and the first `limit` of them by id with their
         output fields."""
@@ -602,7 +617,9 @@ class DataNodeService:
         await self._make_resident(chosen)
         try:
             snapshots = [s.snapshot() for s in chosen]
-            return await self._in_thread(self._pool, _query, snapshots, condition, output_fields, limit)
+            return await self._in_thread(
+                self._pool, _query, snapshots, condition, output_fields, limit, indexed_fields
+            )
         finally:
             self._evict(keep=set())
 
@@ -644,6 +661,7 @@ class SearchTask:
     condition: Filter | None
     output_fields: list[str]
     gpu: GpuBruteForce | None
+    indexed_fields: frozenset[str]
 
     def run(self, snapshots: list[Snapshot]) -> Hits:
         """Searches every segment (rows failing the filter excluded inside the search), then
@@ -653,11 +671,8 @@ class SearchTask:
             return Hits(*empty_hits(nq, k), None)
         ids, distances, which, rows = [], [], [], []
         for i, s in enumerate(snapshots):
-            excluded = _excluded(s, self.condition)
-            if s.index is not None and s.index.spec.metric_type == self.metric.name:
-                found, d = indexes.search(s.index, excluded, self.queries, k, self.metric, self.params)
-            else:  # growing, small, not built yet, or asked for another metric: exact
-                found, d = search_rows(s.ids, s.vectors, excluded, self.queries, k, self.metric, self.gpu)
+            excluded = _excluded(s, self.condition, self.indexed_fields)
+            found, d = self._search_segment(s, excluded)
             ids.append(np.where(found >= 0, s.ids[np.where(found >= 0, found, 0)], PAD_ID))
             distances.append(d)
             which.append(np.full(found.shape, i))
@@ -671,12 +686,44 @@ class SearchTask:
             fields = _gather(snapshots, best_which.reshape(-1)[hit], best_rows.reshape(-1)[hit], self.output_fields)
         return Hits(best_ids, best_distances, fields)
 
+    def _search_segment(self, s: Snapshot, excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k = self.k
+        passing = len(excluded) - int(np.count_nonzero(excluded))
+        index_serves = (
+            s.index is not None
+            and s.index.spec.metric_type == self.metric.name
+            and passing >= EXACT_BELOW_PASSING_SHARE * len(excluded)
+        )
+        if not index_serves:  # growing, small, not built yet, another metric, or a narrow filter
+            return search_rows(s.ids, s.vectors, excluded, self.queries, k, self.metric, self.gpu)
+        found, d = indexes.search(s.index, excluded, self.queries, k, self.metric, self.params)
+        # A masked graph or IVF search can stop short of k hits although k rows pass: those
+        # queries are answered exactly, so a search never returns fewer hits than exist.
+        short = np.count_nonzero(found >= 0, axis=1) < min(k, passing)
+        if short.any():
+            found[short], d[short] = search_rows(
+                s.ids, s.vectors, excluded, self.queries[short], k, self.metric, self.gpu
+            )
+        return found, d
 
-def _excluded(snapshot: Snapshot, condition: Filter | None) -> np.ndarray:
-    """Rows a search or query must not return: deleted, or failing the filter."""
+
+# A filter passing fewer rows than this share of a segment is answered exactly: graph and IVF
+# searches lose recall (HNSW can even return fewer than k hits) when most rows are masked, and
+# scanning the few rows that pass is cheap.
+EXACT_BELOW_PASSING_SHARE = 0.1
+
+
+def _excluded(snapshot: Snapshot, condition: Filter | None, indexed: frozenset[str] = frozenset()) -> np.ndarray:
+    """Rows a search or query must not return: deleted, or failing the filter (answered by
+    the segment's scalar indexes where the fields have one)."""
     if condition is None:
         return snapshot.deleted
-    return snapshot.deleted | ~condition.evaluate(snapshot.columns(condition.columns))
+    indexes = {}
+    for name in indexed & condition.columns:
+        found = snapshot.scalar_index(name)
+        if found is not None:
+            indexes[name] = found
+    return snapshot.deleted | ~condition.evaluate(snapshot.columns(condition.columns), indexes)
 
 
 def _gather(snapshots: list[Snapshot], which: np.ndarray, rows: np.ndarray, names: list[str]) -> pa.Table:
@@ -693,9 +740,13 @@ def _gather(snapshots: list[Snapshot], which: np.ndarray, rows: np.ndarray, name
 
 
 def _query(
-    snapshots: list[Snapshot], condition: Filter | None, output_fields: list[str], limit: int
+    snapshots: list[Snapshot],
+    condition: Filter | None,
+    output_fields: list[str],
+    limit: int,
+    indexed: frozenset[str],
 ) -> tuple[int, np.ndarray, pa.Table | None]:
-    matches = [np.flatnonzero(~_excluded(s, condition)) for s in snapshots]
+    matches = [np.flatnonzero(~_excluded(s, condition, indexed)) for s in snapshots]
     count = sum(len(m) for m in matches)
     ids = np.concatenate([s.ids[m] for s, m in zip(snapshots, matches)])
     which = np.concatenate([np.full(len(m), i) for i, m in enumerate(matches)])
@@ -705,8 +756,8 @@ def _query(
     return count, ids[first], fields
 
 
-def _matching_ids(snapshots: list[Snapshot], condition: Filter) -> np.ndarray:
-    return np.unique(np.concatenate([s.ids[~_excluded(s, condition)] for s in snapshots]))
+def _matching_ids(snapshots: list[Snapshot], condition: Filter, indexed: frozenset[str]) -> np.ndarray:
+    return np.unique(np.concatenate([s.ids[~_excluded(s, condition, indexed)] for s in snapshots]))
 
 
 def _decode_scalars(data: bytes | memoryview, segment: LocalSegment) -> pa.Table | None:

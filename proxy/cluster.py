@@ -499,6 +499,7 @@ class ClusterClient:
             params_json=params_json,
             filter=filter_text,
             output_fields=output_fields or [],
+            indexed_fields=_scalar_indexed(collection),
         )
         replies = await self._fan_out(collection, "Search", request, partition_ids, segment_ids)
         if not replies:
@@ -530,6 +531,7 @@ class ClusterClient:
             filter=filter_text,
             output_fields=output_fields,
             limit=offset + limit,
+            indexed_fields=_scalar_indexed(collection),
         )
         replies = await self._fan_out(collection, "Query", request, partition_ids)
         count = sum(r.count for r in replies)
@@ -569,6 +571,7 @@ class ClusterClient:
             ids=pack_ids(ids if ids is not None else np.empty(0, dtype=np.int64)),
             filter=filter_text,
             partition_ids=sorted(partition_ids or ()),
+            indexed_fields=_scalar_indexed(collection),
         )
         replies = await self._fan_out(collection, "Delete", request, partition_ids)
         return sum(r.deleted_count for r in replies)
@@ -597,14 +600,13 @@ class ClusterClient:
         vectors = collection.layout.unpack(reply.vectors) if with_vectors else None
         return reply.total, unpack_ids(reply.ids), vectors
 
-    async def create_partition(self, name: str, partition_name: str) -> Collection:
-        reply = await call(
+    async def create_partition(self, name: str, partition_name: str) -> None:
+        await call(
             self.coordinator.CreatePartition,
             cpb.PartitionRequest(collection_name=name, partition_name=partition_name),
             peer="coordinator",
         )
-        self._forget_collection(reply.collection.id, name)
-        return Collection.from_proto(reply.collection)
+        self._forget_collection(0, name)
 
     async def drop_partition(self, name: str, partition_name: str) -> None:
         await call(
@@ -613,6 +615,12 @@ class ClusterClient:
             peer="coordinator",
         )
         self._forget_collection(0, name)
+
+
+def _scalar_indexed(collection: Collection) -> list[str]:
+    """Fields whose scalar index the data nodes use to answer filters."""
+    vector = collection.vector_field.name
+    return sorted(i.field_name for i in collection.indexes if i.field_name != vector)
 
 
 def _follow(order: np.ndarray, ids: list[np.ndarray], tables: list[pa.Table | None], k: int) -> pa.Table:

@@ -328,9 +328,59 @@ class Filter:
     columns: frozenset[str]  # the columns evaluate() reads
     root: Condition = field(repr=False)
 
-    def evaluate(self, table: pa.Table) -> np.ndarray:
-        """One bool per row of `table`: True where the row matches."""
-        return _flags(_Evaluator(table).condition(self.root))
+    def evaluate(self, table: pa.Table, indexes: Mapping[str, SortedIndex] | None = None) -> np.ndarray:
+        """One bool per row of `table`: True where the row matches. `indexes` (by column name)
+        answer comparisons and `in` lists on those columns without scanning them."""
+        return _flags(_Evaluator(table, indexes or {}).condition(self.root))
+
+
+class SortedIndex:
+    """A column's values in sorted order (Milvus' STL_SORT, and the scalar index Quiver builds
+    for INVERTED, Trie and BITMAP): equality, `in` and ranges by binary search, touching only
+    the matching rows."""
+
+    def __init__(self, column: pa.Array) -> None:
+        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        self.rows = len(column)
+        self.nulls = _flags(column.is_null())
+        present = np.flatnonzero(~self.nulls)
+        values = column.filter(pa.array(~self.nulls))
+        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+            values = np.array(values.to_pylist(), dtype=object)
+        else:
+            values = values.to_numpy(zero_copy_only=False)
+        order = np.argsort(values, kind="stable")
+        self._sorted = values[order]
+        self._rows = present[order]
+
+    def coerce(self, literal: Scalar) -> Scalar:
+        kind = self._sorted.dtype.kind
+        return self._sorted.dtype.type(literal) if kind == "f" else literal
+
+    def compare(self, op: str, literal: Scalar) -> pa.Array:
+        """`column op literal` for every row (null rows unknown)."""
+        if op == "!=":
+            return pc.invert(self.compare("==", literal))
+        low, high = {
+            "==": ("left", "right"), "<": (None, "left"), "<=": (None, "right"),
+            ">": ("right", None), ">=": ("left", None),
+        }[op]
+        start = 0 if low is None else int(np.searchsorted(self._sorted, literal, side=low))
+        end = len(self._sorted) if high is None else int(np.searchsorted(self._sorted, literal, side=high))
+        return self._mask([(start, end)])
+
+    def isin(self, items: list[Scalar]) -> pa.Array:
+        spans = [
+            (int(np.searchsorted(self._sorted, item, "left")), int(np.searchsorted(self._sorted, item, "right")))
+            for item in items
+        ]
+        return self._mask(spans)
+
+    def _mask(self, spans: list[tuple[int, int]]) -> pa.Array:
+        hits = np.zeros(self.rows, bool)
+        for start, end in spans:
+            hits[self._rows[start:end]] = True
+        return _known(hits, self.nulls)
 
 
 def parse_filter(expression: str, schema: FilterSchema) -> Filter:
@@ -851,8 +901,9 @@ def _navigate(document: object, keys: tuple[str | int, ...]) -> object:
 class _Evaluator:
     """Evaluates one AST over one table; JSON columns are parsed at most once."""
 
-    def __init__(self, table: pa.Table) -> None:
+    def __init__(self, table: pa.Table, indexes: Mapping[str, SortedIndex]) -> None:
         self._table = table
+        self._indexes = indexes
         self._rows = table.num_rows
         self._columns: dict[str, pa.Array] = {}
         self._documents: dict[str, list[object]] = {}
@@ -926,12 +977,26 @@ class _Evaluator:
         return [d if d is UNKNOWN else _navigate(d, path.keys) for d in documents]
 
     def _compare(self, node: Compare) -> pa.Array:
+        indexed = self._indexed(node.left, node.right)
+        if indexed is not None:
+            return indexed.compare(node.op, _as_literal(node.right, indexed))
+        flipped = self._indexed(node.right, node.left)
+        if flipped is not None:
+            return flipped.compare(_FLIPPED[node.op], _as_literal(node.left, flipped))
         left = self._typed(node.left, node.right.kind)
         right = self._typed(node.right, node.left.kind)
         result = _COMPARE[node.op](_arrow(left, _type_of(right)), _arrow(right, _type_of(left)))
         return _settle_missing(result, (left, right), node.op == "!=")
 
+    def _indexed(self, column: Value, other: Value) -> SortedIndex | None:
+        """The index that can answer `column op other`: a plain field against a literal."""
+        if isinstance(column, FieldRef) and isinstance(other, Literal) and not isinstance(other.value, bool):
+            return self._indexes.get(column.field.name)
+        return None
+
     def _in(self, node: In) -> pa.Array:
+        if isinstance(node.value, FieldRef) and node.value.field.name in self._indexes:
+            return self._indexes[node.value.field.name].isin(list(node.items))
         value = self._value(node.value)
         hits = np.zeros(self._rows, bool)
         for kind, items in _by_lane(node.items).items():
@@ -985,6 +1050,15 @@ class _Evaluator:
             has = np.bincount(parents[hit], minlength=self._rows) > 0
             found = found & has if node.require_all else found | has
         return _known(found, ~_flags(target.data.is_valid()))
+
+
+_FLIPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def _as_literal(node: Value, index: SortedIndex) -> Scalar:
+    """The literal as the column would compare it: a float column's width (see _arrow)."""
+    assert isinstance(node, Literal)
+    return index.coerce(node.value)
 
 
 def _json_contains(value: object, items: tuple[Item, ...], require_all: bool) -> bool | None:

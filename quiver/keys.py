@@ -18,7 +18,7 @@ COLLECTION_NAMES = f"{PREFIX}:collections"
 ALIASES = f"{PREFIX}:aliases"
 
 # HASH of one collection, fields below (id_mode is absent until the first insert).
-COLLECTION_META = "meta"  # JSON of quiver.CollectionInfo, without id_mode and version
+COLLECTION_META = "meta"  # JSON of quiver.CollectionInfo, without id_mode, version and partitions
 COLLECTION_ID_MODE = "id_mode"  # int IdMode, set once with HSETNX
 COLLECTION_VERSION = "version"  # int, bumped on every change that affects routing
 
@@ -41,6 +41,12 @@ def collection(collection_id: int) -> str:
 def collection_segments(collection_id: int) -> str:
     """SET of the collection's segment ids."""
     return f"{PREFIX}:collection:{collection_id}:segments"
+
+
+def collection_partitions(collection_id: int) -> str:
+    """HASH partition name -> JSON {"id", "created_ms"}: the collection's partitions, apart
+    from its meta so that adding one of thousands stays cheap."""
+    return f"{PREFIX}:collection:{collection_id}:partitions"
 
 
 def active_segments(collection_id: int) -> str:

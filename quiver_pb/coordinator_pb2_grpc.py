@@ -93,7 +93,7 @@ class CoordinatorStub:
         self.CreatePartition = channel.unary_unary(
                 '/quiver.Coordinator/CreatePartition',
                 request_serializer=quiver__pb_dot_coordinator__pb2.PartitionRequest.SerializeToString,
-                response_deserializer=quiver__pb_dot_coordinator__pb2.CollectionReply.FromString,
+                response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
                 _registered_method=True)
         self.DropPartition = channel.unary_unary(
                 '/quiver.Coordinator/DropPartition',
@@ -460,7 +460,7 @@ def add_CoordinatorServicer_to_server(servicer, server):
             'CreatePartition': grpc.unary_unary_rpc_method_handler(
                     servicer.CreatePartition,
                     request_deserializer=quiver__pb_dot_coordinator__pb2.PartitionRequest.FromString,
-                    response_serializer=quiver__pb_dot_coordinator__pb2.CollectionReply.SerializeToString,
+                    response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
             ),
             'DropPartition': grpc.unary_unary_rpc_method_handler(
                     servicer.DropPartition,
@@ -881,7 +881,7 @@ class Coordinator:
             target,
             '/quiver.Coordinator/CreatePartition',
             quiver__pb_dot_coordinator__pb2.PartitionRequest.SerializeToString,
-            quiver__pb_dot_coordinator__pb2.CollectionReply.FromString,
+            quiver__pb_dot_common__pb2.StatusReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -22,16 +22,18 @@ class InsertRequest(_message.Message):
     def __init__(self, segment_id: _Optional[int] = ..., row_count: _Optional[int] = ..., ids: _Optional[bytes] = ..., vectors: _Optional[bytes] = ..., scalars: _Optional[bytes] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
-    __slots__ = ("collection_id", "ids", "filter", "partition_ids")
+    __slots__ = ("collection_id", "ids", "filter", "partition_ids", "indexed_fields")
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     PARTITION_IDS_FIELD_NUMBER: _ClassVar[int]
+    INDEXED_FIELDS_FIELD_NUMBER: _ClassVar[int]
     collection_id: int
     ids: bytes
     filter: str
     partition_ids: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, collection_id: _Optional[int] = ..., ids: _Optional[bytes] = ..., filter: _Optional[str] = ..., partition_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+    indexed_fields: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, collection_id: _Optional[int] = ..., ids: _Optional[bytes] = ..., filter: _Optional[str] = ..., partition_ids: _Optional[_Iterable[int]] = ..., indexed_fields: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DeleteReply(_message.Message):
     __slots__ = ("status", "deleted_count")
@@ -42,7 +44,7 @@ class DeleteReply(_message.Message):
     def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., deleted_count: _Optional[int] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection_id", "partition_ids", "segment_ids", "metric_type", "topk", "nq", "vectors", "params_json", "filter", "output_fields")
+    __slots__ = ("collection_id", "partition_ids", "segment_ids", "metric_type", "topk", "nq", "vectors", "params_json", "filter", "output_fields", "indexed_fields")
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_IDS_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +55,7 @@ class SearchRequest(_message.Message):
     PARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    INDEXED_FIELDS_FIELD_NUMBER: _ClassVar[int]
     collection_id: int
     partition_ids: _containers.RepeatedScalarFieldContainer[int]
     segment_ids: _containers.RepeatedScalarFieldContainer[int]
@@ -63,7 +66,8 @@ class SearchRequest(_message.Message):
     params_json: str
     filter: str
     output_fields: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, collection_id: _Optional[int] = ..., partition_ids: _Optional[_Iterable[int]] = ..., segment_ids: _Optional[_Iterable[int]] = ..., metric_type: _Optional[str] = ..., topk: _Optional[int] = ..., nq: _Optional[int] = ..., vectors: _Optional[bytes] = ..., params_json: _Optional[str] = ..., filter: _Optional[str] = ..., output_fields: _Optional[_Iterable[str]] = ...) -> None: ...
+    indexed_fields: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, collection_id: _Optional[int] = ..., partition_ids: _Optional[_Iterable[int]] = ..., segment_ids: _Optional[_Iterable[int]] = ..., metric_type: _Optional[str] = ..., topk: _Optional[int] = ..., nq: _Optional[int] = ..., vectors: _Optional[bytes] = ..., params_json: _Optional[str] = ..., filter: _Optional[str] = ..., output_fields: _Optional[_Iterable[str]] = ..., indexed_fields: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SearchReply(_message.Message):
     __slots__ = ("status", "nq", "topk", "ids", "distances", "fields")
@@ -82,18 +86,20 @@ class SearchReply(_message.Message):
     def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., nq: _Optional[int] = ..., topk: _Optional[int] = ..., ids: _Optional[bytes] = ..., distances: _Optional[bytes] = ..., fields: _Optional[bytes] = ...) -> None: ...
 
 class QueryRequest(_message.Message):
-    __slots__ = ("collection_id", "partition_ids", "filter", "output_fields", "limit")
+    __slots__ = ("collection_id", "partition_ids", "filter", "output_fields", "limit", "indexed_fields")
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_IDS_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELDS_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    INDEXED_FIELDS_FIELD_NUMBER: _ClassVar[int]
     collection_id: int
     partition_ids: _containers.RepeatedScalarFieldContainer[int]
     filter: str
     output_fields: _containers.RepeatedScalarFieldContainer[str]
     limit: int
-    def __init__(self, collection_id: _Optional[int] = ..., partition_ids: _Optional[_Iterable[int]] = ..., filter: _Optional[str] = ..., output_fields: _Optional[_Iterable[str]] = ..., limit: _Optional[int] = ...) -> None: ...
+    indexed_fields: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, collection_id: _Optional[int] = ..., partition_ids: _Optional[_Iterable[int]] = ..., filter: _Optional[str] = ..., output_fields: _Optional[_Iterable[str]] = ..., limit: _Optional[int] = ..., indexed_fields: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class QueryReply(_message.Message):
     __slots__ = ("status", "count", "ids", "fields")

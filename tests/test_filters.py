@@ -27,6 +27,7 @@ from quiver.filters import (
     FieldKind,
     FilterField,
     FilterSchema,
+    SortedIndex,
     parse_filter,
 )
 
@@ -716,3 +717,32 @@ def test_a_range_over_a_million_rows_is_vectorised() -> None:
     elapsed = time.perf_counter() - started
     assert np.array_equal(got, (valid & (age >= 10) & (age < 50)) | (score * 2 > 1.9))
     assert elapsed < 2.0, f"{elapsed:.2f} s: something runs per row"
+
+
+# -- scalar indexes ---------------------------------------------------------------------------------
+
+INDEXED_EXPRESSIONS = [
+    "age > 30", "age >= 30", "age < 30", "age <= 30", "age == 30", "age != 30",
+    "30 < age", "age in [1, 30, 45]", "age not in [1, 30]", "age > 29.5", "10 < age < 20",
+    'name == "n7"', 'name in ["n1", "n9", "zz"]', 'name != "n3" and age > 5',
+    "weight == 0.1", "weight > 0.5", "not (age > 3)",
+]
+
+
+@pytest.mark.parametrize("expression", INDEXED_EXPRESSIONS)
+def test_sorted_indexes_answer_like_a_scan(expression: str) -> None:
+    rng = np.random.default_rng(5)
+    n = 3000
+    ages = [None if i % 17 == 0 else int(rng.integers(0, 60)) for i in range(n)]
+    names = [None if i % 23 == 0 else f"n{int(rng.integers(0, 20))}" for i in range(n)]
+    weights = [0.1 if i % 5 == 0 else float(rng.random()) for i in range(n)]
+    table = pa.table({"age": pa.array(ages, pa.int64()), "name": pa.array(names, pa.string()),
+                      "weight": pa.array(weights, pa.float32())})
+    schema = FilterSchema({
+        "age": FilterField("age", FieldKind.INT),
+        "name": FilterField("name", FieldKind.STRING),
+        "weight": FilterField("weight", FieldKind.FLOAT),
+    })
+    condition = parse_filter(expression, schema)
+    indexes = {name: SortedIndex(table.column(name)) for name in ("age", "name", "weight")}
+    np.testing.assert_array_equal(condition.evaluate(table, indexes), condition.evaluate(table))

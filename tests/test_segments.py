@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
+from datanode import indexes
 from datanode.segments import LocalSegment
 from datanode.storage import SegmentMeta
 from quiver.catalogue import METRICS
-from quiver.schema import SegmentState, vector_collection
+from quiver.schema import IndexSpec, SegmentState, vector_collection
 from quiver.topk import merge_topk
 
 
@@ -57,6 +58,26 @@ def test_persisted_segment_opens_with_its_deletes_and_loads_on_demand(tmp_path: 
     assert opened.resident_bytes == vectors.nbytes
     opened.evict()
     assert not opened.is_resident and opened.resident_bytes == 0
+
+
+def test_replacing_an_index_removes_only_the_old_versions_files(tmp_path: Path) -> None:
+    """A heartbeat dropping the stale index must not delete a newer one being loaded beside it."""
+    segment = make_segment(tmp_path)
+    old, new = (IndexSpec("vector", "HNSW", "L2", {"M": 8}, version=v) for v in (1, 2))
+    for spec in (old, new):
+        indexes.data_path(segment.directory, spec.version).write_bytes(b"index")
+        indexes.save_spec(segment.directory, spec)
+    segment.index_spec = old
+
+    assert segment.drop_index(version=2) is None, "not the version in use: kept"
+    assert segment.drop_index(version=1) == old and segment.index_spec is None
+    indexes.remove_version(segment.directory, 1)
+    assert sorted(p.name for p in segment.directory.glob("index-*")) == ["index-2.bin", "index-2.json"]
+    assert indexes.newest_on_disk(segment.directory) == new
+
+    indexes.data_path(segment.directory, 3).with_suffix(".bin.tmp").write_bytes(b"arriving")
+    indexes.remove_older(segment.directory, 3)
+    assert [p.name for p in segment.directory.glob("index-*")] == ["index-3.bin.tmp"]
 
 
 def test_merge_topk_orders_by_metric_then_id_and_pads() -> None:

@@ -8,6 +8,7 @@ collection is 404 only under /collections, every response carries the CORS heade
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -130,6 +131,13 @@ def _id_list(raw: Any, name: str) -> np.ndarray:
 
 def decode_vectors(raw: Any, layout: VectorLayout) -> np.ndarray:
     """JSON vectors into one (n, width) array of the layout's dtype, with precise errors."""
+    return fit_vectors(parse_vectors(raw), layout)
+
+
+def parse_vectors(raw: Any) -> np.ndarray | list[list[Any]]:
+    """JSON vectors checked to be a non-empty array of arrays of numbers: an (n, width) array,
+    or the rows themselves where they differ in width. Widths are `fit_vectors`' business, as
+    Milvus checks the dimension after everything else."""
     if not isinstance(raw, list) or not all(isinstance(row, list) for row in raw):
         raise QuiverError(ErrorCode.INVALID_BODY, "'vectors' must be an array of arrays of numbers")
     if not raw:
@@ -139,12 +147,20 @@ def decode_vectors(raw: Any, layout: VectorLayout) -> np.ndarray:
     except (ValueError, OverflowError):  # ragged rows, or numbers out of range
         array = None
     if array is not None and array.ndim == 2 and array.dtype.kind in "iuf":
-        if array.shape[1] != layout.width:
-            raise _dimension_error(array.shape[1], layout)
-        return _checked(array, layout)
+        return array
     for i, row in enumerate(raw):
         if any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in row):
             raise QuiverError(ErrorCode.MALFORMED_BODY, f"vectors[{i}] holds a value that is not a number")
+    return raw
+
+
+def fit_vectors(parsed: np.ndarray | list[list[Any]], layout: VectorLayout) -> np.ndarray:
+    """Parsed vectors as the collection stores them: the dimension and value range checked."""
+    if isinstance(parsed, np.ndarray):
+        if parsed.shape[1] != layout.width:
+            raise _dimension_error(parsed.shape[1], layout)
+        return _checked(parsed, layout)
+    for row in parsed:
         if len(row) != layout.width:
             raise _dimension_error(len(row), layout)
     raise QuiverError(ErrorCode.INVALID_VECTORS, "'vectors' could not be read as numbers")
@@ -238,7 +254,7 @@ def segment_index_name(collection: Collection, segment: Segment) -> str:
 
 
 async def welcome(request: web.Request) -> web.Response:
-    return web.Response(text="Welcome to Quiver (Milvus 0.x RESTful API)")
+    return web.Response(text="Welcome to milvus")  # what 0.x clients' liveness probes expect
 
 
 async def preflight(request: web.Request) -> web.Response:
@@ -265,6 +281,7 @@ async def list_collections(request: web.Request) -> web.Response:
 
 async def create_collection(request: web.Request) -> web.Response:
     body = await read_json_object(request)
+    _no_unknown_fields(body, {"collection_name", "dimension", "index_file_size", "metric_type"})
     name = _string(_require(body, "collection_name"), "collection_name")
     dimension = _integer(_require(body, "dimension"), "dimension")
     size = body.get("index_file_size")
@@ -365,31 +382,30 @@ async def _delete(request: web.Request, name: str, spec: Any) -> web.Response:
 
 
 async def _search(request: web.Request, name: str, spec: Any) -> web.Response:
+    """Checks in Milvus' order (the notes, §3.8): body fields, the collection, the vectors'
+    shape, topk, partition tags, search parameters, and the dimension last."""
     if not isinstance(spec, dict):
         raise QuiverError(ErrorCode.MALFORMED_BODY, "'search' must be an object")
     topk = _integer(_require(spec, "topk"), "topk")
     params = _require(spec, "params")
     if not isinstance(params, dict):
         raise QuiverError(ErrorCode.MALFORMED_BODY, "'params' must be an object")
-    tags = spec.get("partition_tags") or []
-    if not isinstance(tags, list):
-        raise QuiverError(ErrorCode.MALFORMED_BODY, "'partition_tags' must be an array")
-    file_ids = spec.get("file_ids") or []
-    if not isinstance(file_ids, list):
-        raise QuiverError(ErrorCode.MALFORMED_BODY, "'file_ids' must be an array")
+    tags = _optional_list(spec, "partition_tags")
+    file_ids = _optional_list(spec, "file_ids")
     cluster = request.app[CLUSTER]
     collection = v1_collection(await cluster.collection(name))
-    queries = decode_vectors(_require(spec, "vectors"), collection.layout)
+    by_ids = spec.get("vectors") is None and spec.get("ids") is not None
+    wanted = _id_list(spec["ids"], "ids") if by_ids else parse_vectors(_require(spec, "vectors"))
     if not 1 <= topk <= MAX_TOPK:
         raise QuiverError(ErrorCode.INVALID_TOPK, f"topk {topk} is out of range [1, {MAX_TOPK}]")
-    spec = collection.vector_index
-    search_params = spec.catalogue_type.validate_search(params, Dialect.V1, topk) if spec else {}
-    segment_ids: set[int] = set()
-    partition_ids: set[int] = set()
-    if file_ids:
-        segment_ids = await _segments_named(cluster, collection, file_ids)
-    elif tags:
-        partition_ids = _partitions_matching(collection, tags)
+    partition_ids = _partitions_matching(collection, tags) if tags and not file_ids else set()
+    index = collection.vector_index
+    search_params = index.catalogue_type.validate_search(params, Dialect.V1, topk) if index else {}
+    if by_ids:
+        queries = await _stored_vectors(cluster, collection, wanted)
+    else:
+        queries = fit_vectors(wanted, collection.layout)
+    segment_ids = await _segments_named(cluster, collection, file_ids) if file_ids else set()
     if not (await cluster.routing(collection)).segments:  # nothing was ever inserted
         return json_response({"num": 0, "results": [], "result": []})
     found = await cluster.search(
@@ -411,6 +427,26 @@ async def _search(request: web.Request, name: str, spec: Any) -> web.Response:
         for row_ids, row_distances in zip(ids, distances)
     ]
     return json_response({"num": len(queries), "results": results, "result": results})
+
+
+def _optional_list(spec: dict[str, Any], key: str) -> list[Any]:
+    value = spec.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise QuiverError(ErrorCode.MALFORMED_BODY, f"'{key}' must be an array")
+    return value
+
+
+async def _stored_vectors(cluster: ClusterClient, collection: Collection, ids: np.ndarray) -> np.ndarray:
+    """The vectors stored under these ids, for a search by ids."""
+    if not len(ids):
+        raise QuiverError(ErrorCode.INVALID_VECTORS, "'ids' is empty")
+    found = await cluster.get_vectors(collection, np.unique(ids))
+    missing = [i for i in ids.tolist() if not found.get(i)]
+    if missing:
+        raise QuiverError(ErrorCode.INVALID_IDS, f"ids {missing[:10]} are not in collection {collection.name!r}")
+    return fit_vectors(np.array([found[i] for i in ids.tolist()]), collection.layout)
 
 
 def _partitions_matching(collection: Collection, tags: list[Any]) -> set[int]:
@@ -477,8 +513,8 @@ async def create_partition(request: web.Request) -> web.Response:
     cluster = request.app[CLUSTER]
     name = validate_collection_name(request.match_info["name"])
     body = await read_json_object(request)
+    _no_unknown_fields(body, {"partition_tag"})
     tag = _string(_require(body, "partition_tag"), "partition_tag").strip()
-    await cluster.collection(name)
     await cluster.create_partition(name, tag)
     return json_response(status_body(), status=201)
 
@@ -634,6 +670,10 @@ def _devices(body: dict[str, Any], key: str) -> tuple[int, ...]:
     names = body.get(key)
     if names is None:
         return (0,)  # Milvus' default: ["GPU0"]
+    return _device_numbers(names, key)
+
+
+def _device_numbers(names: Any, key: str) -> tuple[int, ...]:
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise QuiverError(ErrorCode.MALFORMED_BODY, f"'{key}' must be an array of device names")
     devices = []
@@ -750,24 +790,72 @@ async def _index_tasks(cluster: ClusterClient) -> list[dict[str, Any]]:
     return tasks
 
 
+def _config_int(value: Any, key: str) -> int:
+    if isinstance(value, str) and value.strip().isdigit():  # Milvus' config values are strings
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise QuiverError(ErrorCode.INVALID_PARAMETER, f"{key} must be an integer, not {value!r}")
+    return value
+
+
+def _config_bool(value: Any, key: str) -> bool:
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if not isinstance(value, bool):
+        raise QuiverError(ErrorCode.INVALID_PARAMETER, f"{key} must be true or false, not {value!r}")
+    return value
+
+
+def _config_devices(value: Any, key: str) -> tuple[int, ...]:
+    names = value.split(",") if isinstance(value, str) else value
+    return _device_numbers(names, key)
+
+
+# The settings /system/config shows and sets, as `section.key`, with the runtime setting each
+# one is and how a value given for it is read.
+CONFIG_KEYS: dict[tuple[str, str], tuple[str, Callable[[Any, str], Any]]] = {
+    ("cache_config", "cpu_cache_capacity"): ("cpu_cache_capacity_gb", _config_int),
+    ("cache_config", "cache_insert_data"): ("cache_insert_data", _config_bool),
+    ("engine_config", "use_blas_threshold"): ("use_blas_threshold", _config_int),
+    ("engine_config", "gpu_search_threshold"): ("gpu_search_threshold", _config_int),
+    ("gpu_resource_config", "enable"): ("gpu_enable", _config_bool),
+    ("gpu_resource_config", "cache_capacity"): ("gpu_cache_capacity_gb", _config_int),
+    ("gpu_resource_config", "search_resources"): ("gpu_search_devices", _config_devices),
+    ("gpu_resource_config", "build_index_resources"): ("gpu_build_devices", _config_devices),
+}
+
+
 async def _config_document(cluster: ClusterClient) -> dict[str, Any]:
     config = await cluster.runtime_config()
-    return {
-        "cache_config": {"cpu_cache_capacity": config.cpu_cache_capacity_gb,
-                         "cache_insert_data": config.cache_insert_data},
-        "engine_config": {"use_blas_threshold": config.use_blas_threshold,
-                          "gpu_search_threshold": config.gpu_search_threshold},
-        "gpu_resource_config": {
-            "enable": config.gpu_enable,
-            "cache_capacity": config.gpu_cache_capacity_gb,
-            "search_resources": [f"GPU{d}" for d in config.gpu_search_devices],
-            "build_index_resources": [f"GPU{d}" for d in config.gpu_build_devices],
-        },
-    }
+    document: dict[str, dict[str, Any]] = {}
+    for (section, key), (attribute, _) in CONFIG_KEYS.items():
+        value = getattr(config, attribute)
+        document.setdefault(section, {})[key] = [f"GPU{d}" for d in value] if isinstance(value, tuple) else value
+    return document
+
+
+async def _set_config(request: web.Request) -> web.Response:
+    """`{section: {key: value}}`: every setting is checked before any is applied."""
+    body = await read_json(request)
+    if not isinstance(body, dict) or not all(isinstance(keys, dict) for keys in body.values()):
+        raise QuiverError(ErrorCode.INVALID_BODY, "body must be an object of {section: {key: value}}")
+    cluster = request.app[CLUSTER]
+    changes, done = {}, []
+    for section, keys in body.items():
+        for key, value in keys.items():
+            if (section, key) not in CONFIG_KEYS:
+                raise QuiverError(ErrorCode.INVALID_PARAMETER, f"unknown config key {section}.{key}")
+            attribute, read = CONFIG_KEYS[section, key]
+            changes[attribute] = read(value, f"{section}.{key}")
+            done.append(f"set_config {section}.{key} {value} successfully;")
+    await cluster.set_runtime_config(replace(await cluster.runtime_config(), **changes))
+    return json_response({"code": 0, "message": "".join(done), "restart_required": False})
 
 
 async def system_op(request: web.Request) -> web.Response:
     op = request.match_info["msg"]
+    if op == "config":
+        return await _set_config(request)
     if op != "task":
         raise QuiverError(ErrorCode.UNKNOWN_COMMAND, f"Unknown path: /system/{op}")
     body = await read_json(request)

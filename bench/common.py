@@ -1,0 +1,70 @@
+"""What the benchmarks share: a standalone cluster of their own, and small REST helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from quiver.standalone import free_port  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    v1: str  # Milvus 0.x REST
+    http: str  # REST v2
+
+
+@asynccontextmanager
+async def cluster(v1_url: str | None, http_url: str | None) -> AsyncIterator[Endpoints]:
+    """The cluster at the given URLs, or a standalone one in a temporary folder."""
+    if v1_url:
+        yield Endpoints(v1_url, http_url or v1_url.rsplit(":", 1)[0] + ":19530")
+        return
+    with tempfile.TemporaryDirectory(prefix="quiver-bench-") as tmp:
+        v1_port, http_port = free_port(), free_port()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "quiver.cli", "standalone", "--data-dir", tmp,
+            "--v1-port", str(v1_port), "--http-port", str(http_port), "--log-level", "WARNING",
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=120)
+        if not line.startswith(b"Quiver is ready"):
+            raise RuntimeError(f"standalone did not start: {line!r}")
+        try:
+            yield Endpoints(f"http://127.0.0.1:{v1_port}", f"http://127.0.0.1:{http_port}")
+        finally:
+            process.terminate()
+            await process.wait()
+
+
+def read_vecs(path: Path, dtype: str) -> np.ndarray:
+    raw = np.fromfile(path, dtype=np.int32)
+    dim = raw[0]
+    return raw.reshape(-1, dim + 1)[:, 1:].copy().view(dtype)
+
+
+async def call(http: aiohttp.ClientSession, method: str, url: str, body: object = None) -> dict:
+    """A Milvus 0.x call; raises on an error status."""
+    data = None if body is None else orjson.dumps(body)
+    async with http.request(method, url, data=data, headers={"Content-Type": "application/json"}) as r:
+        reply = await r.json(content_type=None) if r.status != 204 else {}
+        if r.status >= 400:
+            raise RuntimeError(f"{method} {url}: {r.status} {reply}")
+        return reply
+
+
+async def flush(http: aiohttp.ClientSession, v1_url: str, name: str) -> None:
+    await call(http, "PUT", f"{v1_url}/system/task", {"flush": {"collection_names": [name]}})
