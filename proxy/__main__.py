@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from proxy.cluster import ClusterClient
+from quiver.cluster import ClusterClient
 from proxy.surfaces import v1, v2
 from quiver import config, runtime
 

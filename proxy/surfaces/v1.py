@@ -17,7 +17,7 @@ import orjson
 import pyarrow as pa
 from aiohttp import web
 
-from proxy.cluster import ClusterClient
+from quiver.cluster import ClusterClient
 from proxy.errors import v1_error_middleware
 from proxy.http import json_response, read_json, read_json_object
 from quiver import __version__

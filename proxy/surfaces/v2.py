@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from proxy.cluster import ClusterClient
+from quiver.cluster import ClusterClient
 from proxy.errors import v2_error_middleware
 from proxy.http import json_response
 from quiver.catalogue import Dialect, VectorKind, check_metric, index_type_for, scalar_index_type

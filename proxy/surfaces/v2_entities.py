@@ -21,7 +21,7 @@ import orjson
 import pyarrow as pa
 from aiohttp import web
 
-from proxy.cluster import ClusterClient
+from quiver.cluster import ClusterClient
 from proxy.surfaces.v2 import CLUSTER, Body, collection_named, int64_as_string, ok, read_body
 from quiver.catalogue import VectorKind, metric
 from quiver.errors import ErrorCode, QuiverError

@@ -1,7 +1,8 @@
-"""The proxy's view of the cluster: one client for the coordinator and every data node.
+"""The client side of the cluster, for the roles that serve users (the proxy, ingest nodes): one
+client for the coordinator and every data node.
 
 Routing metadata (collections, which nodes hold their segments, segment assignments) is cached
-while the proxy follows the coordinator's catalog stream, which invalidates entries as they
+while the client follows the coordinator's catalog stream, which invalidates entries as they
 change; while the stream is down nothing is cached. Searches, lookups and deletes fan out to
 every data node that holds segments of the collection, one call per node with everything
 packed, and a node that is down fails the request with its name: never a partial answer.
