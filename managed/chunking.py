@@ -36,7 +36,7 @@ class Chunk:
     text: str
     start_char: int  # offsets into ParsedDocument.text; end is exclusive
     end_char: int
-    page_start: int  # 1-based page numbers of the chunk's first and last character
+    page_start: int  # page numbers (Page.number) of the chunk's first and last character
     page_end: int
     token_count: int  # estimate: words plus punctuation marks (see _TOKEN_LIKE)
 
@@ -55,11 +55,12 @@ def chunk_document(
     text = doc.text
     text_end = len(text.rstrip())
     page_starts = _page_start_offsets(doc)
+    page_numbers = [page.number for page in doc.pages]
     chunks: list[Chunk] = []
     start = fresh = _skip_space(text, 0)  # fresh: the first character in no chunk yet
     while fresh < text_end:
         end = _chunk_end(text, start, fresh, text_end, size_chars)
-        chunks.append(_make_chunk(len(chunks), text, start, end, page_starts))
+        chunks.append(_make_chunk(len(chunks), text, start, end, page_starts, page_numbers))
         fresh = _skip_space(text, end)
         start = _overlapping_start(text, start, end, fresh, size_chars, overlap_chars)
     return chunks
@@ -111,14 +112,17 @@ def _skip_space(text: str, position: int) -> int:
     return match.start() if match else len(text)
 
 
-def _make_chunk(index: int, text: str, start: int, end: int, page_starts: list[int]) -> Chunk:
+def _make_chunk(
+    index: int, text: str, start: int, end: int, page_starts: list[int], page_numbers: list[int]
+) -> Chunk:
+    """`page_numbers` are the pages' own numbers: a document of selected pages keeps them."""
     piece = text[start:end]
     return Chunk(
         index=index,
         text=piece,
         start_char=start,
         end_char=end,
-        page_start=bisect.bisect_right(page_starts, start),
-        page_end=bisect.bisect_right(page_starts, end - 1),
+        page_start=page_numbers[bisect.bisect_right(page_starts, start) - 1],
+        page_end=page_numbers[bisect.bisect_right(page_starts, end - 1) - 1],
         token_count=len(_TOKEN_LIKE.findall(piece)),
     )

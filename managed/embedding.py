@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from types import TracebackType
@@ -158,8 +159,17 @@ def _start_worker(num_threads: int) -> None:
     global _worker_embedder
     # Ctrl-C reaches the whole process group; the parent decides when the workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
     _worker_embedder = Embedder(num_threads)
     _worker_embedder.load()
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """Ends a worker whose parent died without shutting the pool down (killed, say): the worker
+    itself holds both ends of its task queue, so it would wait for tasks forever."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _embed_in_worker(texts: list[str], batch_size: int) -> np.ndarray:

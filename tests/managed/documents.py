@@ -43,3 +43,23 @@ def make_docx() -> bytes:
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
+
+
+def make_html(title: str, paragraph: str) -> bytes:
+    return (
+        f"<!doctype html><html><head><title>{title}</title><style>p {{ color: gray }}</style></head>"
+        f"<body><h1>{title}</h1><p>{paragraph}</p></body></html>"
+    ).encode()
+
+
+def make_prose_docx(paragraphs: list[str]) -> bytes:
+    document = docx.Document()
+    for paragraph in paragraphs:
+        document.add_paragraph(paragraph)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+# Fills a PDF page past one chunk (800 characters) without saying anything a query asks about.
+FILLER_LINES = [f"Section {n}: the appendix lists the supported models and their parts." for n in range(11)]

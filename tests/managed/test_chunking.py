@@ -113,6 +113,12 @@ def test_chunks_spanning_pages_report_both() -> None:
     assert chunk.text == "Alpha page ends here.\n\nBeta page starts here.\n\nGamma."
 
 
+def test_chunks_of_selected_pages_keep_the_page_numbers() -> None:
+    doc = ParsedDocument((Page(3, "Third page."), Page(7, "Seventh page.")), "pdf")
+    (chunk,) = chunk_document(doc)
+    assert (chunk.page_start, chunk.page_end) == (3, 7)
+
+
 def test_same_input_same_chunks() -> None:
     doc = document(prose(random.Random(3), 20))
     assert chunk_document(doc, 300, 60) == chunk_document(doc, 300, 60)

@@ -1,0 +1,2 @@
+"""The ingest node: managed document indexes (directories, files, configurations, indexes,
+their syncs and retrieval) behind the IngestNode gRPC service."""

@@ -1,0 +1,52 @@
+"""The command-line tools: `quiver api-key create` and `quiver index-folder` (its progress bars)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from tests.cluster import TestCluster
+from tests.managed.conftest import ManagedApi
+from tests.managed.documents import make_pdf
+
+
+async def quiver(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "quiver.cli", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=180)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_api_key_create_prints_a_working_key(api: ManagedApi, cluster: TestCluster) -> None:
+    code, out, err = await quiver("api-key", "create", "--user", "root", "--coordinator", cluster.coordinator_address)
+    assert code == 0, err
+    key = out.strip()
+    assert key.startswith("llx-") and len(key) > 40
+    with_key = ManagedApi(api.http, cluster.http_url, token=key)
+    assert (await with_key.request("GET", "/beta/directories")).status == 200
+    code, _, err = await quiver("api-key", "create", "--user", "nobody", "--coordinator", cluster.coordinator_address)
+    assert code == 1 and "user 'nobody' does not exist" in err
+
+
+async def test_index_folder_uploads_indexes_and_shows_progress(
+    api: ManagedApi, cluster: TestCluster, tmp_path: Path
+) -> None:
+    (tmp_path / "guides").mkdir()
+    (tmp_path / "guides" / "router.pdf").write_bytes(make_pdf([["To reset the router, hold the power button."]]))
+    (tmp_path / "tides.md").write_text("# Tides\n\nThe tide turns twice a day.")
+    (tmp_path / "photo.png").write_bytes(b"\x89PNG not a document")
+    code, out, err = await quiver("index-folder", str(tmp_path), "--url", cluster.http_url,
+                                  "--api-key", "root:Milvus", "--name", "cli folder")
+    assert code == 0, err
+    assert "uploading" in err and "ready" in err and "3 files" in err  # the progress bars' labels
+    assert "not indexed: photo.png: unsupported file type" in err
+    index = await api.get_index(out.strip())
+    assert index["name"] == "cli folder" and index["metadata"]["file_count"] == 2
+    (hit,) = await api.retrieve(index["id"], "How often does the tide turn?", top_k=1)
+    assert hit["metadata"]["file_name"] == "tides.md"
+    files = await api.ok("GET", f"/beta/directories/{index['source_directory_id']}/files")
+    assert sorted(f["unique_id"] for f in files["items"]) == ["guides/router.pdf", "photo.png", "tides.md"]
