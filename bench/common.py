@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -24,13 +27,16 @@ from quiver.standalone import free_port  # noqa: E402
 class Endpoints:
     v1: str  # Milvus 0.x REST
     http: str  # REST v2
+    pid: int = 0  # the standalone supervisor, when the benchmark started one
 
 
 @asynccontextmanager
 async def cluster(v1_url: str | None, http_url: str | None) -> AsyncIterator[Endpoints]:
-    """The cluster at the given URLs, or a standalone one in a temporary folder."""
-    if v1_url:
-        yield Endpoints(v1_url, http_url or v1_url.rsplit(":", 1)[0] + ":19530")
+    """The cluster at the given URLs (one is enough: the other is on its default port), or a
+    standalone one in a temporary folder."""
+    if v1_url or http_url:
+        host = (v1_url or http_url or "").rsplit(":", 1)[0]
+        yield Endpoints(v1_url or f"{host}:19121", http_url or f"{host}:19530")
         return
     with tempfile.TemporaryDirectory(prefix="quiver-bench-") as tmp:
         v1_port, http_port = free_port(), free_port()
@@ -44,7 +50,7 @@ async def cluster(v1_url: str | None, http_url: str | None) -> AsyncIterator[End
         if not line.startswith(b"Quiver is ready"):
             raise RuntimeError(f"standalone did not start: {line!r}")
         try:
-            yield Endpoints(f"http://127.0.0.1:{v1_port}", f"http://127.0.0.1:{http_port}")
+            yield Endpoints(f"http://127.0.0.1:{v1_port}", f"http://127.0.0.1:{http_port}", process.pid)
         finally:
             process.terminate()
             await process.wait()
@@ -68,3 +74,26 @@ async def call(http: aiohttp.ClientSession, method: str, url: str, body: object 
 
 async def flush(http: aiohttp.ClientSession, v1_url: str, name: str) -> None:
     await call(http, "PUT", f"{v1_url}/system/task", {"flush": {"collection_names": [name]}})
+
+
+def hey(url: str, body: bytes, concurrency: int, requests: int, method: str = "PUT") -> dict[str, float]:
+    """Loads `url` with `hey` (Debian package `hey`), a client fast enough not to be the limit:
+    QPS and p50/p99 latency in ms. Raises if any request failed."""
+    if shutil.which("hey") is None:
+        raise SystemExit("this benchmark needs `hey`: apt-get install hey")
+    with tempfile.NamedTemporaryFile(suffix=".json") as file:
+        file.write(body)
+        file.flush()
+        out = subprocess.run(
+            ["hey", "-n", str(requests), "-c", str(concurrency), "-m", method,
+             "-T", "application/json", "-D", file.name, url],
+            check=True, capture_output=True, text=True,
+        ).stdout
+    codes = re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)
+    if [code for code, _ in codes] != [code for code, _ in codes if code.startswith("2")] or not codes:
+        raise RuntimeError(f"hey saw failed requests:\n{out}")
+    return {
+        "qps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50_ms": float(re.search(r"50% in ([\d.]+) secs", out).group(1)) * 1000,  # type: ignore[union-attr]
+        "p99_ms": float(re.search(r"99% in ([\d.]+) secs", out).group(1)) * 1000,  # type: ignore[union-attr]
+    }

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import socket
+import sys
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
 from coordinator.catalog import Catalog
 from coordinator.datanodes import DataNodes
+from coordinator.lease import Lease, LeaseLost
 from coordinator.server import CoordinatorServer
 from coordinator.service import CoordinatorService
 from quiver import config, runtime
@@ -29,8 +33,8 @@ class CoordinatorConfig:
     node_ttl_s: float
     min_build_rows: int
     root_password: str
-    ready_file: str
-    log_level: str
+    lease_ttl_s: float
+    process: config.ProcessConfig
 
 
 def parse_args(argv: list[str] | None = None) -> CoordinatorConfig:
@@ -54,6 +58,12 @@ def parse_args(argv: list[str] | None = None) -> CoordinatorConfig:
         default=config.env("ROOT_PASSWORD", "Milvus"),
         help="password of the root user created on the first start (Milvus' default: Milvus)",
     )
+    parser.add_argument(
+        "--lease-ttl",
+        type=float,
+        default=config.env_float("LEASE_TTL", 5.0),
+        help="seconds a standby coordinator waits after the active one stops renewing its lease",
+    )
     args = parser.parse_args(argv)
     return CoordinatorConfig(
         host=args.host,
@@ -63,8 +73,8 @@ def parse_args(argv: list[str] | None = None) -> CoordinatorConfig:
         node_ttl_s=args.node_ttl,
         min_build_rows=args.index_min_rows,
         root_password=args.root_password,
-        ready_file=args.ready_file,
-        log_level=args.log_level,
+        lease_ttl_s=args.lease_ttl,
+        process=config.process_config(args),
     )
 
 
@@ -81,25 +91,39 @@ async def wait_for_redis(redis: Redis, stop: asyncio.Event) -> None:
 async def serve(cfg: CoordinatorConfig, stop: asyncio.Event) -> None:
     redis = Redis.from_url(cfg.redis_url, decode_responses=True)
     channels = Channels()
+    catalog = Catalog(redis)
+    # A coordinator on any free port has no stable address: it is named by its process.
+    stable = runtime.advertised(cfg.host, cfg.advertise_host, cfg.port)
+    lease = Lease(catalog, cfg.lease_ttl_s, stable if cfg.port else f"{socket.gethostname()}:{os.getpid()}")
+    service = CoordinatorService(catalog, DataNodes(channels), cfg.node_ttl_s, cfg.min_build_rows)
+
+    async def ready() -> tuple[bool, str]:
+        if not lease.held:
+            return False, "standby: another coordinator holds the lease"
+        return await service.ready()
+
     try:
-        await wait_for_redis(redis, stop)
-        service = CoordinatorService(
-            Catalog(redis), DataNodes(channels), cfg.node_ttl_s, cfg.min_build_rows
-        )
-        await service.ensure_root(cfg.root_password)
-        server, port = await start_server(
-            lambda s: add_CoordinatorServicer_to_server(CoordinatorServer(service), s),
-            cfg.host,
-            cfg.port,
-        )
-        address = runtime.advertised(cfg.host, cfg.advertise_host, port)
-        log.info("coordinator serving on %s (redis %s)", address, cfg.redis_url)
-        runtime.write_ready_file(cfg.ready_file, address=address)
-        liveness = asyncio.create_task(service.watch_liveness(stop))
-        await stop.wait()
-        log.info("coordinator stopping")
-        await server.stop(grace=2)
-        await liveness
+        async with runtime.ops_endpoints(cfg.host, cfg.process, stop, ready, service.collect_metrics) as ops:
+            await wait_for_redis(redis, stop)
+            if not await lease.acquire(stop):
+                return
+            await service.ensure_root(cfg.root_password)
+            server, port = await start_server(
+                lambda s: add_CoordinatorServicer_to_server(CoordinatorServer(service), s),
+                cfg.host,
+                cfg.port,
+            )
+            address = runtime.advertised(cfg.host, cfg.advertise_host, port)
+            log.info("coordinator serving on %s (redis %s)", address, cfg.redis_url)
+            runtime.write_ready_file(cfg.process.ready_file, address=address, ops_port=ops)
+            keeper = asyncio.create_task(lease.keep(stop))
+            liveness = asyncio.create_task(service.watch_liveness(stop))
+            await asyncio.wait([keeper, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+            log.info("coordinator stopping")
+            stop.set()
+            await server.stop(grace=5)
+            await liveness
+            await keeper  # raises LeaseLost when that is why it stops
     finally:
         await channels.close()
         await redis.aclose()
@@ -107,7 +131,11 @@ async def serve(cfg: CoordinatorConfig, stop: asyncio.Event) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     cfg = parse_args(argv)
-    runtime.run("coordinator", cfg.log_level, lambda stop: serve(cfg, stop))
+    try:
+        runtime.run("coordinator", cfg.process, lambda stop: serve(cfg, stop))
+    except LeaseLost as lost:
+        log.error("stopped: %s", lost)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

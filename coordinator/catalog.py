@@ -86,6 +86,19 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HINCRBY', KEYS[1], ARGV[4], 1)
 return 1
 """
+# Takes the lease KEYS[1] for ARGV[1] for ARGV[2] ms if it is free or already ARGV[1]'s.
+_TAKE_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+# Extends the lease KEYS[1] by ARGV[2] ms if ARGV[1] still holds it; releases it if ARGV[2] is 0.
+_KEEP_LEASE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '0' then return redis.call('DEL', KEYS[1]) end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+"""
 # Clears a partition's active segment only if it is still the given one.
 _CLEAR_ACTIVE = """
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
@@ -103,6 +116,8 @@ class Catalog:
         self._queue_builds = redis.register_script(_QUEUE_BUILDS)
         self._set_build_state = redis.register_script(_SET_BUILD_STATE)
         self._add_partition = redis.register_script(_ADD_PARTITION)
+        self._take_lease = redis.register_script(_TAKE_LEASE)
+        self._keep_lease = redis.register_script(_KEEP_LEASE)
         # The last parse of each collection, with what it came from: a collection with
         # thousands of partitions takes milliseconds to read and parse, and every heartbeat
         # reads each collection its node serves.
@@ -117,6 +132,23 @@ class Catalog:
                     return await body(pipe)
                 except WatchError:
                     continue
+
+    # -- the coordinator lease ----------------------------------------------------------------
+
+    async def take_lease(self, holder: str, ttl_s: float) -> bool:
+        return bool(await self._take_lease(keys=[keys.COORDINATOR_LEASE], args=[holder, int(ttl_s * 1000)]))
+
+    async def renew_lease(self, holder: str, ttl_s: float) -> bool:
+        return bool(await self._keep_lease(keys=[keys.COORDINATOR_LEASE], args=[holder, int(ttl_s * 1000)]))
+
+    async def release_lease(self, holder: str) -> None:
+        await self._keep_lease(keys=[keys.COORDINATOR_LEASE], args=[holder, 0])
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def index_tasks_queued(self) -> int:
+        return int(await self._redis.xlen(keys.INDEX_TASKS))
 
     # -- ids ----------------------------------------------------------------------------------
 
@@ -487,6 +519,9 @@ class Catalog:
 
     async def api_key_user(self, digest: str) -> str | None:
         return await self._redis.hget(keys.API_KEYS, digest)
+
+    async def add_api_key(self, digest: str, user: str) -> None:
+        await self._redis.hset(keys.API_KEYS, digest, user)
 
     # -- nodes --------------------------------------------------------------------------------
 

@@ -224,6 +224,11 @@ class CoordinatorServer(CoordinatorServicer):
         user = await self.service.authenticate(request.user, request.password, request.api_key)
         return cpb.AuthReply(status=ok(), user=user)
 
+    @servicer_method(cpb.CreateApiKeyReply)
+    async def CreateApiKey(self, request: cpb.CreateApiKeyRequest) -> cpb.CreateApiKeyReply:
+        key = await self.service.create_api_key(request.user)
+        return cpb.CreateApiKeyReply(status=ok(), api_key=key)
+
     async def WatchCatalog(
         self, request: pb.Empty, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[cpb.CatalogEvent]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from enum import Enum
 
 from coordinator.catalog import Catalog
 from coordinator.datanodes import DataNodes
+from quiver import metrics
 from quiver.catalogue import IndexFamily, check_metric
 from quiver.errors import ErrorCode, QuiverError
 from quiver.ids import now_ms
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 
 MAX_IDS_PER_REQUEST = 10_000_000
 ROOT_USER = "root"
+# API keys read like LlamaCloud's (llx-...), whose SDK the managed-index surface serves.
+API_KEY_PREFIX = "llx-"
 MAX_PARTITIONS = 4096
 MAX_PARTITION_NAME = 255
 
@@ -451,6 +455,15 @@ class CoordinatorService:
                 return user
         raise QuiverError(ErrorCode.NOT_AUTHENTICATED, "user hasn't authenticated")
 
+    async def create_api_key(self, user: str) -> str:
+        """A new API key acting as `user`, returned once: only its digest is stored."""
+        if await self.catalog.password_hash(user) is None:
+            raise QuiverError(ErrorCode.INVALID_PARAMETER, f"user {user!r} does not exist")
+        key = API_KEY_PREFIX + secrets.token_urlsafe(36)
+        await self.catalog.add_api_key(api_key_digest(key), user)
+        log.info("issued an API key for user %r", user)
+        return key
+
     # -- runtime settings ---------------------------------------------------------------------
 
     async def runtime_config(self) -> RuntimeConfig:
@@ -491,6 +504,22 @@ class CoordinatorService:
 
     async def nodes(self) -> list[Node]:
         return await self.catalog.nodes()
+
+    async def ready(self) -> tuple[bool, str]:
+        try:
+            await self.catalog.ping()
+        except Exception as error:  # any Redis failure means not ready
+            return False, f"redis: {error}"
+        return True, ""
+
+    async def collect_metrics(self) -> None:
+        nodes = await self.catalog.nodes()
+        for role in NodeRole:
+            for alive in (True, False):
+                count = sum(1 for n in nodes if n.role is role and n.alive is alive)
+                metrics.NODES.labels(role=role.name.lower(), alive=str(alive).lower()).set(count)
+        metrics.COLLECTIONS.set(len(await self.catalog.list_collections()))
+        metrics.INDEX_QUEUE.set(await self.catalog.index_tasks_queued())
 
     async def watch_liveness(self, stop: asyncio.Event) -> None:
         """Publishes a change whenever a node goes down or comes back."""

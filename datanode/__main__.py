@@ -33,8 +33,7 @@ class DataNodeConfig:
     node_id: str
     heartbeat_s: float
     search_threads: int
-    ready_file: str
-    log_level: str
+    process: config.ProcessConfig
 
 
 def parse_args(argv: list[str] | None = None) -> DataNodeConfig:
@@ -62,8 +61,7 @@ def parse_args(argv: list[str] | None = None) -> DataNodeConfig:
         node_id=args.node_id or stored_node_id(data_dir),
         heartbeat_s=args.heartbeat,
         search_threads=args.search_threads,
-        ready_file=args.ready_file,
-        log_level=args.log_level,
+        process=config.process_config(args),
     )
 
 
@@ -100,17 +98,18 @@ async def serve(cfg: DataNodeConfig, stop: asyncio.Event) -> None:
             service.keep_indexes,
             service.apply_config,
         )
-        await membership.register(stop)
-        log.info("data node %s serving on %s (data in %s)", cfg.node_id, node.address, cfg.data_dir)
-        runtime.write_ready_file(cfg.ready_file, address=node.address, node_id=cfg.node_id)
-        background = [
-            asyncio.create_task(membership.run(stop)),
-            asyncio.create_task(service.persist_deletes_periodically(stop, 10.0)),
-        ]
-        await stop.wait()
-        log.info("data node stopping")
-        await server.stop(grace=5)
-        await asyncio.gather(*background)
+        async with runtime.ops_endpoints(cfg.host, cfg.process, stop, membership.ready, service.collect_metrics) as ops:
+            await membership.register(stop)
+            log.info("data node %s serving on %s (data in %s)", cfg.node_id, node.address, cfg.data_dir)
+            runtime.write_ready_file(cfg.process.ready_file, address=node.address, node_id=cfg.node_id, ops_port=ops)
+            background = [
+                asyncio.create_task(membership.run(stop)),
+                asyncio.create_task(service.persist_deletes_periodically(stop, 10.0)),
+            ]
+            await stop.wait()
+            log.info("data node stopping")
+            await server.stop(grace=5)
+            await asyncio.gather(*background)
     finally:
         await service.stop()
         await channels.close()
@@ -118,7 +117,7 @@ async def serve(cfg: DataNodeConfig, stop: asyncio.Event) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     cfg = parse_args(argv)
-    runtime.run("datanode", cfg.log_level, lambda stop: serve(cfg, stop))
+    runtime.run("datanode", cfg.process, lambda stop: serve(cfg, stop))
 
 
 if __name__ == "__main__":

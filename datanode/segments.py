@@ -74,6 +74,7 @@ class Resident:
     vectors: np.ndarray
     scalars: pa.Table | None
     index: LoadedIndex | None
+    mapped: bool  # the vectors point into the memory-mapped file
 
 
 class LocalSegment:
@@ -86,6 +87,7 @@ class LocalSegment:
         self._ids = np.empty(0, dtype=np.int64)
         self._lsns = np.empty(0, dtype=np.int64)
         self._vectors: np.ndarray | None = np.empty((0, width), dtype=dtype)  # None: not resident
+        self._mapped = False  # the vectors point into the memory-mapped rows file
         self._scalar_schema = meta.schema.scalar_schema
         self._scalar_batches: list[pa.RecordBatch] = []  # growing: one per insert
         self._scalars: pa.Table | None = None  # the batches as one table, when resident
@@ -136,7 +138,8 @@ class LocalSegment:
         if not self.is_resident:
             return 0
         scalar_bytes = self._scalars.nbytes if self._scalars is not None else 0
-        return self.data_bytes + scalar_bytes + (self.index.nbytes if self.index else 0)
+        vector_bytes = 0 if self._mapped else self.data_bytes  # a mapping is the OS's page cache
+        return vector_bytes + scalar_bytes + (self.index.nbytes if self.index else 0)
 
     # -- creation and loading -----------------------------------------------------------------
 
@@ -169,10 +172,13 @@ class LocalSegment:
         scalars = rows.scalars if self.has_scalars else None
         spec = self.index_spec
         index = indexes.load(self.directory, spec, self.meta.layout) if spec else None
-        return Resident(np.array(rows.vectors), scalars, index)
+        # With an index to search, the vectors stay memory-mapped: the OS pages them in for the
+        # lookups and exact searches that need them, instead of the segment taking its memory twice.
+        mapped = index is not None
+        return Resident(rows.vectors if mapped else np.array(rows.vectors), scalars, index, mapped)
 
     def make_resident(self, resident: Resident) -> None:
-        self._vectors = resident.vectors
+        self._vectors, self._mapped = resident.vectors, resident.mapped
         self._scalars = resident.scalars
         if resident.index is not None and self.index_spec is not None:
             if resident.index.version == self.index_spec.version:
@@ -181,7 +187,7 @@ class LocalSegment:
     def evict(self) -> None:
         """Frees the vectors and the index; the files still hold them."""
         if self.state is SegmentState.FLUSHED:
-            self._vectors = None
+            self._vectors, self._mapped = None, False
             self._scalars = None
             self.index = None
             self._sorted = {}
@@ -210,15 +216,16 @@ class LocalSegment:
             return
         capacity = max(needed, 2 * capacity, 1024)
 
-        def grown(old: np.ndarray) -> np.ndarray:
-            new = np.zeros((capacity, *old.shape[1:]), dtype=old.dtype)
+        def grown(old: np.ndarray, fill: Callable[..., np.ndarray] = np.empty) -> np.ndarray:
+            new = fill((capacity, *old.shape[1:]), dtype=old.dtype)
             new[: self.count] = old[: self.count]
             return new
 
         assert self._vectors is not None
-        # Old buffers stay alive for snapshots that still point at them.
+        # Old buffers stay alive for snapshots that still point at them. Appends write every
+        # new row's id, LSN and vector; only the delete flags must start out clear.
         self._ids, self._lsns = grown(self._ids), grown(self._lsns)
-        self._vectors, self._deleted = grown(self._vectors), grown(self._deleted)
+        self._vectors, self._deleted = grown(self._vectors), grown(self._deleted, np.zeros)
 
     def delete(self, ids: np.ndarray, lsn: int) -> int:
         """Hides the rows with these ids written before `lsn`; returns how many were hidden."""
@@ -337,11 +344,14 @@ class LocalSegment:
     def write_deletes(self, deleted: np.ndarray) -> None:
         storage.write_deletes(self.directory, deleted)
 
-    def use_index(self, spec: IndexSpec, index: LoadedIndex) -> bool:
-        """Switches to a newly built index, unless a newer one is already in use."""
+    def use_index(self, spec: IndexSpec, index: LoadedIndex, mapped_vectors: np.ndarray | None = None) -> bool:
+        """Switches to a newly built index, unless a newer one is already in use. The vectors
+        in memory give way to `mapped_vectors`, the same rows memory-mapped from the file."""
         if self.index_spec is not None and self.index_spec.version > spec.version:
             return False
         self.index_spec, self.index = spec, index
+        if mapped_vectors is not None and self._vectors is not None and len(mapped_vectors) == self.count:
+            self._vectors, self._mapped = mapped_vectors, True
         return True
 
     def drop_index(self, version: int | None = None) -> IndexSpec | None:

@@ -28,7 +28,8 @@ from datanode.search import GpuBruteForce, search_rows
 from datanode.segments import LocalSegment, Snapshot
 from datanode.storage import SegmentMeta
 from datanode.wal import Record, RecordKind, WriteAheadLog
-from quiver.catalogue import Metric
+from quiver import metrics
+from quiver.catalogue import IndexFamily, Metric
 from quiver.devices import gpu_count
 from quiver.errors import ErrorCode, QuiverError
 from quiver.packing import ID_DTYPE, unpack_table
@@ -49,6 +50,7 @@ T = TypeVar("T")
 _INSERT_HEAD = struct.Struct("<qq")  # segment id, row count
 # DELETE records: head, the partition ids it is limited to (none: all), then the row ids.
 _DELETE_HEAD = struct.Struct("<qq")  # collection id, number of partition ids
+DAMAGED_DIR = "damaged"  # beside segments/: segments whose files could not be read at start-up
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,25 @@ class DataNodeService:
     def _load_segments(self) -> list[LocalSegment]:
         directories = [d for d in sorted(self.segments_dir.iterdir()) if (d / "meta.json").exists()]
         _finish_compactions(directories)
-        return [LocalSegment.open(d) for d in directories if d.exists()]
+        loaded = []
+        for directory in directories:
+            if not directory.exists():
+                continue
+            try:
+                loaded.append(LocalSegment.open(directory))
+            except (OSError, ValueError, pa.ArrowException) as error:  # cut or corrupt files
+                self._quarantine(directory, error)
+        return loaded
+
+    def _quarantine(self, directory: Path, error: Exception) -> None:
+        """Moves a segment whose files cannot be read out of the way, so the node still starts
+        and serves the rest. Its rows are lost on this node: the coordinator forgets the segment
+        once the node no longer reports it, and the files stay for an operator to inspect."""
+        damaged = self.data_dir / DAMAGED_DIR
+        damaged.mkdir(exist_ok=True)
+        directory.rename(damaged / directory.name)
+        metrics.DAMAGED_SEGMENTS.inc()
+        log.error("segment %s is damaged (%s): moved to %s", directory.name, error, damaged / directory.name)
 
     def _replay(self, record: Record) -> None:
         if record.kind is RecordKind.INSERT:
@@ -217,6 +237,7 @@ class DataNodeService:
             lsn = await self._append(RecordKind.INSERT, [head, ids, vectors, scalars])
             segment.append(id_array, vector_array, scalar_table, lsn)
             self._unapplied.discard(lsn)
+            metrics.ROWS_INSERTED.inc(rows)
         finally:
             segment.inflight -= 1
             if not segment.inflight:
@@ -255,6 +276,7 @@ class DataNodeService:
         lsn = await self._append(RecordKind.DELETE, parts)
         deleted = self._apply_delete(collection_id, set(partition_ids), ids, lsn)
         self._unapplied.discard(lsn)
+        metrics.ROWS_DELETED.inc(deleted)
         return deleted
 
     def _apply_delete(self, collection_id: int, partitions: set[int], ids: np.ndarray, lsn: int) -> int:
@@ -464,7 +486,8 @@ class DataNodeService:
             raise
         await self._in_thread(self._io, _publish_index, temp, final, directory, spec)
         loaded = await self._in_thread(self._io, indexes.load, directory, spec, segment.meta.layout)
-        if self.segments.get(segment_id) is not segment or not segment.use_index(spec, loaded):
+        mapped = await self._in_thread(self._io, storage.read_rows, directory, segment.meta.layout)
+        if self.segments.get(segment_id) is not segment or not segment.use_index(spec, loaded, mapped.vectors):
             return  # dropped, or a newer index arrived first
         await self._in_thread(self._io, indexes.remove_older, directory, spec.version)
         log.info("segment %d now searched with %s index %d", segment_id, spec.index_type, spec.version)
@@ -593,6 +616,8 @@ class DataNodeService:
             search = SearchTask(
                 queries, k, metric, params, condition, output_fields or [], self._gpu, indexed_fields
             )
+            if search.is_light(snapshots):  # cheaper done here than handed to a thread
+                return search.run(snapshots)
             return await self._in_thread(self._pool, search.run, snapshots)
         finally:
             self._evict(keep=set())  # back within the cache size once the search is done
@@ -641,6 +666,13 @@ class DataNodeService:
     def segment_infos(self) -> list[Segment]:
         return [s.info(self.node_id) for s in self.segments.values()]
 
+    async def collect_metrics(self) -> None:
+        segments = list(self.segments.values())
+        for state in SegmentState:
+            metrics.SEGMENTS.labels(state=state.name.lower()).set(sum(1 for s in segments if s.state is state))
+        metrics.ROWS_STORED.set(sum(s.count for s in segments))
+        metrics.RESIDENT_BYTES.set(sum(s.resident_bytes for s in segments))
+
 
 @dataclass(frozen=True)
 class Hits:
@@ -663,10 +695,29 @@ class SearchTask:
     gpu: GpuBruteForce | None
     indexed_fields: frozenset[str]
 
+    def is_light(self, snapshots: list[Snapshot]) -> bool:
+        """A few plain queries over little data (well under a millisecond of work): handing
+        them to a worker thread would cost about as much as running them."""
+        if self.condition is not None or self.output_fields or self.gpu is not None or len(self.queries) > 8:
+            return False
+        scanned = 0  # rows compared, as if each was read once
+        for s in snapshots:
+            if s.index is None:
+                scanned += len(s.ids)
+            elif s.index.kind.family is IndexFamily.HNSW:
+                scanned += HNSW_SCAN_ROWS
+            else:
+                return False
+        return scanned * len(self.queries) * self.queries.shape[1] <= LIGHT_SEARCH_WORK
+
     def run(self, snapshots: list[Snapshot]) -> Hits:
         """Searches every segment (rows failing the filter excluded inside the search), then
         merges exactly; runs in a worker thread."""
         nq, k = len(self.queries), self.k
+        # OpenMP threads per call (a per-thread setting): a few queries run best on this
+        # thread alone, as concurrent searches already keep the cores busy; a big batch of
+        # queries splits across the cores.
+        faiss.omp_set_num_threads(1 if nq < PARALLEL_QUERIES else CORES)
         if not snapshots:
             return Hits(*empty_hits(nq, k), None)
         ids, distances, which, rows = [], [], [], []
@@ -706,6 +757,16 @@ class SearchTask:
             )
         return found, d
 
+
+# Searches that compare fewer (rows x queries x dimensions) than this run on the event loop: about
+# half a millisecond here, as long as a handoff to a worker thread and back.
+LIGHT_SEARCH_WORK = 2_000_000
+# About the rows one HNSW search compares (ef 64 candidates, each with M 16 neighbours, and more).
+HNSW_SCAN_ROWS = 2048
+
+# Searches with fewer queries run single-threaded (see SearchTask.run).
+PARALLEL_QUERIES = 64
+CORES = len(os.sched_getaffinity(0))
 
 # A filter passing fewer rows than this share of a segment is answered exactly: graph and IVF
 # searches lose recall (HNSW can even return fewer than k hits) when most rows are masked, and

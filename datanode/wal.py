@@ -19,10 +19,13 @@ import logging
 import os
 import struct
 import threading
+import time
 import zlib
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
+
+from quiver import metrics
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +180,7 @@ class WriteAheadLog:
             loop.call_soon_threadsafe(_resolve, batch, error)
 
     def _write_batch(self, batch: list[_Pending]) -> BaseException | None:
+        started = time.perf_counter()
         try:
             if self._size >= self.rotate_bytes:
                 self._close_file()
@@ -187,6 +191,7 @@ class WriteAheadLog:
                     for part in item.frame:
                         self._write_all(part)
                 os.fdatasync(self._fd)
+                metrics.WAL_FSYNC_SECONDS.observe(time.perf_counter() - started)
             except OSError:
                 # Leave no partial frame behind (disk full): later appends must stay readable.
                 os.ftruncate(self._fd, start)

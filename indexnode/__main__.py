@@ -38,8 +38,7 @@ class IndexNodeConfig:
     claim_timeout_s: float
     build_threads: int
     use_gpu: bool
-    ready_file: str
-    log_level: str
+    process: config.ProcessConfig
 
 
 def parse_args(argv: list[str] | None = None) -> IndexNodeConfig:
@@ -83,8 +82,7 @@ def parse_args(argv: list[str] | None = None) -> IndexNodeConfig:
         claim_timeout_s=args.claim_timeout,
         build_threads=args.build_threads,
         use_gpu=not args.no_gpu,
-        ready_file=args.ready_file,
-        log_level=args.log_level,
+        process=config.process_config(args),
     )
 
 
@@ -102,14 +100,15 @@ async def serve(cfg: IndexNodeConfig, stop: asyncio.Event) -> None:
         coordinator = CoordinatorStub(channels.get(cfg.coordinator))
         worker = BuildWorker(redis, coordinator, channels, cfg.node_id, cfg.claim_timeout_s, node.gpu_count)
         membership = Membership(coordinator, node, cfg.heartbeat_s, apply_config=worker.apply_config)
-        await membership.register(stop)
-        log.info("index node %s serving on %s (%d GPUs)", cfg.node_id, node.address, node.gpu_count)
-        runtime.write_ready_file(cfg.ready_file, address=node.address, node_id=cfg.node_id)
-        tasks = [asyncio.create_task(membership.run(stop)), asyncio.create_task(worker.run(stop))]
-        await stop.wait()
-        await server.stop(grace=2)
-        tasks[1].cancel()  # a build in flight stays pending: another node takes it over
-        await asyncio.gather(*tasks, return_exceptions=True)
+        async with runtime.ops_endpoints(cfg.host, cfg.process, stop, membership.ready) as ops:
+            await membership.register(stop)
+            log.info("index node %s serving on %s (%d GPUs)", cfg.node_id, node.address, node.gpu_count)
+            runtime.write_ready_file(cfg.process.ready_file, address=node.address, node_id=cfg.node_id, ops_port=ops)
+            tasks = [asyncio.create_task(membership.run(stop)), asyncio.create_task(worker.run(stop))]
+            await stop.wait()
+            await server.stop(grace=2)
+            tasks[1].cancel()  # a build in flight stays pending: another node takes it over
+            await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         await channels.close()
         await redis.aclose()
@@ -117,7 +116,7 @@ async def serve(cfg: IndexNodeConfig, stop: asyncio.Event) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     cfg = parse_args(argv)
-    runtime.run("indexnode", cfg.log_level, lambda stop: serve(cfg, stop))
+    runtime.run("indexnode", cfg.process, lambda stop: serve(cfg, stop))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from indexnode.builder import build
-from quiver import keys
+from quiver import keys, metrics
 from quiver.errors import ErrorCode, QuiverError
 from quiver.rpc import Channels, call, check, rpc_error
 from quiver.schema import Collection, IndexSpec, Node, RuntimeConfig
@@ -129,16 +130,20 @@ class BuildWorker:
         except QuiverError as error:
             if error.code in _RETRY_LATER:  # left pending: claimed again once idle
                 log.warning("segment %d build postponed: %s", task.segment_id, error.message)
+                metrics.INDEX_BUILDS.labels(outcome="postponed").inc()
                 await asyncio.sleep(1.0)
             else:
-                await self._finish(task, failed=True, reason=error.message)
-                await self._ack(task.message_id)
+                await self._fail(task, error.message)
         except Exception as error:  # the build itself failed (bad parameters for the data, ...)
             log.exception("segment %d build failed", task.segment_id)
-            await self._finish(task, failed=True, reason=f"{type(error).__name__}: {error}")
-            await self._ack(task.message_id)
+            await self._fail(task, f"{type(error).__name__}: {error}")
         finally:
             keepalive.cancel()
+
+    async def _fail(self, task: Task, reason: str) -> None:
+        metrics.INDEX_BUILDS.labels(outcome="failed").inc()
+        await self._finish(task, failed=True, reason=reason)
+        await self._ack(task.message_id)
 
     async def _build(self, task: Task) -> None:
         reply = await call(
@@ -154,11 +159,14 @@ class BuildWorker:
         owner = Node.from_proto(reply.owner)
         data_node = DataNodeStub(self._channels.get(owner.address))
         peer = f"data node {owner.node_id} at {owner.address}"
+        started = time.perf_counter()
         vectors = await self._read_rows(data_node, task.segment_id, collection, peer)
         log.info("building %s over %d rows of segment %d", spec.index_type, len(vectors), task.segment_id)
         data = await asyncio.to_thread(build, spec, collection.layout, vectors, self._gpu)
         await self._upload(data_node, task.segment_id, spec, data, peer)
         await self._finish(task, failed=False)
+        metrics.INDEX_BUILD_SECONDS.labels(index_type=spec.index_type).observe(time.perf_counter() - started)
+        metrics.INDEX_BUILDS.labels(outcome="finished").inc()
         self.builds += 1
 
     async def _read_rows(

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from quiver.cluster import ClusterClient
-from proxy.surfaces import v1, v2
+from proxy.http import observe
+from proxy.surfaces import managed, v1, v2
 from quiver import config, runtime
 
 log = logging.getLogger("proxy")
@@ -25,8 +26,8 @@ class ProxyConfig:
     coordinator: str
     max_body_bytes: int
     auth: bool
-    ready_file: str
-    log_level: str
+    ingest_nodes: tuple[str, ...]
+    process: config.ProcessConfig
 
 
 def parse_args(argv: list[str] | None = None) -> ProxyConfig:
@@ -42,6 +43,11 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
         help="Milvus 2.x REST v2 and managed-index port",
     )
     config.add_coordinator_arg(parser)
+    parser.add_argument(
+        "--ingestnode",
+        default=config.env("INGESTNODE", ""),
+        help="host:port of the ingest nodes that serve managed indexes (/api/v1), comma-separated",
+    )
     parser.add_argument(
         "--max-body-mb", type=int, default=config.env_int("MAX_BODY_MB", 1024), help="largest request body"
     )
@@ -60,15 +66,16 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
         coordinator=args.coordinator,
         max_body_bytes=args.max_body_mb * 1024 * 1024,
         auth=not args.no_auth,
-        ready_file=args.ready_file,
-        log_level=args.log_level,
+        ingest_nodes=tuple(a.strip() for a in args.ingestnode.split(",") if a.strip()),
+        process=config.process_config(args),
     )
 
 
 def http_app(cluster: ClusterClient, cfg: ProxyConfig) -> web.Application:
-    """The :19530 surfaces: Milvus REST v2 (managed document indexes join it)."""
-    app = web.Application(client_max_size=cfg.max_body_bytes)
+    """The :19530 surfaces: Milvus REST v2 and managed document indexes (LlamaCloud's API)."""
+    app = web.Application(client_max_size=cfg.max_body_bytes, middlewares=[observe("http")])
     v2.add_routes(app, cluster, v2.V2Settings(auth=cfg.auth))
+    managed.add_routes(app, cluster, managed.ManagedSettings(cfg.ingest_nodes, cfg.auth, cfg.max_body_bytes))
     return app
 
 
@@ -83,16 +90,21 @@ async def serve(cfg: ProxyConfig, stop: asyncio.Event) -> None:
             ("http", http_app(cluster, cfg), cfg.http_port),
         ):
             # Long request lines: GET .../vectors?ids= takes up to 1000 ids of 19 digits.
-            runner = web.AppRunner(app, access_log=None, max_line_size=65536)
+            # On SIGTERM: stop accepting, give requests in flight up to 20 s (inside Kubernetes'
+            # default 30 s grace period).
+            runner = web.AppRunner(app, access_log=None, max_line_size=65536, shutdown_timeout=20)
             await runner.setup()
             runners.append(runner)
             sock = socket.create_server((cfg.host, port))  # port 0 picks a free one
             await web.SockSite(runner, sock).start()
             ports[label] = sock.getsockname()[1]
-        log.info("proxy serving Milvus 0.x REST on :%d, HTTP on :%d", ports["v1"], ports["http"])
-        runtime.write_ready_file(cfg.ready_file, v1_port=ports["v1"], http_port=ports["http"])
-        await stop.wait()
-        log.info("proxy stopping")
+        async with runtime.ops_endpoints(cfg.host, cfg.process, stop, cluster.ready) as ops:
+            log.info("proxy serving Milvus 0.x REST on :%d, HTTP on :%d", ports["v1"], ports["http"])
+            runtime.write_ready_file(
+                cfg.process.ready_file, v1_port=ports["v1"], http_port=ports["http"], ops_port=ops
+            )
+            await stop.wait()
+            log.info("proxy stopping: finishing requests in flight")
     finally:
         for runner in reversed(runners):
             await runner.cleanup()
@@ -103,7 +115,7 @@ async def serve(cfg: ProxyConfig, stop: asyncio.Event) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     cfg = parse_args(argv)
-    runtime.run("proxy", cfg.log_level, lambda stop: serve(cfg, stop))
+    runtime.run("proxy", cfg.process, lambda stop: serve(cfg, stop))
 
 
 if __name__ == "__main__":

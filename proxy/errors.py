@@ -143,3 +143,34 @@ def v2_error_middleware(render: Render) -> Callable:
     return error_middleware(
         lambda error, path: v2_status(error), render, V2_UNEXPECTED, V2_CODES[ErrorCode.REQUEST_TOO_LARGE]
     )
+
+
+# Managed document indexes (LlamaCloud's /api/v1, FastAPI-shaped): plain HTTP statuses, and
+# the registry code for the rest. Validation failures of the request itself never reach this:
+# the surface answers them with FastAPI's 422 detail list.
+MANAGED_STATUSES: dict[ErrorCode, int] = {
+    ErrorCode.NOT_AUTHENTICATED: 401,
+    ErrorCode.RESOURCE_NOT_FOUND: 404,
+    ErrorCode.COLLECTION_NOT_FOUND: 404,
+    ErrorCode.RESOURCE_CONFLICT: 409,
+    ErrorCode.REQUEST_TOO_LARGE: 413,
+    ErrorCode.INVALID_PARAMETER: 422,
+    ErrorCode.MISSING_PARAMETER: 422,
+    ErrorCode.INVALID_BODY: 422,
+    ErrorCode.MALFORMED_BODY: 422,
+    ErrorCode.INVALID_QUERY_PARAM: 422,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.NO_DATA_NODE: 503,
+    ErrorCode.TIMEOUT: 504,
+}
+
+
+def managed_status(error: QuiverError) -> tuple[int, int]:
+    """(HTTP status, registry code); anything unlisted is a 500."""
+    return MANAGED_STATUSES.get(error.code, 500), int(error.code)
+
+
+def managed_error_middleware(render: Render) -> Callable:
+    return error_middleware(
+        lambda error, path: managed_status(error), render, int(ErrorCode.UNEXPECTED), int(ErrorCode.REQUEST_TOO_LARGE)
+    )

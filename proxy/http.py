@@ -1,12 +1,16 @@
-"""HTTP helpers shared by the REST surfaces: fast JSON in and out."""
+"""HTTP helpers shared by the REST surfaces: fast JSON in and out, request ids and metrics."""
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from quiver import logs, metrics
 from quiver.errors import ErrorCode, QuiverError
 
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
@@ -34,3 +38,36 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise QuiverError(ErrorCode.MALFORMED_BODY, "body must be a JSON object")
     return body
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def observe(surface: str) -> Callable:
+    """The outermost middleware of a surface: gives the request an id (the client's
+    `X-Request-Id` when it is a sane token) that its logs and gRPC calls carry, echoes it in
+    the response, and counts and times the request by route template."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        given = request.headers.get("X-Request-Id", "")
+        request_id = given if _CLIENT_REQUEST_ID.fullmatch(given) else logs.new_request_id()
+        logs.request_id.set(request_id)
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        started, status = time.perf_counter(), 500
+        try:
+            response = await handler(request)
+            status = response.status
+            response.headers["X-Request-Id"] = request_id
+            return response
+        except web.HTTPException as error:
+            status = error.status
+            error.headers["X-Request-Id"] = request_id
+            raise
+        finally:
+            metrics.HTTP_REQUESTS.labels(surface, request.method, route, str(status)).inc()
+            metrics.HTTP_SECONDS.labels(surface, request.method, route).observe(time.perf_counter() - started)
+
+    return middleware

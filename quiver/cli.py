@@ -1,4 +1,5 @@
-"""The `quiver` command: `quiver standalone`, or one role: coordinator, datanode, indexnode, proxy."""
+"""The `quiver` command: `quiver standalone`, one role (coordinator, datanode, indexnode, ingestnode,
+proxy), or a tool (import, api-key, index-folder)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ COMMANDS = {
     "coordinator": ("coordinator.__main__", "cluster metadata in Redis"),
     "datanode": ("datanode.__main__", "stores segments and runs searches"),
     "indexnode": ("indexnode.__main__", "builds indexes"),
+    "ingestnode": ("ingestnode.__main__", "managed document indexes: files, syncs, retrieval"),
     "proxy": ("proxy.__main__", "serves the REST APIs"),
+    "import": ("quiver.importer", "loads vectors from a .npy, .fvecs, .arrow or .parquet file"),
+    "api-key": ("managed.api_keys", "issues an API key (quiver api-key create --user root)"),
+    "index-folder": ("managed.index_folder", "uploads a folder of documents into a managed index"),
 }
 
 

@@ -20,6 +20,7 @@ import grpc
 import numpy as np
 import pyarrow as pa
 
+from quiver.batching import MicroBatcher
 from quiver.catalogue import Metric
 from quiver.errors import ErrorCode, QuiverError
 from quiver.packing import pack_ids, pack_table, unpack_distances, unpack_ids, unpack_table
@@ -140,6 +141,7 @@ class ClusterClient:
         self._routing: dict[int, Routing] = {}
         self._assignments: dict[tuple[int, int], Assignment] = {}
         self._assign_locks: defaultdict[tuple[int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._searches: MicroBatcher[SearchResult] = MicroBatcher(_split_hits)
 
     async def close(self) -> None:
         await self.channels.close()
@@ -209,7 +211,7 @@ class ClusterClient:
             return False, error.message
         if not any(n.alive and n.role == pb.DATA_NODE for n in reply.nodes):
             return False, "no data node is registered yet"
-        return True, "ready"
+        return True, ""
 
     async def nodes(self) -> list[Node]:
         reply = await call(self.coordinator.ListNodes, pb.Empty(), peer="coordinator")
@@ -487,7 +489,30 @@ class ClusterClient:
         filter_text: str = "",
         output_fields: list[str] | None = None,
     ) -> SearchResult:
-        """Exact merge of every node's top-k, with the hits' output fields."""
+        """Exact merge of every node's top-k, with the hits' output fields. Concurrent
+        searches that differ only in their query vectors share one call to each node."""
+        key = (collection.id, collection.version, k, metric.name, tuple(sorted(partition_ids)),
+               tuple(sorted(segment_ids)), params_json, filter_text, tuple(output_fields or ()))
+
+        async def run(batch: np.ndarray) -> SearchResult:
+            return await self._search_now(
+                collection, batch, k, metric, partition_ids, segment_ids, params_json, filter_text, output_fields
+            )
+
+        return await self._searches.call(key, queries, run)
+
+    async def _search_now(
+        self,
+        collection: Collection,
+        queries: np.ndarray,
+        k: int,
+        metric: Metric,
+        partition_ids: set[int],
+        segment_ids: set[int],
+        params_json: str,
+        filter_text: str,
+        output_fields: list[str] | None,
+    ) -> SearchResult:
         nq = len(queries)
         request = dpb.SearchRequest(
             collection_id=collection.id,
@@ -622,6 +647,19 @@ def _scalar_indexed(collection: Collection) -> list[str]:
     """Fields whose scalar index the data nodes use to answer filters."""
     vector = collection.vector_field.name
     return sorted(i.field_name for i in collection.indexes if i.field_name != vector)
+
+
+def _split_hits(result: SearchResult, rows: list[int]) -> list[SearchResult]:
+    """A batch's answer cut back into each search's queries (and the fields of their hits)."""
+    parts, start, hit_start = [], 0, 0
+    hits_per_query = (result.ids != PAD_ID).sum(axis=1)
+    for count in rows:
+        end = start + count
+        hits = int(hits_per_query[start:end].sum())
+        fields = result.fields.slice(hit_start, hits) if result.fields is not None else None
+        parts.append(SearchResult(result.ids[start:end], result.distances[start:end], fields))
+        start, hit_start = end, hit_start + hits
+    return parts
 
 
 def _follow(order: np.ndarray, ids: list[np.ndarray], tables: list[pa.Table | None], k: int) -> pa.Table:

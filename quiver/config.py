@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass
+
+from quiver.logs import LOG_FORMATS
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_COORDINATOR = "127.0.0.1:19100"
@@ -39,6 +42,16 @@ def add_server_args(parser: argparse.ArgumentParser, default_port: int) -> None:
     add_process_args(parser)
 
 
+@dataclass(frozen=True)
+class ProcessConfig:
+    """What every role process takes, whatever its role."""
+
+    ready_file: str
+    log_level: str
+    log_format: str
+    ops_port: int
+
+
 def add_process_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ready-file",
@@ -46,6 +59,17 @@ def add_process_args(parser: argparse.ArgumentParser) -> None:
         help="write this JSON file (address, ports, pid) once serving",
     )
     parser.add_argument("--log-level", default=env("LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default=env("LOG_FORMAT", "json"))
+    parser.add_argument(
+        "--ops-port",
+        type=int,
+        default=env_int("OPS_PORT", 9091),
+        help="HTTP port of /healthz, /readyz and /metrics (0: any free)",
+    )
+
+
+def process_config(args: argparse.Namespace) -> ProcessConfig:
+    return ProcessConfig(args.ready_file, args.log_level, args.log_format, args.ops_port)
 
 
 def add_coordinator_arg(parser: argparse.ArgumentParser) -> None:

@@ -47,6 +47,10 @@ class ErrorCode(IntEnum):
     ALIAS_CONFLICT = 1601  # an alias named like a collection
     ALIAS_EXISTS = 1602
 
+    # Managed document indexes (ingest nodes): their REST surface answers 404 and 409.
+    RESOURCE_NOT_FOUND = 1900  # a directory, file, configuration, index or project
+    RESOURCE_CONFLICT = 1901  # a sync already running (or none to cancel), a directory in use
+
     INVALID_PARAMETER = 1100
     MISSING_PARAMETER = 1101
     INVALID_DIMENSION = 1102

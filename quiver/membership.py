@@ -55,6 +55,7 @@ class Membership:
         self._config_version = -1
         self.config = RuntimeConfig()
         self.registered = asyncio.Event()
+        self._last_contact = 0.0  # loop time of the last reply from the coordinator
 
     async def register(self, stop: asyncio.Event) -> None:
         """Registers, retrying until the coordinator answers or `stop` is set."""
@@ -74,6 +75,7 @@ class Membership:
                 await _sleep(stop, self._interval_s)
                 continue
             self.registered.set()
+            self._last_contact = asyncio.get_running_loop().time()
             log.info("registered with the coordinator as %s", self.node.node_id)
             await self._upkeep(reply)
             return
@@ -100,10 +102,20 @@ class Membership:
             except QuiverError as error:
                 log.warning("heartbeat failed: %s", error.message)
                 continue
+            self._last_contact = asyncio.get_running_loop().time()
             if reply.register_again:
                 await self.register(stop)
             else:
                 await self._upkeep(reply)
+
+    async def ready(self) -> tuple[bool, str]:
+        """Ready while registered and heard from the coordinator within a few heartbeats."""
+        if not self.registered.is_set():
+            return False, "not registered with the coordinator"
+        silent_s = asyncio.get_running_loop().time() - self._last_contact
+        if silent_s > 3 * max(self._interval_s, 1.0):
+            return False, f"no answer from the coordinator for {silent_s:.0f}s"
+        return True, ""
 
     async def _upkeep(self, reply: cpb.NodeReply) -> None:
         """Drops what the coordinator says is gone: segments of dropped collections, indexes

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
 
+from quiver import logs, metrics
 from quiver.errors import ErrorCode, QuiverError
 from quiver_pb import common_pb2 as pb
 
@@ -30,6 +32,7 @@ CLIENT_OPTIONS = CHANNEL_OPTIONS + [
     ("grpc.min_reconnect_backoff_ms", 100),
 ]
 DEFAULT_TIMEOUT_S = 60.0
+_REQUEST_ID_KEY = "x-request-id"
 
 Reply = TypeVar("Reply")
 
@@ -59,16 +62,25 @@ def servicer_method(reply_type: Callable[..., Any]) -> Callable:
     """
 
     def decorate(method: Callable[[Any, Any], Awaitable[Any]]) -> Callable:
+        name = method.__qualname__
+
         @functools.wraps(method)
         async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            logs.request_id.set(_request_id_of(context))  # this call's own task context
+            started, outcome = time.perf_counter(), ErrorCode.SUCCESS.name
             try:
                 return await method(self, request)
             except QuiverError as error:
+                outcome = error.code.name
                 return reply_type(status=status_of(error))
             except Exception as error:  # a bug: log it, answer with a clear status
-                log.exception("%s failed", method.__qualname__)
+                outcome = ErrorCode.UNEXPECTED.name
+                log.exception("%s failed", name)
                 reason = f"internal error in {method.__name__}: {error!r}"
                 return reply_type(status=pb.Status(code=int(ErrorCode.UNEXPECTED), reason=reason))
+            finally:
+                metrics.RPC_REQUESTS.labels(method=name, code=outcome).inc()
+                metrics.RPC_SECONDS.labels(method=name).observe(time.perf_counter() - started)
 
         return wrapper
 
@@ -87,11 +99,24 @@ async def call(
     `peer` names the callee in errors ("data node dn-1 at 127.0.0.1:7001").
     """
     try:
-        reply = await method(request, timeout=timeout)
+        reply = await method(request, timeout=timeout, metadata=request_metadata())
     except grpc.aio.AioRpcError as error:
         raise rpc_error(error, peer) from None
     check(reply.status)  # type: ignore[attr-defined]
     return reply
+
+
+def request_metadata() -> tuple[tuple[str, str], ...]:
+    """gRPC metadata carrying the current request id to the callee (for its logs)."""
+    current = logs.request_id.get()
+    return ((_REQUEST_ID_KEY, current),) if current else ()
+
+
+def _request_id_of(context: grpc.aio.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == _REQUEST_ID_KEY:
+            return str(value)
+    return ""
 
 
 def rpc_error(error: grpc.aio.AioRpcError, peer: str) -> QuiverError:

@@ -1,4 +1,5 @@
-"""Running a role process: logging, signals, and the ready file that supervisors wait for."""
+"""Running a role process: logging, signals, the ops endpoints, and the ready file that
+supervisors wait for."""
 
 from __future__ import annotations
 
@@ -7,15 +8,18 @@ import json
 import os
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from quiver import logs
+from quiver.config import ProcessConfig
+from quiver.ops import Collect, OpsServer, Readiness
 
 
-def run(role: str, log_level: str, main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+def run(role: str, process: ProcessConfig, main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """Runs `main(stop)` until it returns; SIGINT and SIGTERM set `stop`."""
-    logs.configure(role, log_level)
+    logs.configure(role, process.log_level, process.log_format)
 
     async def runner() -> None:
         stop = asyncio.Event()
@@ -48,3 +52,21 @@ def advertised(host: str, advertise_host: str, port: int) -> str:
         except OSError:
             host = "127.0.0.1"
     return f"{host}:{port}"
+
+
+@asynccontextmanager
+async def ops_endpoints(
+    host: str, process: ProcessConfig, stop: asyncio.Event, readiness: Readiness, collect: Collect | None = None
+) -> AsyncIterator[int]:
+    """Serves /healthz, /readyz and /metrics while the block runs; yields the bound port. Once
+    `stop` is set the role reports not ready, so load balancers stop sending it work."""
+
+    async def ready() -> tuple[bool, str]:
+        return (False, "stopping") if stop.is_set() else await readiness()
+
+    server = OpsServer(ready, collect) if collect else OpsServer(ready)
+    port = await server.start(host, process.ops_port)
+    try:
+        yield port
+    finally:
+        await server.stop()

@@ -82,7 +82,9 @@ _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else
 
 
 def role_argv(role: str, *flags: str) -> list[str]:
-    return [sys.executable, "-m", role, *flags]
+    """The command of a role process on this machine: its ops endpoints on a free port (named
+    in its ready file), as several roles share the host; `flags` may override that."""
+    return [sys.executable, "-m", role, "--ops-port", "0", *flags]
 
 
 @dataclass
@@ -182,15 +184,25 @@ class Standalone:
             logs_dir / "indexnode.log",
             run / "indexnode.json",
         )
+        ingest_node = f"{LOOPBACK}:{free_port()}"
+        self.ingest_node = Child(
+            "ingestnode",
+            role_argv("ingestnode", "--host", LOOPBACK, "--port", ingest_node.rsplit(":", 1)[1],
+                      "--coordinator", coordinator, "--node-id", "ingestnode-1",
+                      "--redis-url", f"redis://{LOOPBACK}:{redis_port}/0", "--data-dir", str(data / "ingest"),
+                      "--ready-file", str(run / "ingestnode.json"), *common),
+            logs_dir / "ingestnode.log",
+            run / "ingestnode.json",
+        )
         self.proxy = Child(
             "proxy",
             role_argv("proxy", "--host", cfg.host, "--v1-port", str(cfg.v1_port),
                       "--http-port", str(cfg.http_port), "--coordinator", coordinator,
-                      "--ready-file", str(run / "proxy.json"), *common),
+                      "--ingestnode", ingest_node, "--ready-file", str(run / "proxy.json"), *common),
             logs_dir / "proxy.log",
             run / "proxy.json",
         )
-        self.children = [self.redis, self.coordinator, *self.data_nodes, self.index_node, self.proxy]
+        self.children = [self.redis, self.coordinator, *self.data_nodes, self.index_node, self.ingest_node, self.proxy]
         self.v1_port, self.http_port = cfg.v1_port, cfg.http_port  # the bound ones once started
         self._stopping = False
 
@@ -322,7 +334,7 @@ async def run(cfg: StandaloneConfig) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     cfg = parse_args(argv)
-    logs.configure("standalone", "INFO")
+    logs.configure("standalone", "INFO", "text")  # a person reads this terminal
     try:
         asyncio.run(run(cfg))
     except (RuntimeError, TimeoutError) as error:

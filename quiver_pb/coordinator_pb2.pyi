@@ -325,3 +325,17 @@ class AuthReply(_message.Message):
     status: _common_pb2.Status
     user: str
     def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., user: _Optional[str] = ...) -> None: ...
+
+class CreateApiKeyRequest(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    def __init__(self, user: _Optional[str] = ...) -> None: ...
+
+class CreateApiKeyReply(_message.Message):
+    __slots__ = ("status", "api_key")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    api_key: str
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., api_key: _Optional[str] = ...) -> None: ...

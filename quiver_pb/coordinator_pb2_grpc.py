@@ -185,6 +185,11 @@ class CoordinatorStub:
                 request_serializer=quiver__pb_dot_coordinator__pb2.Credentials.SerializeToString,
                 response_deserializer=quiver__pb_dot_coordinator__pb2.AuthReply.FromString,
                 _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/quiver.Coordinator/CreateApiKey',
+                request_serializer=quiver__pb_dot_coordinator__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=quiver__pb_dot_coordinator__pb2.CreateApiKeyReply.FromString,
+                _registered_method=True)
         self.WatchCatalog = channel.unary_stream(
                 '/quiver.Coordinator/WatchCatalog',
                 request_serializer=quiver__pb_dot_common__pb2.Empty.SerializeToString,
@@ -392,6 +397,13 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateApiKey(self, request, context):
+        """Issues a new API key acting as an existing user; only its digest is kept.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchCatalog(self, request, context):
         """Proxies follow catalog changes to keep their routing caches exact.
         """
@@ -551,6 +563,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.Authenticate,
                     request_deserializer=quiver__pb_dot_coordinator__pb2.Credentials.FromString,
                     response_serializer=quiver__pb_dot_coordinator__pb2.AuthReply.SerializeToString,
+            ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=quiver__pb_dot_coordinator__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=quiver__pb_dot_coordinator__pb2.CreateApiKeyReply.SerializeToString,
             ),
             'WatchCatalog': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchCatalog,
@@ -1368,6 +1385,33 @@ class Coordinator:
             '/quiver.Coordinator/Authenticate',
             quiver__pb_dot_coordinator__pb2.Credentials.SerializeToString,
             quiver__pb_dot_coordinator__pb2.AuthReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/CreateApiKey',
+            quiver__pb_dot_coordinator__pb2.CreateApiKeyRequest.SerializeToString,
+            quiver__pb_dot_coordinator__pb2.CreateApiKeyReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -82,15 +82,35 @@ class TestCluster:
             )
             for i in range(1, index_nodes + 1)
         ]
+        # Managed indexes: imports read below import_root; scheduled syncs come quickly (a daily
+        # index syncs every few seconds here).
+        self.import_root = root / "import"
+        self.import_root.mkdir(parents=True, exist_ok=True)
+        self.ingest_node_address = f"{LOOPBACK}:{free_port()}"
+        self.ingest_node = Child(
+            "ingestnode",
+            role_argv("ingestnode", "--port", self.ingest_node_address.rsplit(":", 1)[1],
+                      "--coordinator", self.coordinator_address,
+                      "--redis-url", f"redis://{LOOPBACK}:{self.redis_port}/0", "--node-id", "ingestnode-1",
+                      "--data-dir", str(root / "ingest"), "--import-root", str(self.import_root),
+                      "--claim-timeout", str(claim_timeout_s), "--lease-ttl", str(claim_timeout_s),
+                      "--source-change-delay", "0.5", "--schedule-poll", "0.2", "--daily-period", "4",
+                      "--ready-file", str(run / "ingestnode.json"), *common),
+            logs / "ingestnode.log",
+            run / "ingestnode.json",
+        )
         self.proxy = Child(
             "proxy",
             role_argv("proxy", "--host", LOOPBACK, "--v1-port", str(self.v1_port), "--http-port",
                       str(self.http_port), "--coordinator", self.coordinator_address,
+                      "--ingestnode", self.ingest_node_address,
                       "--ready-file", str(run / "proxy.json"), *common),
             logs / "proxy.log",
             run / "proxy.json",
         )
-        self.roles = {c.name: c for c in [self.coordinator, *self.data_nodes, *self.index_nodes, self.proxy]}
+        self.roles = {
+            c.name: c for c in [self.coordinator, *self.data_nodes, *self.index_nodes, self.ingest_node, self.proxy]
+        }
 
     @property
     def v1_url(self) -> str:
@@ -119,6 +139,12 @@ class TestCluster:
                     pass
                 await asyncio.sleep(0.1)
         raise TimeoutError("the cluster did not start serving")
+
+    def ops_url(self, name: str) -> str:
+        """The base URL of a running role's /healthz, /readyz and /metrics."""
+        child = self.roles[name]
+        assert child.ready_file is not None
+        return f"http://{LOOPBACK}:{orjson.loads(child.ready_file.read_bytes())['ops_port']}"
 
     async def kill(self, name: str) -> None:
         """SIGKILL: no shutdown code runs, as in a crash or a power cut."""

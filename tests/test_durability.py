@@ -15,6 +15,7 @@ import aiohttp
 import numpy as np
 import pytest
 
+from datanode.storage import DATA_FILE
 from quiver.standalone import free_port
 from tests.cluster import TestCluster, V1Client
 
@@ -253,3 +254,35 @@ async def test_compacted_data_survives_a_crash(
     assert not any(stored.values()), "deleted rows stay deleted"
     await retry_until_ok(lambda: v1.flush(name))
     assert (await v1.info(name))["count"] == 100
+
+
+async def test_a_node_with_a_cut_segment_file_sets_it_aside_and_serves_the_rest(
+    crash_cluster: TestCluster, http: aiohttp.ClientSession
+) -> None:
+    v1 = V1Client(http, crash_cluster.v1_url)
+    vectors = np.random.default_rng(8).standard_normal((200, DIM)).astype(np.float32)
+    for name in ("kept", "damaged"):
+        await v1.create_collection(name, DIM)
+        await v1.insert(name, vectors, list(range(1, 201)))
+        await v1.flush(name)
+    [segment] = (await v1.stat("damaged"))["partitions"][0]["segments"]
+    node = crash_cluster.data_nodes[0]
+    rows_file = crash_cluster.root / node.name / "segments" / segment["name"] / DATA_FILE
+    await crash_cluster.kill(node.name)
+    size = rows_file.stat().st_size
+    os.truncate(rows_file, int(np.random.default_rng(9).integers(1, size)))  # a random byte: power cut
+
+    await crash_cluster.restart(node.name)
+    assert (crash_cluster.root / node.name / "damaged" / segment["name"]).is_dir()
+    assert "is damaged" in node.log_path.read_text()
+    await retry_until_ok(lambda: _all_found(v1, "kept", vectors))
+
+    async def forgotten() -> None:
+        assert (await v1.stat("damaged"))["partitions"][0]["segments"] == []
+
+    await retry_until_ok(forgotten)
+
+
+async def _all_found(v1: V1Client, name: str, vectors: np.ndarray) -> None:
+    hits = await v1.search(name, vectors[:5], 1)
+    assert [h[0][0] for h in hits] == [1, 2, 3, 4, 5]

@@ -19,8 +19,8 @@ from aiohttp import web
 
 from quiver.cluster import ClusterClient
 from proxy.errors import v1_error_middleware
-from proxy.http import json_response, read_json, read_json_object
-from quiver import __version__
+from proxy.http import json_response, observe, read_json, read_json_object
+from quiver import __version__, bulk
 from quiver.catalogue import V1_METRICS, Dialect, VectorKind, index_type_for, metric
 from quiver.errors import ErrorCode, QuiverError
 from quiver.ids import MAX_ID
@@ -337,6 +337,8 @@ async def drop_collection(request: web.Request) -> web.Response:
 
 
 async def insert(request: web.Request) -> web.Response:
+    if request.content_type in bulk.MEDIA_TYPES:
+        return await _insert_binary(request)
     cluster = request.app[CLUSTER]
     name = validate_collection_name(request.match_info["name"])
     body = await read_json_object(request)
@@ -355,6 +357,26 @@ async def insert(request: web.Request) -> web.Response:
     partition = collection.partition(tag or DEFAULT_PARTITION)
     stored = await cluster.insert(collection, partition.id, vectors, ids, v1_scalars(collection, len(vectors)))
     return json_response({"ids": [str(i) for i in stored.tolist()]}, status=201)
+
+
+async def _insert_binary(request: web.Request) -> web.Response:
+    """Quiver's bulk extension: vectors as .npy, .fvecs or Arrow bytes (see quiver.bulk), the
+    partition in `?partition_tag=`. Replies with the count, and the first and last id when the
+    ids were allocated (they are consecutive): no list of a million id strings."""
+    cluster = request.app[CLUSTER]
+    name = validate_collection_name(request.match_info["name"])
+    collection = v1_collection(await cluster.collection(name))
+    vectors, ids = bulk.decode(request.content_type, await request.read(), collection.layout)
+    if vectors.nbytes > MAX_INSERT_VECTOR_BYTES:
+        raise QuiverError(ErrorCode.REQUEST_TOO_LARGE, "one insert takes at most 256 MB of vector data")
+    if ids is not None and len(ids) != len(vectors):
+        raise QuiverError(ErrorCode.INVALID_IDS, f"{len(ids)} ids for {len(vectors)} vectors")
+    partition = collection.partition(request.query.get("partition_tag", "").strip() or DEFAULT_PARTITION)
+    stored = await cluster.insert(collection, partition.id, vectors, ids, v1_scalars(collection, len(vectors)))
+    reply: dict[str, Any] = {"code": 0, "message": "OK", "count": len(stored)}
+    if ids is None:
+        reply.update(first_id=str(stored[0]), last_id=str(stored[-1]))
+    return json_response(reply, status=201)
 
 
 async def vectors_op(request: web.Request) -> web.Response:
@@ -899,7 +921,7 @@ async def _cors(request: web.Request, response: web.StreamResponse) -> None:
 
 def create_app(cluster: ClusterClient, max_body_bytes: int) -> web.Application:
     app = web.Application(
-        middlewares=[v1_error_middleware(render_error)], client_max_size=max_body_bytes
+        middlewares=[observe("v1"), v1_error_middleware(render_error)], client_max_size=max_body_bytes
     )
     app[CLUSTER] = cluster
     app.on_response_prepare.append(_cors)

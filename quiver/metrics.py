@@ -1,0 +1,41 @@
+"""Every Prometheus metric Quiver exports, in one place. Each role process serves the ones it
+moves (plus the process collector's memory and CPU) at `/metrics` on its ops port.
+
+Labels stay bounded: REST routes are the route templates, never raw paths; RPCs are method names.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# Latency buckets from a cached lookup (sub-millisecond) to a slow index build.
+_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_BUILD_SECONDS = (0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800)
+
+HTTP_REQUESTS = Counter(
+    "quiver_http_requests", "REST requests answered by the proxy", ["surface", "method", "route", "status"]
+)
+HTTP_SECONDS = Histogram(
+    "quiver_http_request_seconds", "REST request latency", ["surface", "method", "route"], buckets=_SECONDS
+)
+RPC_REQUESTS = Counter("quiver_rpc_requests", "gRPC calls served", ["method", "code"])
+RPC_SECONDS = Histogram("quiver_rpc_seconds", "gRPC call latency, server side", ["method"], buckets=_SECONDS)
+
+ROWS_INSERTED = Counter("quiver_rows_inserted", "rows a data node acknowledged")
+ROWS_DELETED = Counter("quiver_rows_deleted", "deletes a data node applied")
+WAL_FSYNC_SECONDS = Histogram(
+    "quiver_wal_fsync_seconds", "write-ahead log group commit: write and fsync", buckets=_SECONDS
+)
+SEGMENTS = Gauge("quiver_segments", "segments a data node holds, by state", ["state"])
+ROWS_STORED = Gauge("quiver_rows_stored", "rows a data node holds (deleted ones included until compaction)")
+DAMAGED_SEGMENTS = Counter("quiver_damaged_segments", "segments set aside at start-up: their files could not be read")
+RESIDENT_BYTES = Gauge("quiver_resident_bytes", "segment data a data node keeps in memory")
+
+INDEX_BUILDS = Counter("quiver_index_builds", "index builds an index node finished", ["outcome"])
+INDEX_BUILD_SECONDS = Histogram(
+    "quiver_index_build_seconds", "index build: read, build, ship", ["index_type"], buckets=_BUILD_SECONDS
+)
+INDEX_QUEUE = Gauge("quiver_index_build_queue", "index build tasks queued and not yet acknowledged")
+
+NODES = Gauge("quiver_nodes", "registered nodes, by role and liveness", ["role", "alive"])
+COLLECTIONS = Gauge("quiver_collections", "collections in the catalogue")

@@ -1,0 +1,156 @@
+"""What operators rely on: health and readiness probes, Prometheus metrics that move with the
+work, JSON logs that follow one request through every role, and a standby coordinator."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import orjson
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from quiver.standalone import LOOPBACK, Child, free_port, role_argv
+from tests.cluster import TestCluster, V1Client
+
+
+async def get(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
+    async with http.get(url) as response:
+        return response.status, await response.text()
+
+
+def sample(metrics_text: str, name: str, **labels: str) -> float:
+    """The sum of the samples called `name` whose labels include `labels` (0 when none)."""
+    return sum(
+        found.value
+        for family in text_string_to_metric_families(metrics_text)
+        for found in family.samples
+        if found.name == name and labels.items() <= found.labels.items()
+    )
+
+
+async def test_every_role_answers_its_probes(cluster: TestCluster, http: aiohttp.ClientSession) -> None:
+    for name in cluster.roles:
+        base = cluster.ops_url(name)
+        assert await get(http, base + "/healthz") == (200, '{"status": "ok"}'), name
+        status, body = await get(http, base + "/readyz")
+        assert status == 200 and orjson.loads(body) == {"ready": True, "reason": ""}, (name, body)
+
+
+async def test_metrics_move_with_the_work(cluster: TestCluster, http: aiohttp.ClientSession, name: str) -> None:
+    v1 = V1Client(http, cluster.v1_url)
+    before = {role: (await get(http, cluster.ops_url(role) + "/metrics"))[1] for role in cluster.roles}
+
+    await v1.create_collection(name, 8)
+    vectors = np.random.default_rng(5).standard_normal((4500, 8)).astype(np.float32)
+    await v1.insert(name, vectors)
+    await v1.flush(name)  # one sealed segment, big enough to be indexed
+    status, reply = await v1.request("POST", f"/collections/{name}/indexes",
+                                     {"index_type": "IVFFLAT", "params": {"nlist": 16}})
+    assert status == 201, reply
+    await v1.search(name, vectors[:3], 5, params={"nprobe": 4})
+
+    after = {role: (await get(http, cluster.ops_url(role) + "/metrics"))[1] for role in cluster.roles}
+    route = "/collections/{name}/vectors"
+    for method, status in (("POST", "201"), ("PUT", "200")):
+        labels = {"surface": "v1", "method": method, "route": route, "status": status}
+        assert sample(after["proxy"], "quiver_http_requests_total", **labels) >= \
+            sample(before["proxy"], "quiver_http_requests_total", **labels) + 1
+    assert sample(after["proxy"], "quiver_http_request_seconds_count", surface="v1", method="PUT", route=route) >= 1
+    inserted = sum(sample(after[r], "quiver_rows_inserted_total") - sample(before[r], "quiver_rows_inserted_total")
+                   for r in cluster.roles if r.startswith("datanode"))
+    assert inserted == 4500
+    index_node = next(r for r in cluster.roles if r.startswith("indexnode"))
+    for name_, labels in (("quiver_index_builds_total", {"outcome": "finished"}),
+                          ("quiver_index_build_seconds_count", {"index_type": "IVF_FLAT"})):
+        assert sample(after[index_node], name_, **labels) >= sample(before[index_node], name_, **labels) + 1, name_
+    fsyncs = sum(sample(after[r], "quiver_wal_fsync_seconds_count") for r in cluster.roles if r.startswith("datanode"))
+    assert fsyncs >= 1
+    searched = sum(sample(after[r], "quiver_rpc_requests_total", method="DataNodeServer.Search", code="SUCCESS")
+                   for r in cluster.roles if r.startswith("datanode"))
+    assert searched >= 1
+    assert sample(after["coordinator"], "quiver_rpc_requests_total", method="CoordinatorServer.Heartbeat", code="SUCCESS") > 0
+    assert sample(after["coordinator"], "quiver_nodes", role="data", alive="true") == len(cluster.data_nodes)
+    assert sample(after["coordinator"], "quiver_collections") >= 1
+    for role, text in after.items():
+        assert sample(text, "process_resident_memory_bytes") > 0, role
+        assert "password" not in text.lower() and "Milvus" not in text, f"{role} metrics carry no secret"
+    await v1.request("DELETE", f"/collections/{name}")
+
+
+def log_entries(cluster: TestCluster, role: str) -> list[dict[str, str]]:
+    lines = cluster.roles[role].log_path.read_text(errors="replace").splitlines()
+    return [orjson.loads(line) for line in lines if line.startswith("{")]
+
+
+async def test_one_request_id_follows_a_request_through_every_role(
+    cluster: TestCluster, http: aiohttp.ClientSession, name: str
+) -> None:
+    await V1Client(http, cluster.v1_url).create_collection(name, 4)
+    request_id = f"trace-{name}"
+    headers = {"X-Request-Id": request_id}
+    async with http.post(f"{cluster.v1_url}/collections/{name}/vectors", headers=headers,
+                         json={"vectors": [[1.0, 2.0, 3.0, 4.0]]}) as response:
+        assert response.status == 201 and response.headers["X-Request-Id"] == request_id
+    async with http.put(f"{cluster.v1_url}/system/task", headers=headers,
+                        json={"flush": {"collection_names": [name]}}) as response:
+        assert response.status == 200 and response.headers["X-Request-Id"] == request_id
+    async with http.put(f"{cluster.v1_url}/collections/{name}/vectors", json={"bad": 1},
+                        headers={"X-Request-Id": "not a token!"}) as response:
+        assert response.status == 400 and re.fullmatch(r"[0-9a-f]{16}", response.headers["X-Request-Id"])
+
+    # The insert placed a segment (the coordinator logs it), the flush persisted it (its data
+    # node logs that): both lines carry the id the client sent to the proxy.
+    placed = [e for e in log_entries(cluster, "coordinator") if e["request_id"] == request_id]
+    assert any("placed on" in e["message"] for e in placed), placed
+    persisted = [e for r in cluster.roles if r.startswith("datanode") for e in log_entries(cluster, r)
+                 if e["request_id"] == request_id]
+    assert any("persisted" in e["message"] for e in persisted), persisted
+    for role in cluster.roles:
+        entries = log_entries(cluster, role)
+        assert entries and all({"time", "level", "logger", "message", "role", "request_id"} <= set(e) for e in entries)
+        assert {e["role"] for e in entries} == {role.split("-")[0]}
+
+
+@pytest.fixture
+async def standby(cluster: TestCluster, tmp_path: Path) -> Child:
+    """A second coordinator on the cluster's Redis: it must wait while the first holds the lease."""
+    child = Child(
+        "coordinator-standby",
+        role_argv("coordinator", "--port", str(free_port()), "--redis-url", f"redis://{LOOPBACK}:{cluster.redis_port}/0",
+                  "--lease-ttl", "1.5", "--ops-port", str(free_port()), "--ready-file", str(tmp_path / "standby.json")),
+        tmp_path / "standby.log",
+        tmp_path / "standby.json",
+    )
+    await child.start()
+    yield child
+    await child.stop()
+
+
+async def test_a_standby_coordinator_takes_over_when_the_active_one_dies(
+    cluster: TestCluster, http: aiohttp.ClientSession, standby: Child
+) -> None:
+    standby_ops = f"http://{LOOPBACK}:{standby.argv[standby.argv.index('--ops-port', 5) + 1]}"
+    for _ in range(100):  # the standby serves its probes while it waits for the lease
+        try:
+            status, body = await get(http, standby_ops + "/readyz")
+            break
+        except aiohttp.ClientError:
+            await asyncio.sleep(0.1)
+    assert status == 503 and "standby" in orjson.loads(body)["reason"]
+    assert (await get(http, standby_ops + "/healthz"))[0] == 200
+    await asyncio.sleep(2.0)
+    assert standby.ready_file is not None and not standby.ready_file.exists(), "a standby serves no gRPC"
+
+    await cluster.kill("coordinator")
+    try:
+        ready = await standby.wait_ready(timeout_s=10)
+        assert (await get(http, standby_ops + "/readyz"))[0] == 200
+        assert ready["address"]
+    finally:
+        await standby.stop()  # releases the lease at once
+        await cluster.restart("coordinator")
+        await cluster.wait_until_serving()
