@@ -107,6 +107,9 @@ async def serve(cfg: CoordinatorConfig, stop: asyncio.Event) -> None:
             await wait_for_redis(redis, stop)
             if not await lease.acquire(stop):
                 return
+            revived = await catalog.presume_alive(cfg.node_ttl_s)
+            if revived:
+                log.info("nodes alive when the last coordinator stopped: %s", ", ".join(revived))
             await service.ensure_root(cfg.root_password)
             server, port = await start_server(
                 lambda s: add_CoordinatorServicer_to_server(CoordinatorServer(service), s),

@@ -17,8 +17,9 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from quiver import keys
+from quiver.leases import Leases
 from quiver.errors import ErrorCode, QuiverError
-from quiver.ids import time_floor
+from quiver.ids import now_ms, time_floor
 from quiver.schema import (
     Collection,
     IdMode,
@@ -86,19 +87,6 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HINCRBY', KEYS[1], ARGV[4], 1)
 return 1
 """
-# Takes the lease KEYS[1] for ARGV[1] for ARGV[2] ms if it is free or already ARGV[1]'s.
-_TAKE_LEASE = """
-local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
-"""
-# Extends the lease KEYS[1] by ARGV[2] ms if ARGV[1] still holds it; releases it if ARGV[2] is 0.
-_KEEP_LEASE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] == '0' then return redis.call('DEL', KEYS[1]) end
-return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-"""
 # Clears a partition's active segment only if it is still the given one.
 _CLEAR_ACTIVE = """
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
@@ -116,8 +104,7 @@ class Catalog:
         self._queue_builds = redis.register_script(_QUEUE_BUILDS)
         self._set_build_state = redis.register_script(_SET_BUILD_STATE)
         self._add_partition = redis.register_script(_ADD_PARTITION)
-        self._take_lease = redis.register_script(_TAKE_LEASE)
-        self._keep_lease = redis.register_script(_KEEP_LEASE)
+        self._leases = Leases(redis)
         # The last parse of each collection, with what it came from: a collection with
         # thousands of partitions takes milliseconds to read and parse, and every heartbeat
         # reads each collection its node serves.
@@ -136,13 +123,13 @@ class Catalog:
     # -- the coordinator lease ----------------------------------------------------------------
 
     async def take_lease(self, holder: str, ttl_s: float) -> bool:
-        return bool(await self._take_lease(keys=[keys.COORDINATOR_LEASE], args=[holder, int(ttl_s * 1000)]))
+        return await self._leases.take(keys.COORDINATOR_LEASE, holder, int(ttl_s * 1000))
 
     async def renew_lease(self, holder: str, ttl_s: float) -> bool:
-        return bool(await self._keep_lease(keys=[keys.COORDINATOR_LEASE], args=[holder, int(ttl_s * 1000)]))
+        return await self._leases.renew(keys.COORDINATOR_LEASE, holder, int(ttl_s * 1000))
 
     async def release_lease(self, holder: str) -> None:
-        await self._keep_lease(keys=[keys.COORDINATOR_LEASE], args=[holder, 0])
+        await self._leases.release(keys.COORDINATOR_LEASE, holder)
 
     async def ping(self) -> None:
         await self._redis.ping()
@@ -530,14 +517,32 @@ class Catalog:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.NODES, node.node_id, info)
             pipe.set(keys.node_alive(node.node_id), 1, px=int(ttl_s * 1000))
+            pipe.hset(keys.NODES_SEEN, node.node_id, now_ms())
             await pipe.execute()
 
     async def heartbeat(self, node_id: str, ttl_s: float) -> bool:
         """Refreshes a registered node's liveness; False if the node must register again."""
-        if not await self._redis.exists(keys.node_alive(node_id)):
-            return False
-        await self._redis.set(keys.node_alive(node_id), 1, px=int(ttl_s * 1000))
-        return True
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(keys.node_alive(node_id), 1, px=int(ttl_s * 1000), xx=True)
+            pipe.hset(keys.NODES_SEEN, node_id, now_ms())
+            refreshed, _ = await pipe.execute()
+        return bool(refreshed)
+
+    async def presume_alive(self, ttl_s: float) -> list[str]:
+        """On taking over, the nodes that were alive when the last coordinator stopped answering
+        (seen within one TTL of the last heartbeat that arrived) are alive for one more TTL:
+        they could not heartbeat with no coordinator, and need not look dead to the clients
+        while they register again. A node that really died expires after that TTL."""
+        seen = {node_id: int(ms) for node_id, ms in (await self._redis.hgetall(keys.NODES_SEEN)).items()}
+        if not seen:
+            return []
+        cutoff = max(seen.values()) - int(ttl_s * 1000)
+        revived = sorted(node_id for node_id, ms in seen.items() if ms >= cutoff)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for node_id in revived:
+                pipe.set(keys.node_alive(node_id), 1, px=int(ttl_s * 1000))
+            await pipe.execute()
+        return revived
 
     async def nodes(self) -> list[Node]:
         rows = await self._redis.hgetall(keys.NODES)

@@ -20,6 +20,7 @@ class DataNodes:
             self._stub(node).Flush,
             dpb.NodeFlushRequest(collection_ids=collection_ids),
             peer=_peer(node),
+            idempotent=True,
         )
         return [Segment.from_proto(s) for s in reply.segments]
 
@@ -37,6 +38,7 @@ class DataNodes:
             self._stub(node).DropIndexes,
             dpb.DropSegmentsRequest(segment_ids=segment_ids),
             peer=_peer(node),
+            idempotent=True,
         )
 
     async def drop_segments(self, node: Node, segment_ids: list[int]) -> None:
@@ -44,6 +46,7 @@ class DataNodes:
             self._stub(node).DropSegments,
             dpb.DropSegmentsRequest(segment_ids=segment_ids),
             peer=_peer(node),
+            idempotent=True,
         )
 
 

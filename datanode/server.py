@@ -45,7 +45,7 @@ class DataNodeServer(DataNodeServicer):
     @servicer_method(pb.StatusReply)
     async def Insert(self, request: dpb.InsertRequest) -> pb.StatusReply:
         await self.service.insert(
-            request.segment_id, request.row_count, request.ids, request.vectors, request.scalars
+            request.segment_id, request.row_count, request.ids, request.vectors, request.scalars, request.token
         )
         return pb.StatusReply(status=ok())
 

@@ -31,7 +31,7 @@ from datanode.wal import Record, RecordKind, WriteAheadLog
 from quiver import metrics
 from quiver.catalogue import IndexFamily, Metric
 from quiver.devices import gpu_count
-from quiver.errors import ErrorCode, QuiverError
+from quiver.errors import ErrorCode, QuiverError, storage_error
 from quiver.packing import ID_DTYPE, unpack_table
 from quiver.schema import (
     Collection,
@@ -47,9 +47,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 # INSERT records: head, ids, vectors, then the scalar columns as an Arrow IPC stream (if any).
-_INSERT_HEAD = struct.Struct("<qq")  # segment id, row count
+_INSERT_HEAD = struct.Struct("<qqQ")  # segment id, row count, the request's token (0: none)
 # DELETE records: head, the partition ids it is limited to (none: all), then the row ids.
 _DELETE_HEAD = struct.Struct("<qq")  # collection id, number of partition ids
+RECENT_INSERTS = 100_000  # insert tokens remembered, for retries of the same request
 DAMAGED_DIR = "damaged"  # beside segments/: segments whose files could not be read at start-up
 
 
@@ -86,6 +87,7 @@ class DataNodeService:
         self.segments: dict[int, LocalSegment] = {}
         self._opening: dict[int, asyncio.Future[LocalSegment]] = {}
         self._unapplied: set[int] = set()  # LSNs appended to the WAL but not applied yet
+        self._inserts: OrderedDict[int, asyncio.Future[bool]] = OrderedDict()  # token -> stored?
         self._pool = ThreadPoolExecutor(max_workers=search_threads, thread_name_prefix="search")
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="persist")
         self._tasks: set[asyncio.Task[None]] = set()
@@ -148,7 +150,8 @@ class DataNodeService:
 
     def _replay(self, record: Record) -> None:
         if record.kind is RecordKind.INSERT:
-            segment_id, rows = _INSERT_HEAD.unpack_from(record.body)
+            segment_id, rows, token = _INSERT_HEAD.unpack_from(record.body)
+            self._remember(token, stored=True)
             segment = self.segments.get(segment_id)
             if segment is None or segment.state is not SegmentState.GROWING:
                 return  # dropped, or its rows are already in its file
@@ -213,8 +216,13 @@ class DataNodeService:
         return segment
 
     async def insert(
-        self, segment_id: int, rows: int, ids: bytes, vectors: bytes, scalars: bytes
+        self, segment_id: int, rows: int, ids: bytes, vectors: bytes, scalars: bytes, token: int = 0
     ) -> None:
+        """Stores rows durably. A request whose token this node has seen recently (a retry after
+        a lost reply, here or before a restart) is acknowledged without storing it twice."""
+        earlier = self._inserts.get(token) if token else None
+        if earlier is not None and await asyncio.shield(earlier):
+            return
         segment = await self._segment(segment_id)
         if segment.state is not SegmentState.GROWING:
             raise QuiverError(
@@ -232,19 +240,36 @@ class DataNodeService:
             )
         segment.inflight += 1
         segment.drained.clear()
+        outcome = self._remember(token, stored=None)
         try:
-            head = _INSERT_HEAD.pack(segment_id, rows)
+            head = _INSERT_HEAD.pack(segment_id, rows, token)
             lsn = await self._append(RecordKind.INSERT, [head, ids, vectors, scalars])
             segment.append(id_array, vector_array, scalar_table, lsn)
             self._unapplied.discard(lsn)
             metrics.ROWS_INSERTED.inc(rows)
+            outcome.set_result(True)
         finally:
+            if not outcome.done():  # not stored: the same request may try again
+                outcome.set_result(False)
+                self._inserts.pop(token, None)
             segment.inflight -= 1
             if not segment.inflight:
                 segment.drained.set()
         if segment.is_full and not segment.seal_requested:
             segment.seal_requested = True
             self._spawn(self._seal_full(segment))
+
+    def _remember(self, token: int, stored: bool | None) -> asyncio.Future[bool]:
+        """The outcome of the insert request with this token: True once stored, False if it
+        failed, pending (None) while it is being stored. Recent tokens only."""
+        outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if stored is not None:
+            outcome.set_result(stored)
+        if token:
+            self._inserts[token] = outcome
+            while len(self._inserts) > RECENT_INSERTS:
+                self._inserts.popitem(last=False)
+        return outcome
 
     async def _append(self, kind: RecordKind, parts: list[bytes]) -> int:
         """Makes a record durable; the caller applies it, then discards its LSN from _unapplied."""
@@ -254,7 +279,7 @@ class DataNodeService:
             await durable
         except OSError as error:
             self._unapplied.discard(lsn)
-            raise QuiverError(ErrorCode.UNEXPECTED, f"data node {self.node_id}: {error}") from None
+            raise storage_error(error, f"data node {self.node_id}") from None
         return lsn
 
     async def delete(

@@ -179,7 +179,7 @@ class WriteAheadLog:
             loop = batch[0].future.get_loop()
             loop.call_soon_threadsafe(_resolve, batch, error)
 
-    def _write_batch(self, batch: list[_Pending]) -> BaseException | None:
+    def _write_batch(self, batch: list[_Pending]) -> OSError | None:
         started = time.perf_counter()
         try:
             if self._size >= self.rotate_bytes:
@@ -238,11 +238,13 @@ class WriteAheadLog:
         self._close_file()
 
 
-def _resolve(batch: list[_Pending], error: BaseException | None) -> None:
+def _resolve(batch: list[_Pending], error: OSError | None) -> None:
     for item in batch:
         if item.future.done():
             continue
         if error is None:
             item.future.set_result(None)
         else:
-            item.future.set_exception(OSError(f"write-ahead log append failed: {error}"))
+            # One exception each (they gather tracebacks), keeping the errno: a full disk is
+            # reported as such.
+            item.future.set_exception(OSError(error.errno, f"write-ahead log append failed: {error.strerror}"))

@@ -21,7 +21,7 @@ from redis.exceptions import ResponseError
 
 from indexnode.builder import build
 from quiver import keys, metrics
-from quiver.errors import ErrorCode, QuiverError
+from quiver.errors import METADATA_STORE_DOWN, ErrorCode, QuiverError, metadata_store_error
 from quiver.rpc import Channels, call, check, rpc_error
 from quiver.schema import Collection, IndexSpec, Node, RuntimeConfig
 from quiver_pb import common_pb2 as pb
@@ -127,7 +127,8 @@ class BuildWorker:
         try:
             await self._build(task)
             await self._ack(task.message_id)
-        except QuiverError as error:
+        except (QuiverError, *METADATA_STORE_DOWN) as caught:
+            error = caught if isinstance(caught, QuiverError) else metadata_store_error(caught)
             if error.code in _RETRY_LATER:  # left pending: claimed again once idle
                 log.warning("segment %d build postponed: %s", task.segment_id, error.message)
                 metrics.INDEX_BUILDS.labels(outcome="postponed").inc()

@@ -28,6 +28,7 @@ from ingestnode.models import (
     to_json,
 )
 from quiver import keys
+from quiver.leases import Leases
 
 T = TypeVar("T")
 LIST_BATCH = 200
@@ -83,19 +84,6 @@ if redis.call('SCARD', KEYS[2]) > 0 then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
 """
-# Takes lease KEYS[1] for ARGV[1] for ARGV[2] ms if free or already ARGV[1]'s.
-_TAKE_LEASE = """
-local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
-"""
-# Extends lease KEYS[1] by ARGV[2] ms if ARGV[1] holds it; releases it when ARGV[2] is 0.
-_KEEP_LEASE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] == '0' then return redis.call('DEL', KEYS[1]) end
-return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-"""
 
 
 class Busy(Exception):
@@ -128,8 +116,7 @@ class ManagedStore:
         self._set_if_index = redis.register_script(_SET_IF_INDEX)
         self._hset_if_index = redis.register_script(_HSET_IF_INDEX)
         self._delete_directory = redis.register_script(_DELETE_DIRECTORY)
-        self._take_lease = redis.register_script(_TAKE_LEASE)
-        self._keep_lease = redis.register_script(_KEEP_LEASE)
+        self._leases = Leases(redis)
 
     async def ping(self) -> None:
         await self._redis.ping()
@@ -454,13 +441,13 @@ class ManagedStore:
     # -- the per-index sync lease ----------------------------------------------------------
 
     async def take_lease(self, index_id: str, holder: str, ttl_ms: int) -> bool:
-        return bool(await self._take_lease(keys=[keys.managed_index_lease(index_id)], args=[holder, ttl_ms]))
+        return await self._leases.take(keys.managed_index_lease(index_id), holder, ttl_ms)
 
     async def keep_lease(self, index_id: str, holder: str, ttl_ms: int) -> bool:
-        return bool(await self._keep_lease(keys=[keys.managed_index_lease(index_id)], args=[holder, ttl_ms]))
+        return await self._leases.renew(keys.managed_index_lease(index_id), holder, ttl_ms)
 
     async def release_lease(self, index_id: str, holder: str) -> None:
-        await self._keep_lease(keys=[keys.managed_index_lease(index_id)], args=[holder, 0])
+        await self._leases.release(keys.managed_index_lease(index_id), holder)
 
     # -- scheduled syncs -------------------------------------------------------------------
 

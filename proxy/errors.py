@@ -54,6 +54,8 @@ def v1_status(error: QuiverError, path: str) -> tuple[int, int]:
         return 503, code
     if error.code is ErrorCode.UNEXPECTED:
         return 500, code
+    if error.code is ErrorCode.STORAGE_FULL:
+        return 507, code
     if code == 4 and path.startswith("/collections"):
         return 404, code
     return 400, code
@@ -96,6 +98,7 @@ V2_CODES: dict[ErrorCode, int] = {
     ErrorCode.INVALID_VECTORS: 1801,
     ErrorCode.INVALID_ROWS: 1804,
     ErrorCode.REQUEST_TOO_LARGE: 1100,
+    ErrorCode.STORAGE_FULL: 9,  # Milvus' "quota exceeded", which refuses writes on a full disk
 }
 
 

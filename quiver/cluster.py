@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ from quiver.batching import MicroBatcher
 from quiver.catalogue import Metric
 from quiver.errors import ErrorCode, QuiverError
 from quiver.packing import pack_ids, pack_table, unpack_distances, unpack_ids, unpack_table
-from quiver.rpc import Channels, call, check, rpc_error
+from quiver.rpc import Channels, call, check, request_metadata, rpc_error
 from quiver.schema import (
     Collection,
     IdMode,
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 
 ID_BLOCK = 100_000
 INSERT_ATTEMPTS = 20
+UNAVAILABLE_RETRY_S = 5.0  # how long an insert waits for its node to come back
 
 
 @dataclass(frozen=True)
@@ -386,27 +388,36 @@ class ClusterClient:
             ids=pack_ids(ids),
             vectors=np.ascontiguousarray(vectors).tobytes(),
             scalars=pack_table(scalars),
+            token=secrets.randbits(64) | 1,
         )
         key = (collection.id, partition_id)
         for attempt in range(INSERT_ATTEMPTS):
             assignment = await self._assignment(key)
             request.segment_id = assignment.segment_id
             try:
-                await call(
-                    DataNodeStub(self.channels.get(assignment.node.address)).Insert,
-                    request,
-                    peer=_peer(assignment.node),
-                )
+                await self._insert_on(assignment, request)
                 return ids
             except QuiverError as error:
                 self._assignments.pop(key, None)
-                retry = error.code is ErrorCode.SEGMENT_NOT_GROWING or (
-                    error.code is ErrorCode.UNAVAILABLE and attempt == 0
-                )
-                if not retry:
+                if error.code is not ErrorCode.SEGMENT_NOT_GROWING:
                     raise
                 await asyncio.sleep(min(0.01 * attempt, 0.1))
         raise QuiverError(ErrorCode.UNAVAILABLE, "no growing segment could take the rows; retry")
+
+    async def _insert_on(self, assignment: Assignment, request: dpb.InsertRequest) -> None:
+        """Sends the rows to their segment's node, again while the node is unavailable (it may be
+        restarting): the request's token keeps a retry from storing them twice. Never to another
+        node, which could store them beside a copy the first one did write."""
+        stub = DataNodeStub(self.channels.get(assignment.node.address))
+        deadline = asyncio.get_running_loop().time() + UNAVAILABLE_RETRY_S
+        while True:
+            try:
+                await call(stub.Insert, request, peer=_peer(assignment.node))
+                return
+            except QuiverError as error:
+                if error.code is not ErrorCode.UNAVAILABLE or asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
 
     async def _assignment(self, key: tuple[int, int]) -> Assignment:
         async with self._assign_locks[key]:
@@ -458,7 +469,9 @@ class ClusterClient:
             routing = await self.routing(collection)
             nodes = routing.owners(partition_ids or set(), segment_ids or set())
             calls = [
-                getattr(DataNodeStub(self.channels.get(n.address)), method)(request, timeout=60)
+                getattr(DataNodeStub(self.channels.get(n.address)), method)(
+                    request, timeout=60, metadata=request_metadata()
+                )
                 for n in nodes
             ]
             replies = await asyncio.gather(*calls, return_exceptions=True)

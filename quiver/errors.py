@@ -8,7 +8,14 @@ proxy/errors.py.
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+# Redis, the metadata store, did not answer (restarting, or cut off): worth retrying.
+METADATA_STORE_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 
 class ErrorCode(IntEnum):
@@ -32,6 +39,7 @@ class ErrorCode(IntEnum):
 
     SEGMENT_NOT_FOUND = 300
     SEGMENT_NOT_GROWING = 301  # the segment sealed: ask the coordinator for a new one
+    STORAGE_FULL = 302  # a node's disk is full: the write was refused, nothing stored
 
     NO_DATA_NODE = 400
     NODE_NOT_REGISTERED = 401
@@ -67,6 +75,10 @@ class ErrorCode(IntEnum):
     INVALID_ROWS = 1114  # inserted rows that do not fit the schema
     DATABASE_NOT_FOUND = 1115
 
+    # The authenticated REST surfaces (as Milvus' merr codes).
+    PERMISSION_DENIED = 1401  # authenticated, but not allowed (user management is root's)
+    RATE_LIMITED = 8  # more requests than the caller's rate limit allows
+
 
 RETRIABLE = frozenset(
     {
@@ -92,3 +104,14 @@ class QuiverError(Exception):
 
     def __repr__(self) -> str:
         return f"QuiverError({self.code.name}, {self.message!r})"
+
+
+def storage_error(error: OSError, where: str) -> QuiverError:
+    """A failed write to a node's disk, as the error its client sees."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return QuiverError(ErrorCode.STORAGE_FULL, f"{where} is out of disk space; nothing was stored")
+    return QuiverError(ErrorCode.UNEXPECTED, f"{where}: {error}")
+
+
+def metadata_store_error(error: Exception) -> QuiverError:
+    return QuiverError(ErrorCode.UNAVAILABLE, f"the metadata store (Redis) is unavailable: {error}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -11,7 +12,7 @@ from typing import Any, TypeVar
 import grpc
 
 from quiver import logs, metrics
-from quiver.errors import ErrorCode, QuiverError
+from quiver.errors import METADATA_STORE_DOWN, ErrorCode, QuiverError, metadata_store_error, storage_error
 from quiver_pb import common_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ CLIENT_OPTIONS = CHANNEL_OPTIONS + [
     ("grpc.min_reconnect_backoff_ms", 100),
 ]
 DEFAULT_TIMEOUT_S = 60.0
+RETRY_AFTER_S = 0.1
 _REQUEST_ID_KEY = "x-request-id"
 
 Reply = TypeVar("Reply")
@@ -73,6 +75,16 @@ def servicer_method(reply_type: Callable[..., Any]) -> Callable:
             except QuiverError as error:
                 outcome = error.code.name
                 return reply_type(status=status_of(error))
+            except METADATA_STORE_DOWN as error:  # retriable: Redis comes back
+                failure = metadata_store_error(error)
+                outcome = failure.code.name
+                log.warning("%s: %s", name, failure.message)
+                return reply_type(status=status_of(failure))
+            except OSError as error:  # the node's disk: full, or failing
+                failure = storage_error(error, "the node's storage")
+                outcome = failure.code.name
+                log.error("%s failed: %s", name, error)
+                return reply_type(status=status_of(failure))
             except Exception as error:  # a bug: log it, answer with a clear status
                 outcome = ErrorCode.UNEXPECTED.name
                 log.exception("%s failed", name)
@@ -93,15 +105,22 @@ async def call(
     *,
     peer: str,
     timeout: float | None = DEFAULT_TIMEOUT_S,
+    idempotent: bool = False,
 ) -> Reply:
     """Calls a unary RPC; transport failures and error statuses both raise QuiverError.
 
-    `peer` names the callee in errors ("data node dn-1 at 127.0.0.1:7001").
+    `peer` names the callee in errors ("data node dn-1 at 127.0.0.1:7001"). An `idempotent`
+    call is made once more when the peer was unavailable: the first call after a peer came back
+    often meets the connection that died with it.
     """
-    try:
-        reply = await method(request, timeout=timeout, metadata=request_metadata())
-    except grpc.aio.AioRpcError as error:
-        raise rpc_error(error, peer) from None
+    for attempt in (1, 2):
+        try:
+            reply = await method(request, timeout=timeout, metadata=request_metadata())
+            break
+        except grpc.aio.AioRpcError as error:
+            if not (idempotent and attempt == 1 and error.code() == grpc.StatusCode.UNAVAILABLE):
+                raise rpc_error(error, peer) from None
+            await asyncio.sleep(RETRY_AFTER_S)
     check(reply.status)  # type: ignore[attr-defined]
     return reply
 

@@ -55,12 +55,12 @@ def free_port(host: str = LOOPBACK) -> int:
         return int(s.getsockname()[1])
 
 
-def redis_argv(binary: str, port: int, directory: Path) -> list[str]:
+def redis_argv(binary: str, port: int, directory: Path, bind: str = LOOPBACK) -> list[str]:
     """Redis with an append-only file fsynced on every write: no acknowledged change is lost."""
     return [
         binary,
         "--port", str(port),
-        "--bind", LOOPBACK,
+        "--bind", bind,
         "--dir", str(directory),
         "--appendonly", "yes",
         "--appendfsync", "always",

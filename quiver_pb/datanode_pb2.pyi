@@ -8,18 +8,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class InsertRequest(_message.Message):
-    __slots__ = ("segment_id", "row_count", "ids", "vectors", "scalars")
+    __slots__ = ("segment_id", "row_count", "ids", "vectors", "scalars", "token")
     SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
     ROW_COUNT_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     VECTORS_FIELD_NUMBER: _ClassVar[int]
     SCALARS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
     segment_id: int
     row_count: int
     ids: bytes
     vectors: bytes
     scalars: bytes
-    def __init__(self, segment_id: _Optional[int] = ..., row_count: _Optional[int] = ..., ids: _Optional[bytes] = ..., vectors: _Optional[bytes] = ..., scalars: _Optional[bytes] = ...) -> None: ...
+    token: int
+    def __init__(self, segment_id: _Optional[int] = ..., row_count: _Optional[int] = ..., ids: _Optional[bytes] = ..., vectors: _Optional[bytes] = ..., scalars: _Optional[bytes] = ..., token: _Optional[int] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
     __slots__ = ("collection_id", "ids", "filter", "partition_ids", "indexed_fields")

@@ -1,6 +1,6 @@
 """Managed document indexes: indexing throughput (chunks/s) and retrieval latency (p50/p99).
 
-    python bench/managed.py [--documents 40] [--paragraphs 10] [--queries 200] [--url http://127.0.0.1:19530]
+    python bench/managed_indexes.py [--documents 40] [--paragraphs 10] [--queries 200] [--url http://127.0.0.1:19530]
 
 Generates documents in every supported format (txt, md, html, pdf, docx) of prose paragraphs
 of ~750 characters (one chunk each), uploads them into a directory, and times the index's

@@ -1,0 +1,125 @@
+"""Soak: half of the cluster's measured capacity of mixed reads and writes for 30 minutes, with
+no error and resident memory growing under 10% (after a warm-up). The writes are upserts over
+a fixed set of keys, with a compaction every few minutes as an operator would schedule, so the
+data itself does not grow. Opt-in:
+
+    pytest -m soak -s tests/test_soak.py        (QUIVER_SOAK_MINUTES shortens or lengthens it)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import psutil
+import pytest
+
+from tests.cluster import TestCluster, V1Client, V2Client
+
+pytestmark = pytest.mark.soak
+
+MINUTES = float(os.environ.get("QUIVER_SOAK_MINUTES", "30"))
+WARM_UP_S = min(120.0, MINUTES * 15)  # seconds before the memory baseline
+COMPACT_EVERY_MINUTES = 5
+DIM = 64
+KEYS = 50_000
+COLLECTION = "soak"
+
+
+@pytest.fixture
+async def soak_cluster(tmp_path: Path) -> AsyncIterator[TestCluster]:
+    running = TestCluster(tmp_path, data_nodes=2)
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+def cluster_rss(cluster: TestCluster) -> int:
+    children = [cluster.redis, *cluster.roles.values()]
+    return sum(psutil.Process(c.process.pid).memory_info().rss for c in children if c.process is not None)
+
+
+class Traffic:
+    """Nine searches to one upsert of 100 rows (REST v2), paced to `rate` requests a second."""
+
+    def __init__(self, v2: V2Client) -> None:
+        self.v2 = v2
+        self.rng = np.random.default_rng(5)
+        self.queries = self.rng.standard_normal((256, DIM)).astype(np.float32)
+        self.sent = self.errors = 0
+        self.error_samples: list[str] = []
+
+    def rows(self, start: int, count: int) -> list[dict]:
+        vectors = self.rng.standard_normal((count, DIM)).astype(np.float32)
+        return [{"id": (start + i) % KEYS, "vector": v.tolist()} for i, v in enumerate(vectors)]
+
+    async def one(self) -> None:
+        self.sent += 1
+        if self.sent % 10 == 0:
+            path = "entities/upsert"
+            body: dict = {"collectionName": COLLECTION, "data": self.rows(int(self.rng.integers(KEYS)), 100)}
+        else:
+            path = "entities/search"
+            body = {"collectionName": COLLECTION, "data": [self.queries[self.sent % 256].tolist()], "limit": 10}
+        try:
+            status, reply = await self.v2.post(path, body)
+            failed = status != 200 or reply.get("code") != 0
+        except aiohttp.ClientError as error:
+            failed, reply = True, repr(error)
+        if failed:
+            self.errors += 1
+            self.error_samples = (self.error_samples + [str(reply)[:300]])[-5:]
+
+    async def run(self, rate: float, seconds: float, concurrency: int = 32) -> float:
+        """Sends at `rate`/s (or as fast as it can when rate is 0); returns the rate achieved."""
+        started, deadline = time.monotonic(), time.monotonic() + seconds
+        count = 0
+
+        async def worker() -> None:
+            nonlocal count
+            while time.monotonic() < deadline:
+                if rate and count >= (time.monotonic() - started) * rate:
+                    await asyncio.sleep(0.005)
+                    continue
+                count += 1
+                await self.one()
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return count / (time.monotonic() - started)
+
+
+async def test_half_capacity_for_half_an_hour(soak_cluster: TestCluster, http: aiohttp.ClientSession) -> None:
+    v1, v2 = V1Client(http, soak_cluster.v1_url), V2Client(http, soak_cluster.http_url)
+    schema = {"fields": [{"fieldName": "id", "dataType": "Int64", "isPrimary": True},
+                         {"fieldName": "vector", "dataType": "FloatVector", "elementTypeParams": {"dim": DIM}}]}
+    await v2.ok("collections/create", {"collectionName": COLLECTION, "schema": schema, "indexParams": [
+        {"fieldName": "vector", "indexType": "HNSW", "metricType": "L2", "params": {"M": 16, "efConstruction": 100}}]})
+    traffic = Traffic(v2)
+    for start in range(0, KEYS, 2000):
+        await v2.ok("entities/insert", {"collectionName": COLLECTION, "data": traffic.rows(start, 2000)})
+    await v1.flush(COLLECTION)
+    capacity = await traffic.run(rate=0, seconds=20)
+    rate = capacity / 2
+    await traffic.run(rate, WARM_UP_S)
+    traffic.errors, sent_before = 0, traffic.sent
+    baseline = cluster_rss(soak_cluster)
+    samples = []
+    for minute in range(1, max(1, int(MINUTES)) + 1):
+        await traffic.run(rate, min(60.0, MINUTES * 60))
+        if minute % COMPACT_EVERY_MINUTES == 0:
+            status, reply = await v1.request("PUT", "/system/task", {"compact": {"collection_name": COLLECTION}})
+            assert status == 200, reply
+        samples.append(cluster_rss(soak_cluster))
+    growth = samples[-1] / baseline - 1
+    print(f"soak: capacity {capacity:.0f} req/s; {MINUTES:.0f} min at {rate:.0f} req/s "
+          f"({traffic.sent - sent_before} requests), {traffic.errors} errors; resident memory "
+          f"{baseline / 2**20:.0f} MB -> {samples[-1] / 2**20:.0f} MB ({growth:+.1%}), peak {max(samples) / 2**20:.0f} MB")
+    assert traffic.errors == 0, traffic.error_samples
+    assert growth < 0.10
