@@ -16,7 +16,7 @@ from coordinator.catalog import Catalog
 from coordinator.datanodes import DataNodes
 from coordinator.lease import Lease, LeaseLost
 from coordinator.server import CoordinatorServer
-from coordinator.service import CoordinatorService
+from coordinator.service import DEFAULT_ROOT_PASSWORD, CoordinatorService
 from quiver import config, runtime
 from quiver.rpc import Channels, start_server
 from quiver_pb.coordinator_pb2_grpc import add_CoordinatorServicer_to_server
@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> CoordinatorConfig:
     )
     parser.add_argument(
         "--root-password",
-        default=config.env("ROOT_PASSWORD", "Milvus"),
+        default=config.env("ROOT_PASSWORD", DEFAULT_ROOT_PASSWORD),
         help="password of the root user created on the first start (Milvus' default: Milvus)",
     )
     parser.add_argument(
@@ -110,7 +110,7 @@ async def serve(cfg: CoordinatorConfig, stop: asyncio.Event) -> None:
             revived = await catalog.presume_alive(cfg.node_ttl_s)
             if revived:
                 log.info("nodes alive when the last coordinator stopped: %s", ", ".join(revived))
-            await service.ensure_root(cfg.root_password)
+            notice = await service.ensure_root(cfg.root_password)
             server, port = await start_server(
                 lambda s: add_CoordinatorServicer_to_server(CoordinatorServer(service), s),
                 cfg.host,
@@ -118,7 +118,7 @@ async def serve(cfg: CoordinatorConfig, stop: asyncio.Event) -> None:
             )
             address = runtime.advertised(cfg.host, cfg.advertise_host, port)
             log.info("coordinator serving on %s (redis %s)", address, cfg.redis_url)
-            runtime.write_ready_file(cfg.process.ready_file, address=address, ops_port=ops)
+            runtime.write_ready_file(cfg.process.ready_file, address=address, ops_port=ops, notice=notice)
             keeper = asyncio.create_task(lease.keep(stop))
             liveness = asyncio.create_task(service.watch_liveness(stop))
             await asyncio.wait([keeper, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)

@@ -510,6 +510,38 @@ class Catalog:
     async def add_api_key(self, digest: str, user: str) -> None:
         await self._redis.hset(keys.API_KEYS, digest, user)
 
+    async def replace_password_hash(self, user: str, expected: str, new: str) -> bool:
+        """Sets the user's hash if it is still `expected` (no concurrent change or drop)."""
+
+        async def body(pipe: Pipeline) -> bool:
+            if await pipe.hget(keys.USERS, user) != expected:
+                return False
+            pipe.multi()
+            pipe.hset(keys.USERS, user, new)
+            await pipe.execute()
+            return True
+
+        return await self._transaction([keys.USERS], body)
+
+    async def drop_user(self, user: str) -> bool:
+        """Removes the user and the API keys acting as it; False if there was no such user."""
+
+        async def body(pipe: Pipeline) -> bool:
+            if not await pipe.hexists(keys.USERS, user):
+                return False
+            owned = [digest for digest, owner in (await pipe.hgetall(keys.API_KEYS)).items() if owner == user]
+            pipe.multi()
+            pipe.hdel(keys.USERS, user)
+            if owned:
+                pipe.hdel(keys.API_KEYS, *owned)
+            await pipe.execute()
+            return True
+
+        return await self._transaction([keys.USERS, keys.API_KEYS], body)
+
+    async def users(self) -> list[str]:
+        return sorted(await self._redis.hkeys(keys.USERS))
+
     # -- nodes --------------------------------------------------------------------------------
 
     async def register_node(self, node: Node, ttl_s: float) -> None:

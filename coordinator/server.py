@@ -229,6 +229,25 @@ class CoordinatorServer(CoordinatorServicer):
         key = await self.service.create_api_key(request.user)
         return cpb.CreateApiKeyReply(status=ok(), api_key=key)
 
+    @servicer_method(pb.StatusReply)
+    async def CreateUser(self, request: cpb.UserRequest) -> pb.StatusReply:
+        await self.service.create_user(request.user, request.password)
+        return pb.StatusReply(status=ok())
+
+    @servicer_method(pb.StatusReply)
+    async def UpdatePassword(self, request: cpb.UpdatePasswordRequest) -> pb.StatusReply:
+        await self.service.update_password(request.user, request.old_password, request.new_password)
+        return pb.StatusReply(status=ok())
+
+    @servicer_method(pb.StatusReply)
+    async def DropUser(self, request: cpb.UserRequest) -> pb.StatusReply:
+        await self.service.drop_user(request.user)
+        return pb.StatusReply(status=ok())
+
+    @servicer_method(cpb.ListUsersReply)
+    async def ListUsers(self, request: pb.Empty) -> cpb.ListUsersReply:
+        return cpb.ListUsersReply(status=ok(), users=await self.service.list_users())
+
     async def WatchCatalog(
         self, request: pb.Empty, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[cpb.CatalogEvent]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -12,6 +13,15 @@ from quiver.errors import ErrorCode, QuiverError
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class RateLimited(QuiverError):
+    """A request over its caller's rate limit; the reply's Retry-After says when to come back."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(ErrorCode.RATE_LIMITED, message)
+        self.retry_after_s = retry_after_s
+
 
 # Milvus 0.x web error codes (shared/spec/notes/milvus-v1-behaviour.md §1).
 V1_UNEXPECTED = 1
@@ -43,6 +53,7 @@ V1_CODES: dict[ErrorCode, int] = {
     ErrorCode.INVALID_BODY: 35,
     ErrorCode.MALFORMED_BODY: 36,
     ErrorCode.INVALID_QUERY_PARAM: 37,
+    ErrorCode.PERMISSION_DENIED: 3,
 }
 _UNAVAILABLE = {ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT, ErrorCode.NO_DATA_NODE}
 
@@ -54,6 +65,8 @@ def v1_status(error: QuiverError, path: str) -> tuple[int, int]:
         return 503, code
     if error.code is ErrorCode.UNEXPECTED:
         return 500, code
+    if error.code is ErrorCode.RATE_LIMITED:  # 0.x has no code for it: 429 says it all
+        return 429, code
     if error.code is ErrorCode.STORAGE_FULL:
         return 507, code
     if code == 4 and path.startswith("/collections"):
@@ -99,14 +112,19 @@ V2_CODES: dict[ErrorCode, int] = {
     ErrorCode.INVALID_ROWS: 1804,
     ErrorCode.REQUEST_TOO_LARGE: 1100,
     ErrorCode.STORAGE_FULL: 9,  # Milvus' "quota exceeded", which refuses writes on a full disk
+    ErrorCode.PERMISSION_DENIED: 1401,
+    ErrorCode.RATE_LIMITED: 1807,  # "request is rejected by limiter", with HTTP 200 as Milvus
 }
 
 
 def v2_status(error: QuiverError) -> tuple[int, int]:
-    """(HTTP status, REST v2 code): 401 for credentials, 408 for timeouts, else 200."""
+    """(HTTP status, REST v2 code): 401 for credentials, 403 for privileges, 408 for timeouts,
+    else 200."""
     code = V2_CODES.get(error.code, V2_UNEXPECTED)
     if error.code is ErrorCode.NOT_AUTHENTICATED:
         return 401, code
+    if error.code is ErrorCode.PERMISSION_DENIED:
+        return 403, code
     if error.code is ErrorCode.TIMEOUT:
         return 408, code
     return 200, code
@@ -116,9 +134,13 @@ Render = Callable[[int, int, str], web.Response]
 Classify = Callable[[QuiverError, str], tuple[int, int]]
 
 
-def error_middleware(classify: Classify, render: Render, unexpected: int, too_large: int) -> Callable:
+def error_middleware(
+    classify: Classify, render: Render, unexpected: int, too_large: int, route_errors: bool = False
+) -> Callable:
     """Turns every error into the surface's format: `classify` maps an internal error (and the
-    request path) to the surface's (HTTP status, code); `render` writes the body."""
+    request path) to the surface's (HTTP status, code); `render` writes the body. An unknown
+    route (404) or method (405) keeps aiohttp's plain answer, as the Milvus servers gave plain
+    ones, unless `route_errors` asks for the surface's format."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -126,11 +148,20 @@ def error_middleware(classify: Classify, render: Render, unexpected: int, too_la
             return await handler(request)
         except QuiverError as error:
             status, code = classify(error, request.path)
-            return render(status, code, error.message)
+            response = render(status, code, error.message)
+            if isinstance(error, RateLimited):
+                response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after_s)))
+            return response
         except web.HTTPRequestEntityTooLarge as error:
             return render(413, too_large, error.text or "body too large")
+        except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as error:
+            if not route_errors:
+                raise
+            response = render(error.status, error.status, error.reason)
+            response.headers.extend((k, v) for k, v in error.headers.items() if k == "Allow")
+            return response
         except web.HTTPException:
-            raise  # unknown route (404) or method (405): aiohttp's plain answers
+            raise  # aiohttp's own answers (a 404 or 405 kept plain, a 400 for a broken request)
         except Exception as error:  # a bug: log it, answer in the surface's format
             log.exception("%s %s failed", request.method, request.path)
             return render(500, unexpected, f"internal error: {error!r}")
@@ -153,6 +184,8 @@ def v2_error_middleware(render: Render) -> Callable:
 # the surface answers them with FastAPI's 422 detail list.
 MANAGED_STATUSES: dict[ErrorCode, int] = {
     ErrorCode.NOT_AUTHENTICATED: 401,
+    ErrorCode.PERMISSION_DENIED: 403,
+    ErrorCode.RATE_LIMITED: 429,
     ErrorCode.RESOURCE_NOT_FOUND: 404,
     ErrorCode.COLLECTION_NOT_FOUND: 404,
     ErrorCode.RESOURCE_CONFLICT: 409,
@@ -174,6 +207,8 @@ def managed_status(error: QuiverError) -> tuple[int, int]:
 
 
 def managed_error_middleware(render: Render) -> Callable:
+    """FastAPI answers unknown routes in JSON too: {"detail": "Not Found"}."""
     return error_middleware(
-        lambda error, path: managed_status(error), render, int(ErrorCode.UNEXPECTED), int(ErrorCode.REQUEST_TOO_LARGE)
+        lambda error, path: managed_status(error), render, int(ErrorCode.UNEXPECTED), int(ErrorCode.REQUEST_TOO_LARGE),
+        route_errors=True,
     )

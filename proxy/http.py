@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from proxy.surfaces.limits import CONTROL_BODY_BYTES
 from quiver import logs, metrics
 from quiver.errors import ErrorCode, QuiverError
 
@@ -22,9 +23,25 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     )
 
 
-async def read_json(request: web.Request) -> Any:
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is longer than `limit`: at once when its
+    Content-Length says so, else after reading `limit` bytes. The error is aiohttp's, which
+    every surface's error middleware renders in its own format."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=declared)
+    pieces, size = [], 0
+    async for piece in request.content.iter_chunked(1024 * 1024):
+        size += len(piece)
+        if size > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
+async def read_json(request: web.Request, limit: int = CONTROL_BODY_BYTES) -> Any:
     """The parsed body; an empty body is a missing parameter, bad JSON a malformed body."""
-    body = await request.read()
+    body = await read_limited(request, limit)
     if not body.strip():
         raise QuiverError(ErrorCode.MISSING_PARAMETER, "Payload is empty")
     try:
@@ -33,8 +50,8 @@ async def read_json(request: web.Request) -> Any:
         raise QuiverError(ErrorCode.MALFORMED_BODY, f"body is not valid JSON: {error}") from None
 
 
-async def read_json_object(request: web.Request) -> dict[str, Any]:
-    body = await read_json(request)
+async def read_json_object(request: web.Request, limit: int = CONTROL_BODY_BYTES) -> dict[str, Any]:
+    body = await read_json(request, limit)
     if not isinstance(body, dict):
         raise QuiverError(ErrorCode.MALFORMED_BODY, "body must be a JSON object")
     return body

@@ -205,6 +205,7 @@ class Standalone:
         self.children = [self.redis, self.coordinator, *self.data_nodes, self.index_node, self.ingest_node, self.proxy]
         self.v1_port, self.http_port = cfg.v1_port, cfg.http_port  # the bound ones once started
         self._stopping = False
+        self.notices: list[str] = []  # what the roles asked to tell whoever started Quiver
 
     async def start(self) -> None:
         await self.redis.start()
@@ -212,6 +213,8 @@ class Standalone:
         for child in self.children[1:]:
             await child.start()
             ready = await child.wait_ready()
+            if ready.get("notice"):  # the root password, on the first start
+                self.notices.append(str(ready["notice"]))
         self.v1_port, self.http_port = int(ready["v1_port"]), int(ready["http_port"])  # type: ignore[call-overload]
         await self._wait_for_state()
 
@@ -328,6 +331,8 @@ async def run(cfg: StandaloneConfig) -> None:
         f"(logs in {cfg.data_dir.resolve() / 'logs'})",
         flush=True,
     )
+    for notice in cluster.notices:
+        print(notice, flush=True)
     await cluster.supervise(stop)
     print("Quiver stopped.", flush=True)
 

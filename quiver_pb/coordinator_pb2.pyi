@@ -339,3 +339,29 @@ class CreateApiKeyReply(_message.Message):
     status: _common_pb2.Status
     api_key: str
     def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., api_key: _Optional[str] = ...) -> None: ...
+
+class UserRequest(_message.Message):
+    __slots__ = ("user", "password")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    password: str
+    def __init__(self, user: _Optional[str] = ..., password: _Optional[str] = ...) -> None: ...
+
+class UpdatePasswordRequest(_message.Message):
+    __slots__ = ("user", "old_password", "new_password")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    OLD_PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    NEW_PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    old_password: str
+    new_password: str
+    def __init__(self, user: _Optional[str] = ..., old_password: _Optional[str] = ..., new_password: _Optional[str] = ...) -> None: ...
+
+class ListUsersReply(_message.Message):
+    __slots__ = ("status", "users")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    users: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., users: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -190,6 +190,26 @@ class CoordinatorStub:
                 request_serializer=quiver__pb_dot_coordinator__pb2.CreateApiKeyRequest.SerializeToString,
                 response_deserializer=quiver__pb_dot_coordinator__pb2.CreateApiKeyReply.FromString,
                 _registered_method=True)
+        self.CreateUser = channel.unary_unary(
+                '/quiver.Coordinator/CreateUser',
+                request_serializer=quiver__pb_dot_coordinator__pb2.UserRequest.SerializeToString,
+                response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
+                _registered_method=True)
+        self.UpdatePassword = channel.unary_unary(
+                '/quiver.Coordinator/UpdatePassword',
+                request_serializer=quiver__pb_dot_coordinator__pb2.UpdatePasswordRequest.SerializeToString,
+                response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
+                _registered_method=True)
+        self.DropUser = channel.unary_unary(
+                '/quiver.Coordinator/DropUser',
+                request_serializer=quiver__pb_dot_coordinator__pb2.UserRequest.SerializeToString,
+                response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
+                _registered_method=True)
+        self.ListUsers = channel.unary_unary(
+                '/quiver.Coordinator/ListUsers',
+                request_serializer=quiver__pb_dot_common__pb2.Empty.SerializeToString,
+                response_deserializer=quiver__pb_dot_coordinator__pb2.ListUsersReply.FromString,
+                _registered_method=True)
         self.WatchCatalog = channel.unary_stream(
                 '/quiver.Coordinator/WatchCatalog',
                 request_serializer=quiver__pb_dot_common__pb2.Empty.SerializeToString,
@@ -404,6 +424,33 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateUser(self, request, context):
+        """User management (REST v2 users/...): the proxy decides who may call them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdatePassword(self, request, context):
+        """Checks the old password; API keys of the user keep working.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DropUser(self, request, context):
+        """Drops the user and every API key acting as it; root cannot be dropped.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUsers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchCatalog(self, request, context):
         """Proxies follow catalog changes to keep their routing caches exact.
         """
@@ -568,6 +615,26 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.CreateApiKey,
                     request_deserializer=quiver__pb_dot_coordinator__pb2.CreateApiKeyRequest.FromString,
                     response_serializer=quiver__pb_dot_coordinator__pb2.CreateApiKeyReply.SerializeToString,
+            ),
+            'CreateUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateUser,
+                    request_deserializer=quiver__pb_dot_coordinator__pb2.UserRequest.FromString,
+                    response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
+            ),
+            'UpdatePassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePassword,
+                    request_deserializer=quiver__pb_dot_coordinator__pb2.UpdatePasswordRequest.FromString,
+                    response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
+            ),
+            'DropUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DropUser,
+                    request_deserializer=quiver__pb_dot_coordinator__pb2.UserRequest.FromString,
+                    response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
+            ),
+            'ListUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUsers,
+                    request_deserializer=quiver__pb_dot_common__pb2.Empty.FromString,
+                    response_serializer=quiver__pb_dot_coordinator__pb2.ListUsersReply.SerializeToString,
             ),
             'WatchCatalog': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchCatalog,
@@ -1412,6 +1479,114 @@ class Coordinator:
             '/quiver.Coordinator/CreateApiKey',
             quiver__pb_dot_coordinator__pb2.CreateApiKeyRequest.SerializeToString,
             quiver__pb_dot_coordinator__pb2.CreateApiKeyReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/CreateUser',
+            quiver__pb_dot_coordinator__pb2.UserRequest.SerializeToString,
+            quiver__pb_dot_common__pb2.StatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/UpdatePassword',
+            quiver__pb_dot_coordinator__pb2.UpdatePasswordRequest.SerializeToString,
+            quiver__pb_dot_common__pb2.StatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DropUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/DropUser',
+            quiver__pb_dot_coordinator__pb2.UserRequest.SerializeToString,
+            quiver__pb_dot_common__pb2.StatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/ListUsers',
+            quiver__pb_dot_common__pb2.Empty.SerializeToString,
+            quiver__pb_dot_coordinator__pb2.ListUsersReply.FromString,
             options,
             channel_credentials,
             insecure,

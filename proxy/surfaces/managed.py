@@ -26,7 +26,9 @@ from urllib.parse import quote, unquote
 import grpc
 import orjson
 from aiohttp import BodyPartReader, MultipartReader, hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -45,6 +47,7 @@ from managed.api import (
     DIRECTORY_TYPES,
     FILE_PURPOSES,
     FILTER_OPERATORS,
+    INDEX_PRODUCTS,
     MAX_TOP_K,
     PRODUCT_TYPES,
     SYNC_FREQUENCIES,
@@ -52,9 +55,16 @@ from managed.api import (
     iso_time,
 )
 from proxy.errors import managed_error_middleware
-from proxy.http import json_response
-from proxy.surfaces.v2 import Credentials
-from quiver.cluster import ClusterClient
+from proxy.http import json_response, read_limited
+from proxy.openapi import document_handler
+from proxy.surfaces.auth import Access
+from proxy.surfaces.limits import (
+    CONTROL_BODY_BYTES,
+    MAX_FILTER_VALUES,
+    MAX_FILTERS,
+    MAX_LABEL_CHARS,
+    MAX_TEXT_CHARS,
+)
 from quiver.errors import ErrorCode, QuiverError
 from quiver.rpc import Channels, call, check, request_metadata, rpc_error
 from quiver_pb import ingestnode_pb2 as ipb
@@ -72,9 +82,7 @@ DEFAULT_TOP_K = 10
 @dataclass(frozen=True)
 class ManagedSettings:
     ingest_nodes: tuple[str, ...]  # host:port of each; empty: the surface answers 503
-    auth: bool = True
     max_upload_bytes: int = 1024 * 1024 * 1024
-    credential_cache_s: float = 30.0
 
 
 # -- errors ----------------------------------------------------------------------------------------
@@ -125,62 +133,79 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="ignore")  # as FastAPI: unknown keys are ignored
 
 
+# Strings are bounded (limits.py): ids, names and tokens are labels; descriptions, queries and
+# metadata values are texts.
+Label = Annotated[str, Field(max_length=MAX_LABEL_CHARS)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_CHARS)]
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+# The members of these unions keep their plain types, so that a value of none of them is
+# refused with the errors FastAPI gives ("str", "list[...]"); their texts are bounded after.
 Scalar = StrictBool | StrictInt | StrictFloat | StrictStr
 MetadataValue = StrictBool | StrictInt | StrictFloat | StrictStr | list[StrictStr] | None
-UserMetadata = dict[str, MetadataValue]
+
+
+def _texts_bounded(value: Any) -> Any:
+    """Refuses a string, or a list with a string, of more than MAX_TEXT_CHARS characters."""
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, str) and len(item) > MAX_TEXT_CHARS:
+            raise ValueError(f"a value takes at most {MAX_TEXT_CHARS} characters")
+    return value
+
+
+UserMetadata = dict[Label, Annotated[MetadataValue, AfterValidator(_texts_bounded)]]
 PageSize = Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)]
 PAGE_LIST = r"^\s*\d+\s*(-\s*\d+\s*)?(,\s*\d+\s*(-\s*\d+\s*)?)*$"  # 1,3,5-8
 
 
 class ProjectQuery(Model):
-    project_id: str | None = None
-    organization_id: str | None = None
+    project_id: Label | None = None
+    organization_id: Label | None = None
 
 
 class PageQuery(ProjectQuery):
     page_size: PageSize = DEFAULT_PAGE_SIZE
-    page_token: str = ""
+    page_token: Label = ""
 
 
 class DirectoryCreate(Model):
-    name: str = Field(min_length=1)
-    description: str | None = None
+    name: Name
+    description: Text | None = None
     type: Literal["user", "ephemeral"] = "user"
     connector_subscription_id: None = None  # connectors are not supported: only null passes
 
 
 class DirectoryUpdate(Model):
-    name: str | None = Field(None, min_length=1)
-    description: str | None = None
+    name: Name | None = None
+    description: Text | None = None
 
 
 class DirectoryListQuery(PageQuery):
-    name: str = ""
+    name: Label = ""
     type: Literal[DIRECTORY_TYPES] | None = None  # type: ignore[valid-type]
     types: list[Literal[DIRECTORY_TYPES]] = []  # type: ignore[valid-type]
     include_deleted: bool = False
 
 
 class DirectoryFileAdd(Model):
-    file_id: str = Field(min_length=1)
-    display_name: str | None = Field(None, min_length=1)
-    unique_id: str | None = Field(None, min_length=1)
+    file_id: Name
+    display_name: Name | None = None
+    unique_id: Name | None = None
     metadata: UserMetadata | None = None
 
 
 class DirectoryFileListQuery(PageQuery):
-    display_name: str = ""
-    display_name_contains: str = ""
-    unique_id: str = ""
-    file_id: str = ""
+    display_name: Label = ""
+    display_name_contains: Label = ""
+    unique_id: Label = ""
+    file_id: Label = ""
     include_deleted: bool = False
     updated_at_on_or_after: datetime | None = None
     updated_at_on_or_before: datetime | None = None
 
 
 class DirectoryImport(Model):
-    path: str = ""  # relative to the ingest node's import root
-    glob: str = "**/*"
+    path: Label = ""  # relative to the ingest node's import root
+    glob: Label = "**/*"
 
     @field_validator("path")
     @classmethod
@@ -196,14 +221,14 @@ class FileListQuery(PageQuery):
 
 class PageRanges(Model):
     max_pages: int | None = Field(None, ge=1)
-    target_pages: Annotated[str, Field(pattern=PAGE_LIST)] | None = None
+    target_pages: Annotated[str, Field(pattern=PAGE_LIST, max_length=MAX_LABEL_CHARS)] | None = None
 
 
 class ParseParameters(Model):
     model_config = ConfigDict(extra="allow")  # kept as given: Quiver honours page_ranges
     product_type: Literal["parse_v2"]
     tier: Literal["agentic", "agentic_plus", "cost_effective", "fast"]
-    version: str
+    version: Label
     page_ranges: PageRanges | None = None
 
 
@@ -222,31 +247,31 @@ Parameters = Annotated[ParseParameters | ExtractParameters | OtherParameters, Fi
 
 
 class ConfigurationCreate(Model):
-    name: str = Field(min_length=1)
+    name: Name
     parameters: Parameters
 
 
 class ConfigurationUpdate(Model):
-    name: str | None = Field(None, min_length=1)
+    name: Name | None = None
     parameters: Parameters | None = None
 
 
 class ConfigurationListQuery(PageQuery):
-    name: str = ""
+    name: Label = ""
     product_type: list[Literal[PRODUCT_TYPES]] = []  # type: ignore[valid-type]
     latest_only: bool = False  # a name has one configuration here, so every list is "latest"
 
 
 class Product(Model):
-    product_config_id: str = Field(min_length=1)
+    product_config_id: Name
     product_type: Literal["parse", "extract"]
 
 
 class IndexCreate(Model):
-    source_directory_id: str = Field(min_length=1)
-    description: str | None = None
-    name: str | None = Field(None, min_length=1)
-    products: list[Product] | None = None
+    source_directory_id: Name
+    description: Text | None = None
+    name: Name | None = None
+    products: Annotated[list[Product], Field(max_length=len(INDEX_PRODUCTS))] | None = None
     store_attachments: list[Literal[ATTACHMENT_KINDS]] | None = None  # type: ignore[valid-type]
     sync_frequency: Literal[SYNC_FREQUENCIES] = "manual"  # type: ignore[valid-type]
     vector_target: Literal[VECTOR_TARGETS] = "DEFAULT"  # type: ignore[valid-type]
@@ -260,7 +285,7 @@ class IndexCreate(Model):
 
 
 class IndexListQuery(PageQuery):
-    source_directory_id: str = ""
+    source_directory_id: Label = ""
 
 
 class IndexGetQuery(ProjectQuery):
@@ -274,6 +299,9 @@ class FieldCondition(Model):
     @model_validator(mode="after")
     def value_fits_operator(self) -> FieldCondition:
         listed = isinstance(self.value, list)
+        if listed and len(self.value) > MAX_FILTER_VALUES:  # type: ignore[arg-type]
+            raise ValueError(f"a condition takes at most {MAX_FILTER_VALUES} values")
+        _texts_bounded(self.value)
         if self.operator in ("in", "nin") and not listed:
             raise ValueError(f"operator {self.operator!r} takes a list of values")
         if self.operator not in ("in", "nin") and listed:
@@ -282,7 +310,11 @@ class FieldCondition(Model):
 
 
 # One condition, or several that must all hold (the bounds of a range): a list either way.
-Conditions = Annotated[list[FieldCondition], BeforeValidator(lambda v: [v] if isinstance(v, dict) else v)]
+Conditions = Annotated[
+    list[FieldCondition],
+    Field(max_length=MAX_FILTERS),
+    BeforeValidator(lambda v: [v] if isinstance(v, dict) else v, json_schema_input_type=FieldCondition | list[FieldCondition]),
+]
 
 
 class StaticFilters(Model):
@@ -295,31 +327,31 @@ class StaticFilters(Model):
 
 class Rerank(Model):
     enabled: bool = True
-    top_n: int | None = Field(None, ge=1)
+    top_n: int | None = Field(None, ge=1, le=MAX_TOP_K)
 
 
 class Retrieve(Model):
-    index_id: str = Field(min_length=1)
-    query: str = Field(min_length=1)
-    top_k: int | None = Field(None, ge=1)
+    index_id: Name
+    query: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+    top_k: int | None = Field(None, ge=1, le=2**31 - 1)  # capped at MAX_TOP_K
     score_threshold: float | None = None
     num_candidates: int | None = Field(None, ge=1, le=10_000)
     vector_pipeline_weight: float | None = Field(None, ge=0, le=1)
     full_text_pipeline_weight: float | None = Field(None, ge=0, le=1)
     rerank: Rerank | None = None
-    custom_filters: dict[str, Conditions | None] | None = None
+    custom_filters: Annotated[dict[Label, Conditions | None], Field(max_length=MAX_FILTERS)] | None = None
     static_filters: StaticFilters | None = None
 
 
 class AttachmentQuery(PageQuery):
-    source_id: str = Field(min_length=1)
+    source_id: Name
 
 
 M = TypeVar("M", bound=Model)
 
 
 async def body_of(request: web.Request, model: type[M]) -> M:
-    raw = await request.read()
+    raw = await read_limited(request, CONTROL_BODY_BYTES)
     if not raw.strip():
         raise RequestInvalid.at(["body"], "Field required", "missing")
     try:
@@ -387,14 +419,15 @@ class IngestNodes:
 
 INGEST = web.AppKey("ingest", IngestNodes)
 SETTINGS = web.AppKey("managed_settings", ManagedSettings)
-CREDENTIALS = web.AppKey("managed_credentials", Credentials)
+ACCESS = web.AppKey("managed_access", Access)
 
 
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """`Authorization: Bearer <API key>` (or `user:password`), checked before anything else."""
-    if request.app[SETTINGS].auth:
-        await request.app[CREDENTIALS].check(request.headers.get("Authorization", ""))
+    """`Authorization: Bearer <API key>` (or `user:password`) and the caller's rate limit,
+    checked before anything else. The OpenAPI document is public."""
+    if request.match_info.handler is not openapi:
+        await request.app[ACCESS].admit(request)
     return await handler(request)
 
 
@@ -562,7 +595,7 @@ def _directory_upload_field(name: str, value: str) -> ipb.UploadChunk | None:
     if name in ("display_name", "unique_id", "external_file_id"):
         if not value:
             raise RequestInvalid.at(["body", name], "String should have at least 1 character", "string_too_short")
-        return ipb.UploadChunk(**{name: value})
+        return ipb.UploadChunk(**{name: _label(name, value)})
     if name == "metadata":
         return ipb.UploadChunk(metadata_json=_metadata_text(value))
     return None  # unknown form fields are ignored, as FastAPI does
@@ -575,8 +608,20 @@ def _file_upload_field(name: str, value: str) -> ipb.UploadChunk | None:
                                     "literal_error")
         return ipb.UploadChunk(purpose=value)
     if name == "external_file_id":
-        return ipb.UploadChunk(external_file_id=value)
+        return ipb.UploadChunk(external_file_id=_label(name, value))
     return None
+
+
+def _label(name: str, value: str) -> str:
+    """A name given in a form: bounded, and without control characters (NUL among them),
+    which no file or display name needs. It is only ever kept as data: files are stored
+    under their content's hash, never under a name a client chose."""
+    if len(value) > MAX_LABEL_CHARS:
+        raise RequestInvalid.at(["body", name], f"String should have at most {MAX_LABEL_CHARS} characters",
+                                "string_too_long")
+    if not value.isprintable():
+        raise RequestInvalid.at(["body", name], "control characters are not allowed", "value_error")
+    return value
 
 
 def _metadata_text(value: str) -> str:
@@ -606,12 +651,18 @@ async def _upload(
     file in pieces, never the whole file in memory."""
     if not request.content_type.startswith("multipart/"):
         raise RequestInvalid.at(["body", file_field], "Field required (send multipart/form-data)", "missing")
-    reader = await request.multipart()
+    try:
+        reader = await request.multipart()
+    except ValueError as error:  # no boundary, or a bad one
+        raise RequestInvalid.at(["body"], f"malformed multipart body: {error}") from None
     stub, peer = request.app[INGEST].stub()
     stream = stub.UploadFile(timeout=UPLOAD_TIMEOUT_S, metadata=request_metadata())
     try:
         await stream.write(header)
-        sent = await _send_form(reader, stream, file_field, field, request.app[SETTINGS].max_upload_bytes)
+        try:
+            sent = await _send_form(reader, stream, file_field, field, request.app[SETTINGS].max_upload_bytes)
+        except (HttpProcessingError, ValueError) as error:  # what aiohttp's reader raises on a malformed body
+            raise RequestInvalid.at(["body"], f"malformed multipart body: {error}") from None
         missing = [name for name in (file_field, *required) if name not in sent]
         if missing:
             raise RequestInvalid([{"loc": ["body", name], "msg": "Field required", "type": "missing"} for name in missing])
@@ -653,7 +704,8 @@ async def _send_form(
 
 async def _send_file(part: BodyPartReader, stream: Any, max_bytes: int) -> None:
     content_type = part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")
-    await stream.write(ipb.UploadChunk(file_name=part.filename or "upload", content_type=content_type))
+    name = _label("filename", part.filename or "upload")
+    await stream.write(ipb.UploadChunk(file_name=name, content_type=_label("content-type", content_type)))
     size = 0
     while data := await part.read_chunk(UPLOAD_PIECE_BYTES):
         size += len(data)
@@ -704,7 +756,10 @@ def _epoch_ms(moment: datetime | None) -> int:
     """0 for none; a time without a zone is UTC."""
     if moment is None:
         return 0
-    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
+    try:
+        return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
+    except (OverflowError, ValueError):  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise RequestInvalid.at(["query"], f"{moment.isoformat()} is out of range", "datetime_parsing") from None
 
 
 def _file_ref(request: web.Request) -> ipb.DirectoryFileRef:
@@ -969,11 +1024,14 @@ def routes() -> list[tuple[str, str, Handler]]:
     ]
 
 
-def add_routes(app: web.Application, cluster: ClusterClient, settings: ManagedSettings) -> None:
+openapi = document_handler("managed", Model)  # the request schemas come from the models
+
+
+def add_routes(app: web.Application, settings: ManagedSettings, access: Access) -> None:
     """Adds /api/v1 to the :19530 application: credentials first, then validation."""
     api = web.Application(middlewares=[managed_error_middleware(render_error), authenticate, validation])
     api[SETTINGS] = settings
-    api[CREDENTIALS] = Credentials(cluster, settings.credential_cache_s)
+    api[ACCESS] = access
     api[INGEST] = IngestNodes(settings.ingest_nodes)
 
     async def close_channels(app: web.Application) -> None:
@@ -982,4 +1040,5 @@ def add_routes(app: web.Application, cluster: ClusterClient, settings: ManagedSe
     api.on_cleanup.append(close_channels)
     for method, path, handler in routes():
         api.router.add_route(method, path, handler)
+    api.router.add_route("GET", "/openapi.json", openapi)
     app.add_subapp("/api/v1", api)

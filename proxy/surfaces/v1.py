@@ -19,7 +19,10 @@ from aiohttp import web
 
 from quiver.cluster import ClusterClient
 from proxy.errors import v1_error_middleware
-from proxy.http import json_response, observe, read_json, read_json_object
+from proxy.http import json_response, observe, read_json, read_json_object, read_limited
+from proxy.openapi import document_handler
+from proxy.surfaces.auth import Access
+from proxy.surfaces.limits import DATA_BODY_BYTES, MAX_NQ, MAX_PAGE_BYTES
 from quiver import __version__, bulk
 from quiver.catalogue import V1_METRICS, Dialect, VectorKind, index_type_for, metric
 from quiver.errors import ErrorCode, QuiverError
@@ -40,6 +43,8 @@ from quiver.schema import (
 )
 
 CLUSTER = web.AppKey("cluster", ClusterClient)
+ACCESS = web.AppKey("access", Access)
+INSERT_BODY_BYTES = web.AppKey("insert_body_bytes", int)
 
 API_VERSION = "0.10.5"  # the Milvus release whose REST API this surface reproduces
 MAX_TOPK = 16384
@@ -58,6 +63,7 @@ CORS_HEADERS = {
     "Access-Control-Max-Age": "1728000",
 }
 _DIGITS = re.compile(r"[0-9]{1,19}")
+INT64 = range(-(2**63), 2**63)  # what the gRPC messages carry
 
 
 def status_body(code: int = 0, message: str = "OK") -> dict[str, Any]:
@@ -101,8 +107,8 @@ def _integer(value: Any, name: str) -> int:
     """A JSON integer (a float is truncated, as Milvus' JSON mapper did); else a parse error."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise QuiverError(ErrorCode.MALFORMED_BODY, f"field '{name}' must be an integer")
-    if isinstance(value, float) and not np.isfinite(value):
-        raise QuiverError(ErrorCode.MALFORMED_BODY, f"field '{name}' must be an integer")
+    if (isinstance(value, float) and not np.isfinite(value)) or int(value) not in INT64:
+        raise QuiverError(ErrorCode.MALFORMED_BODY, f"field '{name}' must be an int64 integer")
     return int(value)
 
 
@@ -341,7 +347,7 @@ async def insert(request: web.Request) -> web.Response:
         return await _insert_binary(request)
     cluster = request.app[CLUSTER]
     name = validate_collection_name(request.match_info["name"])
-    body = await read_json_object(request)
+    body = await read_json_object(request, request.app[INSERT_BODY_BYTES])
     collection = v1_collection(await cluster.collection(name))
     vectors = decode_vectors(_require(body, "vectors"), collection.layout)
     if vectors.nbytes > MAX_INSERT_VECTOR_BYTES:
@@ -366,7 +372,8 @@ async def _insert_binary(request: web.Request) -> web.Response:
     cluster = request.app[CLUSTER]
     name = validate_collection_name(request.match_info["name"])
     collection = v1_collection(await cluster.collection(name))
-    vectors, ids = bulk.decode(request.content_type, await request.read(), collection.layout)
+    raw = await read_limited(request, request.app[INSERT_BODY_BYTES])
+    vectors, ids = bulk.decode(request.content_type, raw, collection.layout)
     if vectors.nbytes > MAX_INSERT_VECTOR_BYTES:
         raise QuiverError(ErrorCode.REQUEST_TOO_LARGE, "one insert takes at most 256 MB of vector data")
     if ids is not None and len(ids) != len(vectors):
@@ -381,7 +388,7 @@ async def _insert_binary(request: web.Request) -> web.Response:
 
 async def vectors_op(request: web.Request) -> web.Response:
     name = validate_collection_name(request.match_info["name"])
-    body = await read_json_object(request)
+    body = await read_json_object(request, DATA_BODY_BYTES)
     if "delete" in body:
         return await _delete(request, name, body["delete"])
     if "search" in body:
@@ -418,6 +425,8 @@ async def _search(request: web.Request, name: str, spec: Any) -> web.Response:
     collection = v1_collection(await cluster.collection(name))
     by_ids = spec.get("vectors") is None and spec.get("ids") is not None
     wanted = _id_list(spec["ids"], "ids") if by_ids else parse_vectors(_require(spec, "vectors"))
+    if len(wanted) > MAX_NQ:
+        raise QuiverError(ErrorCode.INVALID_VECTORS, f"{len(wanted)} query vectors: one search takes at most {MAX_NQ}")
     if not 1 <= topk <= MAX_TOPK:
         raise QuiverError(ErrorCode.INVALID_TOPK, f"topk {topk} is out of range [1, {MAX_TOPK}]")
     partition_ids = _partitions_matching(collection, tags) if tags and not file_ids else set()
@@ -582,6 +591,12 @@ async def segment_rows(request: web.Request) -> web.Response:
     segment = request.match_info["segment"]
     if not _DIGITS.fullmatch(segment):
         raise QuiverError(ErrorCode.SEGMENT_NOT_FOUND, f"segment {segment!r} not found")
+    row_bytes = 8 + (collection.layout.row_bytes if info == "vectors" else 0)  # an id, and its vector
+    if page_size * row_bytes > MAX_PAGE_BYTES:
+        raise QuiverError(
+            ErrorCode.INVALID_QUERY_PARAM,
+            f"page_size {page_size}: a page of a segment's {info} takes at most {MAX_PAGE_BYTES // (1024 * 1024)} MB",
+        )
     total, ids, vectors = await cluster.segment_rows(
         collection, int(segment), offset, page_size, with_vectors=info == "vectors"
     )
@@ -644,8 +659,8 @@ def _optional_setting(body: dict[str, Any], key: str, kind: type, default: Any) 
     value = body[key]
     if value is None:
         raise QuiverError(ErrorCode.MISSING_PARAMETER, f"field '{key}' is null")
-    if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
-        raise QuiverError(ErrorCode.MALFORMED_BODY, f"field '{key}' must be {'a boolean' if kind is bool else 'an integer'}")
+    if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind) or (kind is int and value not in INT64):
+        raise QuiverError(ErrorCode.MALFORMED_BODY, f"field '{key}' must be {'a boolean' if kind is bool else 'an int64 integer'}")
     return value
 
 
@@ -813,10 +828,10 @@ async def _index_tasks(cluster: ClusterClient) -> list[dict[str, Any]]:
 
 
 def _config_int(value: Any, key: str) -> int:
-    if isinstance(value, str) and value.strip().isdigit():  # Milvus' config values are strings
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise QuiverError(ErrorCode.INVALID_PARAMETER, f"{key} must be an integer, not {value!r}")
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):  # Milvus' config values are strings
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value not in INT64:
+        raise QuiverError(ErrorCode.INVALID_PARAMETER, f"{key} must be an int64 integer, not {value!r}")
     return value
 
 
@@ -919,14 +934,28 @@ async def _cors(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.update(CORS_HEADERS)
 
 
-def create_app(cluster: ClusterClient, max_body_bytes: int) -> web.Application:
+@web.middleware
+async def _rate_limit(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+    """0.x has no users: the limit is per client address."""
+    await request.app[ACCESS].admit(request)
+    return await handler(request)
+
+
+openapi = document_handler("milvus-v1")
+
+
+def create_app(cluster: ClusterClient, max_body_bytes: int, access: Access) -> web.Application:
+    """`max_body_bytes` bounds an insert's body; other bodies take far less (limits.py)."""
     app = web.Application(
-        middlewares=[observe("v1"), v1_error_middleware(render_error)], client_max_size=max_body_bytes
+        middlewares=[observe("v1"), v1_error_middleware(render_error), _rate_limit], client_max_size=max_body_bytes
     )
     app[CLUSTER] = cluster
+    app[ACCESS] = access
+    app[INSERT_BODY_BYTES] = max_body_bytes
     app.on_response_prepare.append(_cors)
     routes: list[tuple[str, list[tuple[str, Any]]]] = [
         ("/", [("GET", welcome)]),
+        ("/openapi.json", [("GET", openapi)]),
         ("/state", [("GET", state)]),
         ("/collections", [("GET", list_collections), ("POST", create_collection)]),
         ("/collections/{name}", [("GET", get_collection), ("DELETE", drop_collection)]),

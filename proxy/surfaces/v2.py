@@ -10,12 +10,8 @@ envelope, credentials, and the collection, partition, alias and index routes.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import re
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -23,7 +19,10 @@ from aiohttp import web
 
 from quiver.cluster import ClusterClient
 from proxy.errors import v2_error_middleware
-from proxy.http import json_response
+from proxy.http import json_response, read_limited
+from proxy.openapi import document_handler
+from proxy.surfaces.auth import Access
+from proxy.surfaces.limits import CONTROL_BODY_BYTES, MAX_NAME_CHARS
 from quiver.catalogue import Dialect, VectorKind, check_metric, index_type_for, scalar_index_type
 from quiver.errors import ErrorCode, QuiverError
 from quiver.schema import (
@@ -38,7 +37,7 @@ from quiver.schema import (
 )
 
 CLUSTER = web.AppKey("cluster", ClusterClient)
-SETTINGS = web.AppKey("settings", "V2Settings")
+ACCESS = web.AppKey("access", Access)
 
 DEFAULT_TIMEOUT_S = 30.0
 CONSISTENCY_LEVELS = ("Strong", "Session", "Bounded", "Eventually", "Customized")
@@ -60,12 +59,7 @@ DATA_TYPE_NAMES = {
 TYPE_NAMES = {t: n for n, t in DATA_TYPE_NAMES.items() if n != "String"}
 UNSUPPORTED_TYPES = ("Float16Vector", "BFloat16Vector", "SparseFloatVector", "Int8Vector")
 _PARTITION_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
-
-
-@dataclass(frozen=True)
-class V2Settings:
-    auth: bool = True  # credentials required (the default, unlike Milvus standalone)
-    credential_cache_s: float = 30.0
+_DIGITS = re.compile(r"[0-9]{1,9}")  # a number given as text (ASCII digits only: int() takes more)
 
 
 # -- requests ----------------------------------------------------------------------------------
@@ -89,6 +83,16 @@ class Body:
         value = self._lower.get(key.lower())
         if value is None or value == "" or value == []:
             raise QuiverError(ErrorCode.MISSING_PARAMETER, f"missing required parameters, error: {key} is required")
+        return value
+
+    def name(self, key: str) -> str:
+        """A required name (of a collection, partition, alias, index, field or user): a string
+        of at most MAX_NAME_CHARS characters."""
+        value = self.require(key)
+        if not isinstance(value, str):
+            raise QuiverError(ErrorCode.MALFORMED_BODY, f"can only accept json format request, error: {key} must be a string")
+        if len(value) > MAX_NAME_CHARS:
+            raise QuiverError(ErrorCode.INVALID_PARAMETER, f"invalid parameter: {key} is longer than {MAX_NAME_CHARS} characters")
         return value
 
     def string(self, key: str, default: str = "") -> str:
@@ -122,8 +126,8 @@ class Body:
         return Body(value)
 
 
-async def read_body(request: web.Request) -> Body:
-    raw = await request.read()
+async def read_body(request: web.Request, limit: int = CONTROL_BODY_BYTES) -> Body:
+    raw = await read_limited(request, limit)
     if not raw.strip():
         raise QuiverError(
             ErrorCode.MALFORMED_BODY,
@@ -156,52 +160,19 @@ def int64_as_string(request: web.Request) -> bool:
 
 
 async def collection_named(cluster: ClusterClient, body: Body) -> Collection:
-    return await cluster.collection(body.require("collectionName"))
+    return await cluster.collection(body.name("collectionName"))
 
 
 # -- credentials and timeouts ------------------------------------------------------------------
 
 
-class Credentials:
-    """Checks `Authorization` against the coordinator's users, caching what passed."""
-
-    def __init__(self, cluster: ClusterClient, ttl_s: float) -> None:
-        self._cluster = cluster
-        self._ttl_s = ttl_s
-        self._passed: dict[str, float] = {}
-
-    async def check(self, header: str) -> None:
-        now = time.monotonic()
-        if self._passed.get(header, 0.0) > now:
-            return
-        user, password, api_key = _parse_authorization(header)
-        await self._cluster.authenticate(user, password, api_key)
-        self._passed[header] = now + self._ttl_s
-
-
-def _parse_authorization(header: str) -> tuple[str, str, str]:
-    """(user, password, api key) from `Bearer user:password`, `Bearer <key>` or Basic."""
-    scheme, _, value = header.strip().partition(" ")
-    value = value.strip()
-    if scheme.lower() == "basic":
-        try:
-            value = base64.b64decode(value, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return "", "", ""
-    elif scheme.lower() != "bearer":
-        return "", "", ""
-    user, colon, password = value.partition(":")
-    return (user, password, "") if colon else ("", "", value)
-
-
-CREDENTIALS = web.AppKey("credentials", Credentials)
-
-
 @web.middleware
 async def guard(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    """Credentials first (touching nothing without them), then the request's time limit."""
-    if request.app[SETTINGS].auth:
-        await request.app[CREDENTIALS].check(request.headers.get("Authorization", ""))
+    """Credentials and the caller's rate limit first (touching nothing without them), then the
+    request's time limit. The OpenAPI document is public."""
+    if request.match_info.handler is openapi:
+        return await handler(request)
+    await request.app[ACCESS].admit(request)
     timeout = _request_timeout(request.headers.get("Request-Timeout"))
     try:
         return await asyncio.wait_for(handler(request), timeout)
@@ -212,7 +183,7 @@ async def guard(request: web.Request, handler: Callable[[web.Request], Awaitable
 def _request_timeout(header: str | None) -> float:
     if header is None:
         return DEFAULT_TIMEOUT_S
-    if not header.strip().isdigit() or int(header) <= 0:
+    if not _DIGITS.fullmatch(header.strip()) or int(header) <= 0:
         raise QuiverError(ErrorCode.INVALID_PARAMETER, f"Request-Timeout {header!r} is not a positive integer of seconds")
     return float(header)
 
@@ -221,7 +192,7 @@ def _request_timeout(header: str | None) -> float:
 
 
 def _positive_int(value: Any, what: str) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise QuiverError(ErrorCode.INVALID_PARAMETER, f"invalid parameter: {what} must be a positive integer, got {value!r}")
@@ -259,7 +230,7 @@ def _custom_schema(body: Body, schema: Body) -> tuple[tuple[Field, ...], bool]:
 
 
 def _field(spec: Body, position: int, auto_id: bool) -> Field:
-    name = validate_field_name(spec.require("fieldName"))
+    name = validate_field_name(spec.name("fieldName"))
     type_name = spec.string("dataType")
     if type_name in UNSUPPORTED_TYPES:
         raise QuiverError(ErrorCode.INVALID_PARAMETER, f"invalid parameter: data type {type_name} is not supported by Quiver")
@@ -295,7 +266,7 @@ def _field(spec: Body, position: int, auto_id: bool) -> Field:
 async def create_collection(request: web.Request) -> web.Response:
     cluster = request.app[CLUSTER]
     body = await read_body(request)
-    name = body.require("collectionName")
+    name = body.name("collectionName")
     params = body.sub("params")
     level = params.get("consistencyLevel", "Bounded")
     if level not in CONSISTENCY_LEVELS:
@@ -420,7 +391,7 @@ async def list_collections(request: web.Request) -> web.Response:
 async def has_collection(request: web.Request) -> web.Response:
     body = await read_body(request)
     try:
-        await request.app[CLUSTER].collection(body.require("collectionName"))
+        await request.app[CLUSTER].collection(body.name("collectionName"))
     except QuiverError as error:
         if error.code is ErrorCode.COLLECTION_NOT_FOUND:
             return ok({"has": False})
@@ -431,7 +402,7 @@ async def has_collection(request: web.Request) -> web.Response:
 async def drop_collection(request: web.Request) -> web.Response:
     body = await read_body(request)
     try:
-        await request.app[CLUSTER].drop_collection(body.require("collectionName"))
+        await request.app[CLUSTER].drop_collection(body.name("collectionName"))
     except QuiverError as error:
         if error.code is not ErrorCode.COLLECTION_NOT_FOUND:  # dropping what is gone succeeds
             raise
@@ -440,13 +411,13 @@ async def drop_collection(request: web.Request) -> web.Response:
 
 async def rename_collection(request: web.Request) -> web.Response:
     body = await read_body(request)
-    await request.app[CLUSTER].rename_collection(body.require("collectionName"), body.require("newCollectionName"))
+    await request.app[CLUSTER].rename_collection(body.name("collectionName"), body.name("newCollectionName"))
     return ok()
 
 
 async def get_stats(request: web.Request) -> web.Response:
     body = await read_body(request)
-    status = await request.app[CLUSTER].describe(body.require("collectionName"))
+    status = await request.app[CLUSTER].describe(body.name("collectionName"))
     return ok({"rowCount": sum(s.live_rows for s in status.segments)})
 
 
@@ -478,7 +449,7 @@ async def release_collection(request: web.Request) -> web.Response:
 
 
 def _partition_name(body: Body) -> str:
-    name = body.require("partitionName")
+    name = body.name("partitionName")
     if not isinstance(name, str) or not _PARTITION_RE.fullmatch(name):
         raise QuiverError(ErrorCode.PARTITION_NAME_INVALID, f"invalid partition name {name!r}")
     return name
@@ -492,26 +463,26 @@ async def list_partitions(request: web.Request) -> web.Response:
 async def has_partition(request: web.Request) -> web.Response:
     body = await read_body(request)
     collection = await collection_named(request.app[CLUSTER], body)
-    name = body.require("partitionName")
+    name = body.name("partitionName")
     return ok({"has": any(p.name == name for p in collection.partitions)})
 
 
 async def create_partition(request: web.Request) -> web.Response:
     body = await read_body(request)
-    await request.app[CLUSTER].create_partition(body.require("collectionName"), _partition_name(body))
+    await request.app[CLUSTER].create_partition(body.name("collectionName"), _partition_name(body))
     return ok()
 
 
 async def drop_partition(request: web.Request) -> web.Response:
     body = await read_body(request)
-    await request.app[CLUSTER].drop_partition(body.require("collectionName"), body.require("partitionName"))
+    await request.app[CLUSTER].drop_partition(body.name("collectionName"), body.name("partitionName"))
     return ok()
 
 
 async def partition_stats(request: web.Request) -> web.Response:
     body = await read_body(request)
-    status = await request.app[CLUSTER].describe(body.require("collectionName"))
-    partition = status.collection.partition(body.require("partitionName"))
+    status = await request.app[CLUSTER].describe(body.name("collectionName"))
+    partition = status.collection.partition(body.name("partitionName"))
     return ok({"rowCount": sum(s.live_rows for s in status.segments if s.partition_id == partition.id)})
 
 
@@ -519,7 +490,8 @@ async def load_partitions(request: web.Request) -> web.Response:
     """Partitions load and release with their collection in Quiver: a check, then a no-op."""
     body = await read_body(request)
     collection = await collection_named(request.app[CLUSTER], body)
-    for name in body.require("partitionNames"):
+    body.require("partitionNames")
+    for name in body.strings("partitionNames"):
         collection.partition(name)
     return ok()
 
@@ -529,25 +501,25 @@ async def load_partitions(request: web.Request) -> web.Response:
 
 async def create_alias(request: web.Request) -> web.Response:
     body = await read_body(request)
-    await request.app[CLUSTER].create_alias(body.require("aliasName"), body.require("collectionName"))
+    await request.app[CLUSTER].create_alias(body.name("aliasName"), body.name("collectionName"))
     return ok()
 
 
 async def alter_alias(request: web.Request) -> web.Response:
     body = await read_body(request)
-    await request.app[CLUSTER].create_alias(body.require("aliasName"), body.require("collectionName"), alter=True)
+    await request.app[CLUSTER].create_alias(body.name("aliasName"), body.name("collectionName"), alter=True)
     return ok()
 
 
 async def drop_alias(request: web.Request) -> web.Response:
     body = await read_body(request)
-    await request.app[CLUSTER].drop_alias(body.require("aliasName"))
+    await request.app[CLUSTER].drop_alias(body.name("aliasName"))
     return ok()
 
 
 async def describe_alias(request: web.Request) -> web.Response:
     body = await read_body(request)
-    alias = body.require("aliasName")
+    alias = body.name("aliasName")
     for name, collection in await request.app[CLUSTER].list_aliases(""):
         if name == alias:
             return ok({"dbName": "default", "collectionName": collection, "aliasName": alias})
@@ -571,7 +543,7 @@ def _index_spec(collection: Collection, spec: Body) -> IndexSpec:
     if not any(f.name == field_name for f in collection.fields):
         raise QuiverError(ErrorCode.MISSING_PARAMETER, f"missing required parameters, error: `{field_name}` hasn't defined in schema")
     field = next(f for f in collection.fields if f.name == field_name)
-    params = dict(spec.get("params") or spec.get("indexConfig") or {})
+    params = dict(spec.sub("params").raw or spec.sub("indexConfig").raw)
     type_name = spec.get("indexType") or params.pop("index_type", None) or "AUTOINDEX"
     params.pop("index_type", None)
     params.pop("metric_type", None)
@@ -620,7 +592,7 @@ async def drop_index(request: web.Request) -> web.Response:
     cluster = request.app[CLUSTER]
     body = await read_body(request)
     collection = await collection_named(cluster, body)
-    index = _index_named(collection, body.require("indexName"))
+    index = _index_named(collection, body.name("indexName"))
     if not collection.released:
         raise QuiverError(ErrorCode.UNEXPECTED, "index cannot be dropped, collection is loaded, please release it first")
     await cluster.drop_index(collection.name, index.field_name)
@@ -638,8 +610,8 @@ _INDEX_STATES = {IndexState.FINISHED: "Finished", IndexState.FAILED: "Failed"}
 async def describe_index(request: web.Request) -> web.Response:
     cluster = request.app[CLUSTER]
     body = await read_body(request)
-    status = await cluster.describe(body.require("collectionName"))
-    index = _index_named(status.collection, body.require("indexName"))
+    status = await cluster.describe(body.name("collectionName"))
+    index = _index_named(status.collection, body.name("indexName"))
     progress = status.index_progress if index.field_name == status.collection.vector_field.name else None
     total = sum(s.row_count for s in status.segments)
     return ok(
@@ -665,7 +637,7 @@ Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 def routes() -> dict[tuple[str, str], Handler]:
-    from proxy.surfaces import v2_entities
+    from proxy.surfaces import v2_entities, v2_users
 
     return {
         ("collections", "create"): create_collection,
@@ -695,15 +667,19 @@ def routes() -> dict[tuple[str, str], Handler]:
         ("indexes", "list"): list_indexes,
         ("indexes", "describe"): describe_index,
         **v2_entities.routes(),
+        **v2_users.routes(),
     }
 
 
-def add_routes(app: web.Application, cluster: ClusterClient, settings: V2Settings) -> None:
+openapi = document_handler("milvus-v2")
+
+
+def add_routes(app: web.Application, cluster: ClusterClient, access: Access) -> None:
     """Adds the v2 routes to the :19530 application, each behind credentials and a timeout."""
     api = web.Application(middlewares=[v2_error_middleware(render_error), guard])
     api[CLUSTER] = cluster
-    api[SETTINGS] = settings
-    api[CREDENTIALS] = Credentials(cluster, settings.credential_cache_s)
+    api[ACCESS] = access
     for (group, action), handler in routes().items():
         api.router.add_post(f"/{group}/{action}", handler)
+    api.router.add_route("GET", "/openapi.json", openapi)
     app.add_subapp("/v2/vectordb", api)

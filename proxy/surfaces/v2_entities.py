@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ import pyarrow as pa
 from aiohttp import web
 
 from quiver.cluster import ClusterClient
+from proxy.surfaces.limits import DATA_BODY_BYTES, MAX_IDS, MAX_INSERT_ROWS, MAX_JSON_FIELD_BYTES, MAX_NQ
 from proxy.surfaces.v2 import CLUSTER, Body, collection_named, int64_as_string, ok, read_body
 from quiver.catalogue import VectorKind, metric
 from quiver.errors import ErrorCode, QuiverError
@@ -39,6 +41,7 @@ from quiver.schema import (
 MAX_RESULT_WINDOW = 16384  # offset + limit, as Milvus
 DEFAULT_LIMIT = 100
 COUNT = "count(*)"
+_INTEGER = re.compile(r"-?[0-9]{1,19}")  # ASCII digits only: int() takes any script's
 _INT_RANGES = {
     DataType.INT8: (-(2**7), 2**7 - 1),
     DataType.INT16: (-(2**15), 2**15 - 1),
@@ -67,6 +70,8 @@ def decode_rows(collection: Collection, raw: Any, upsert: bool) -> Rows:
     rows = [raw] if isinstance(raw, dict) else raw
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
         raise QuiverError(ErrorCode.MISSING_PARAMETER, "missing required parameters, error: data must be a non-empty list of rows")
+    if len(rows) > MAX_INSERT_ROWS:
+        raise _bad_rows(f"{len(rows)} rows: one request takes at most {MAX_INSERT_ROWS}")
     schema = collection.schema
     key, vector_field = schema.primary_field, schema.vector_field
     allocate = collection.allocates_keys and not upsert
@@ -87,7 +92,7 @@ def decode_rows(collection: Collection, raw: Any, upsert: bool) -> Rows:
         extra = {k: v for k, v in row.items() if k not in names}
         if extra and not collection.enable_dynamic_field:
             raise _bad_rows(f"field {sorted(extra)[0]!r} is not in the schema: has pass more field without dynamic schema")
-        dynamic.append(orjson.dumps(extra).decode() if collection.enable_dynamic_field else None)
+        dynamic.append(_json_text(extra, DYNAMIC_FIELD) if collection.enable_dynamic_field else None)
     if not allocate and key.data_type is DataType.VARCHAR:
         columns[key.name] = keys
     arrays = {f.name: pa.array(columns[f.name], type=f.arrow_type) for f in schema.scalar_fields}
@@ -108,7 +113,17 @@ def _vector(f: Field, value: Any) -> np.ndarray:
         raise _bad_rows(f"field {f.name} must be a list of numbers")
     if len(value) != f.dim:
         raise _bad_rows(f"[]float32 size {len(value)} doesn't equal to vector dimension {f.dim} of FloatVector")
-    return np.asarray(value, dtype=np.float32)
+    vector = _float32(value)
+    if vector is None:
+        raise _bad_rows(f"field {f.name} holds a number that is not a finite float32")
+    return vector
+
+
+def _float32(values: list[Any]) -> np.ndarray | None:
+    """The numbers as float32, or None when one is out of float32's range."""
+    with np.errstate(over="ignore"):
+        vector = np.asarray(values, dtype=np.float32)
+    return vector if np.isfinite(vector).all() else None
 
 
 def _base64(value: Any, size: int, name: str) -> bytes:
@@ -129,7 +144,7 @@ def _value(f: Field, value: Any) -> Any:
         raise _bad_rows(f"field {f.name} is missing")
     kind = f.data_type
     if kind is DataType.JSON:
-        return orjson.dumps(value).decode()
+        return _json_text(value, f.name)
     if kind is DataType.ARRAY:
         if not isinstance(value, list) or len(value) > f.max_capacity:
             raise _bad_rows(f"field {f.name} must be an array of at most {f.max_capacity} elements")
@@ -138,11 +153,18 @@ def _value(f: Field, value: Any) -> Any:
     return _plain(f, kind, value)
 
 
+def _json_text(value: Any, name: str) -> str:
+    text = orjson.dumps(value).decode()
+    if len(text) > MAX_JSON_FIELD_BYTES:
+        raise _bad_rows(f"field {name} takes at most {MAX_JSON_FIELD_BYTES} bytes of JSON")
+    return text
+
+
 def _plain(f: Field, kind: DataType, value: Any) -> Any:
     if kind is DataType.BOOL and isinstance(value, bool):
         return value
     if kind in INTEGER_TYPES:
-        if kind is DataType.INT64 and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if kind is DataType.INT64 and isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
             value = int(value)  # Int64 may come as a string
         low, high = _INT_RANGES[kind]
         if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
@@ -279,6 +301,8 @@ def _keys(collection: Collection, raw: Any) -> list[Any]:
     wanted = (int,) if key.data_type is DataType.INT64 else (str,)
     if not values or any(isinstance(v, bool) or not isinstance(v, wanted) for v in values):
         raise QuiverError(ErrorCode.INVALID_IDS, "please check the primary key and its' type can only in [int, string]")
+    if len(values) > MAX_IDS:
+        raise QuiverError(ErrorCode.INVALID_PARAMETER, f"invalid parameter: {len(values)} ids, one request takes at most {MAX_IDS}")
     if key.data_type is DataType.INT64 and any(not 0 <= v <= MAX_ID for v in values):
         raise QuiverError(ErrorCode.INVALID_IDS, "primary keys must be non-negative int64 values")
     return values
@@ -302,7 +326,7 @@ async def _insert(cluster: ClusterClient, collection: Collection, body: Body, up
 
 async def insert(request: web.Request) -> web.Response:
     cluster = request.app[CLUSTER]
-    body = await read_body(request)
+    body = await read_body(request, DATA_BODY_BYTES)
     collection = await collection_named(cluster, body)
     keys = await _insert(cluster, collection, body, upsert=False)
     as_strings = int64_as_string(request)
@@ -311,7 +335,7 @@ async def insert(request: web.Request) -> web.Response:
 
 async def upsert(request: web.Request) -> web.Response:
     cluster = request.app[CLUSTER]
-    body = await read_body(request)
+    body = await read_body(request, DATA_BODY_BYTES)
     collection = await collection_named(cluster, body)
     keys = await _insert(cluster, collection, body, upsert=True)
     as_strings = int64_as_string(request)
@@ -372,6 +396,8 @@ def _query_vectors(collection: Collection, data: Any) -> np.ndarray:
     layout = collection.layout
     if not isinstance(data, list) or not data:
         raise QuiverError(ErrorCode.MISSING_PARAMETER, "missing required parameters, error: data is required")
+    if len(data) > MAX_NQ:
+        raise QuiverError(ErrorCode.INVALID_PARAMETER, f"invalid parameter: nq {len(data)} is out of range [1, {MAX_NQ}]")
     vectors = []
     for vector in data:
         if layout.kind is VectorKind.BINARY:
@@ -387,13 +413,16 @@ def _query_vectors(collection: Collection, data: Any) -> np.ndarray:
                 raise QuiverError(ErrorCode.INVALID_VECTORS, "search vectors must be lists of numbers")
             if len(vector) != layout.dim:
                 raise QuiverError(ErrorCode.INVALID_VECTORS, f"dimension: {layout.dim}, but length of []float: {len(vector)}")
-            vectors.append(np.asarray(vector, dtype=np.float32))
+            queries = _float32(vector)
+            if queries is None:
+                raise QuiverError(ErrorCode.INVALID_VECTORS, "search vectors must hold finite float32 numbers")
+            vectors.append(queries)
     return np.stack(vectors)
 
 
 async def search(request: web.Request) -> web.Response:
     cluster = request.app[CLUSTER]
-    body = await read_body(request)
+    body = await read_body(request, DATA_BODY_BYTES)
     collection = _loaded(await collection_named(cluster, body))
     anns_field = body.string("annsField", collection.vector_field.name)
     if anns_field != collection.vector_field.name:
@@ -411,7 +440,7 @@ async def search(request: web.Request) -> web.Response:
     if m.vector_kind is not collection.layout.kind:
         raise QuiverError(ErrorCode.INVALID_PARAMETER, f"metric {metric_name} does not apply to these vectors")
     params = search_params.sub("params").raw
-    radius, range_filter = params.get("radius"), params.get("range_filter")
+    radius, range_filter = _bound(params, "radius"), _bound(params, "range_filter")
     if range_filter is not None and radius is None:
         raise QuiverError(ErrorCode.MALFORMED_BODY, "range_filter requires radius")
     index_params = index.catalogue_type.validate_search(params, _V2, limit + offset) if index else {}
@@ -461,13 +490,20 @@ def _hits(
     return hits
 
 
-def _in_range(distance: float, descending: bool, radius: Any, range_filter: Any) -> bool:
+def _bound(params: dict[str, Any], key: str) -> float | None:
+    value = params.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise QuiverError(ErrorCode.INVALID_PARAMETER, f"invalid parameter: {key} must be a number")
+    return None if value is None else float(value)
+
+
+def _in_range(distance: float, descending: bool, radius: float | None, range_filter: float | None) -> bool:
     """Range search: beyond `range_filter` but within `radius` (Milvus' bounds per metric)."""
     if radius is None:
         return True
     if descending:  # similarities: radius < d <= range_filter
-        return distance > float(radius) and (range_filter is None or distance <= float(range_filter))
-    return distance < float(radius) and (range_filter is None or distance >= float(range_filter))
+        return distance > radius and (range_filter is None or distance <= range_filter)
+    return distance < radius and (range_filter is None or distance >= range_filter)
 
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
