@@ -36,25 +36,20 @@ from quiver_pb import common_pb2 as pb
 T = TypeVar("T")
 
 # Updates the statistics of segments that still exist. Returns the ids of those that do not
-# (their collection was dropped, so the reporting node deletes them) and of those that just
-# became flushed (they may need an index build).
+# (their collection was dropped, so the reporting node deletes them).
 _UPDATE_SEGMENTS = """
-local unknown, flushed = {}, {}
+local unknown = {}
 for i, key in ipairs(KEYS) do
   local base = (i - 1) * 6
-  local old_state = redis.call('HGET', key, 'state')
-  if old_state then
+  if redis.call('EXISTS', key) == 1 then
     redis.call('HSET', key, 'state', ARGV[base + 2], 'row_count', ARGV[base + 3],
                'deleted_count', ARGV[base + 4], 'data_bytes', ARGV[base + 5],
                'resident', ARGV[base + 6])
-    if ARGV[base + 2] == ARGV[#ARGV] and old_state ~= ARGV[#ARGV] then
-      table.insert(flushed, ARGV[base + 1])
-    end
   else
     table.insert(unknown, ARGV[base + 1])
   end
 end
-return {unknown, flushed}
+return unknown
 """
 # Queues a build of index version ARGV[1] for each segment not already queued for it.
 _QUEUE_BUILDS = """
@@ -422,19 +417,15 @@ class Catalog:
     async def clear_all_active(self, collection_id: int) -> None:
         await self._redis.delete(keys.active_segments(collection_id))
 
-    async def update_segments(self, segments: list[Segment]) -> tuple[list[int], list[int]]:
-        """Records reported statistics. Returns the ids the catalogue does not know, and those
-        that have just been flushed."""
+    async def update_segments(self, segments: list[Segment]) -> list[int]:
+        """Records reported statistics. Returns the ids the catalogue does not know."""
         if not segments:
-            return [], []
+            return []
         args: list[int] = []
         for s in segments:
             args += [s.id, int(s.state), s.row_count, s.deleted_count, s.data_bytes, int(s.resident)]
-        args.append(int(SegmentState.FLUSHED))
-        unknown, flushed = await self._update_segments(
-            keys=[keys.segment(s.id) for s in segments], args=args
-        )
-        return [int(i) for i in unknown], [int(i) for i in flushed]
+        unknown = await self._update_segments(keys=[keys.segment(s.id) for s in segments], args=args)
+        return [int(i) for i in unknown]
 
     # -- indexes ------------------------------------------------------------------------------
 

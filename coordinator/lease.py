@@ -1,8 +1,9 @@
 """One active coordinator: the one holding the lease in Redis. Standbys wait for it to expire.
 
-The holder renews the lease at a third of its TTL. A holder that fails to renew (Redis lost
-it, or another coordinator took it after a long pause) stops at once rather than keep writing
-beside the new holder; its supervisor restarts it as a standby.
+The holder renews the lease at a third of its TTL, and takes it back if Redis lost it (restarted
+from an append-only file older than the last renewal). A holder that finds another coordinator
+holding it (after a pause longer than the TTL), or cannot renew it before it expires, stops at
+once rather than keep writing beside the new holder; its supervisor restarts it as a standby.
 """
 
 from __future__ import annotations
@@ -49,22 +50,24 @@ class Lease:
         """Renews the lease until `stop` is set, then releases it; raises LeaseLost if it
         cannot be renewed before it expires."""
         renewed_at = asyncio.get_running_loop().time()
+        delay = self._ttl_s / 3
         while not stop.is_set():
-            await _sleep(stop, self._ttl_s / 3)
+            await _sleep(stop, delay)
             if stop.is_set():
                 break
             try:
                 if not await self._catalog.renew_lease(self.holder, self._ttl_s):
                     self.held = False
                     raise LeaseLost("another coordinator holds the lease")
-                renewed_at = asyncio.get_running_loop().time()
+                renewed_at, delay = asyncio.get_running_loop().time(), self._ttl_s / 3
             except LeaseLost:
                 raise
-            except Exception as error:  # Redis hiccup: retry while the lease still runs
+            except Exception as error:  # Redis hiccup: retry soon, while the lease still runs
                 if asyncio.get_running_loop().time() - renewed_at > self._ttl_s * 0.9:
                     self.held = False
                     raise LeaseLost(f"could not renew the lease in time: {error}") from error
                 log.warning("renewing the lease failed, retrying: %s", error)
+                delay = self._ttl_s / 20
         try:
             await self._catalog.release_lease(self.holder)
         except Exception as error:  # it expires by itself

@@ -529,9 +529,13 @@ class CoordinatorService:
         return self._config
 
     async def _record_reports(self, segments: list[Segment]) -> NodeUpkeep:
-        """Records what a data node reports about its segments, queues the builds that newly
-        flushed segments need, and says which segments and indexes the node should drop."""
-        unknown, flushed = await self.catalog.update_segments(segments)
+        """Records what a data node reports about its segments, queues the builds its flushed
+        segments still need, and says which segments and indexes the node should drop.
+
+        Every report queues what is missing, not only what has just been flushed: a flush
+        recorded just before Redis or this coordinator went down would otherwise never be
+        built. Queueing is idempotent per index version, so a build is never queued twice."""
+        unknown = await self.catalog.update_segments(segments)
         for segment in segments:
             if segment.state is not SegmentState.GROWING:
                 await self.catalog.clear_active(segment)
@@ -539,11 +543,14 @@ class CoordinatorService:
             c.id: c
             for c in await self.catalog.get_collections(sorted({s.collection_id for s in segments}))
         }
-        newly_flushed = set(flushed)
         for collection in collections.values():
-            ready = [s for s in segments if s.id in newly_flushed and s.collection_id == collection.id]
-            if ready:
-                await self._queue_builds(collection, ready)
+            wanted = collection.vector_index.version if collection.vector_index else 0
+            unbuilt = [
+                s for s in segments
+                if s.collection_id == collection.id and s.state is SegmentState.FLUSHED and s.index_version != wanted
+            ]
+            if unbuilt:
+                await self._queue_builds(collection, unbuilt)
         stale_indexes = {}
         for segment in segments:
             collection = collections.get(segment.collection_id)

@@ -12,24 +12,26 @@ if holder and holder ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
-# Extends lease KEYS[1] by ARGV[2] ms if ARGV[1] still holds it; releases it when ARGV[2] is 0.
-_KEEP = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] == '0' then return redis.call('DEL', KEYS[1]) end
-return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+# Releases lease KEYS[1] if ARGV[1] holds it.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 
 class Leases:
     def __init__(self, redis: Redis) -> None:
         self._take = redis.register_script(_TAKE)
-        self._keep = redis.register_script(_KEEP)
+        self._release = redis.register_script(_RELEASE)
 
     async def take(self, key: str, holder: str, ttl_ms: int) -> bool:
         return bool(await self._take(keys=[key], args=[holder, ttl_ms]))
 
     async def renew(self, key: str, holder: str, ttl_ms: int) -> bool:
-        return bool(await self._keep(keys=[key], args=[holder, ttl_ms]))
+        """Extends the holder's lease; False once another holder has it. A lease that is gone
+        is taken back: Redis restarted from an append-only file written before the last
+        renewal has none, and nobody else holds it."""
+        return await self.take(key, holder, ttl_ms)
 
     async def release(self, key: str, holder: str) -> None:
-        await self._keep(keys=[key], args=[holder, 0])
+        await self._release(keys=[key], args=[holder])

@@ -16,6 +16,7 @@ import hmac
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -120,10 +121,16 @@ def test_password_checks_take_the_same_work_for_unknown_users_and_compare_in_con
 # -- rate limits ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class LimitedProxy:
+    v1_url: str
+    http_url: str
+
+
 @pytest.fixture(scope="module")
-async def limited(cluster: TestCluster, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TestCluster]:
+async def limited(cluster: TestCluster, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LimitedProxy]:
     """A second proxy on the session's cluster, with 2 requests a second per caller in bursts
-    of 4; the returned cluster's URLs point at it."""
+    of 4."""
     root = tmp_path_factory.mktemp("limited")
     v1_port, http_port = free_port(), free_port()
     proxy = Child(
@@ -137,15 +144,13 @@ async def limited(cluster: TestCluster, tmp_path_factory: pytest.TempPathFactory
     await proxy.start()
     try:
         await proxy.wait_ready()
-        view = TestCluster.__new__(TestCluster)
-        view.v1_port, view.http_port = v1_port, http_port
-        yield view
+        yield LimitedProxy(f"http://{LOOPBACK}:{v1_port}", f"http://{LOOPBACK}:{http_port}")
     finally:
         await proxy.stop()
 
 
 async def test_each_user_has_its_own_rate_limit_answered_with_the_documented_codes(
-    http: aiohttp.ClientSession, cluster: TestCluster, v2: V2Client, limited: TestCluster
+    http: aiohttp.ClientSession, cluster: TestCluster, v2: V2Client, limited: LimitedProxy
 ) -> None:
     bob, password = user_name(), "bobs-Passw0rd"
     await v2.ok("users/create", {"userName": bob, "password": password})
@@ -166,7 +171,7 @@ async def test_each_user_has_its_own_rate_limit_answered_with_the_documented_cod
     assert await as_root.ok("collections/list", {}) is not None
 
 
-async def test_password_guessing_runs_into_the_address_limit(http: aiohttp.ClientSession, limited: TestCluster) -> None:
+async def test_password_guessing_runs_into_the_address_limit(http: aiohttp.ClientSession, limited: LimitedProxy) -> None:
     guesser = V2Client(http, limited.http_url)
     codes = []
     for attempt in range(8):
@@ -175,7 +180,7 @@ async def test_password_guessing_runs_into_the_address_limit(http: aiohttp.Clien
     assert codes[0] == 1800 and 1807 in codes, codes
 
 
-async def test_the_v1_surface_is_limited_by_client_address(http: aiohttp.ClientSession, limited: TestCluster) -> None:
+async def test_the_v1_surface_is_limited_by_client_address(http: aiohttp.ClientSession, limited: LimitedProxy) -> None:
     v1 = V1Client(http, limited.v1_url)
     await asyncio.sleep(2.5)  # the address's bucket, drained by the guesses above, refills
     statuses = [(await v1.request("GET", "/collections"))[0] for _ in range(8)]

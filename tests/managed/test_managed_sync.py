@@ -40,6 +40,9 @@ async def test_one_sync_per_index_whichever_node_asks(api: ManagedApi, store: Ma
     assert await store.take_lease(index["id"], "run-2", 100)
     await asyncio.sleep(0.2)
     assert await store.take_lease(index["id"], "run-3", 100)  # run-2's lease expired
+    await asyncio.sleep(0.2)  # as if Redis had lost it: its holder takes it back
+    assert await store.keep_lease(index["id"], "run-3", 60_000)
+    assert not await store.take_lease(index["id"], "run-4", 60_000)
 
 
 async def test_a_sync_outlives_its_ingest_node(api: ManagedApi, cluster: TestCluster) -> None:
