@@ -21,9 +21,9 @@ import pytest
 
 from tests.cluster import TestCluster, V1Client, V2Client
 
-pytestmark = pytest.mark.soak
-
 MINUTES = float(os.environ.get("QUIVER_SOAK_MINUTES", "30"))
+# The run itself, plus start-up, the capacity probe and the final checks.
+pytestmark = [pytest.mark.soak, pytest.mark.timeout(MINUTES * 60 + 900)]
 WARM_UP_S = min(120.0, MINUTES * 15)  # seconds before the memory baseline
 COMPACT_EVERY_MINUTES = 5
 DIM = 64
