@@ -11,7 +11,7 @@ them in when the document is loaded, so each part has one source of truth.
 
 from __future__ import annotations
 
-import functools
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -36,14 +36,15 @@ def load(name: str, models: type[BaseModel] | None = None) -> dict[str, Any]:
 
 
 def document_handler(name: str, models: type[BaseModel] | None = None) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """A handler serving the document as JSON (read and serialised once, on first use)."""
-
-    @functools.cache
-    def body() -> bytes:
-        return orjson.dumps(load(name, models))
+    """A handler serving the document as JSON. It is read and serialised on first use, off the
+    event loop: parsing the YAML and the models' schemas takes tens of milliseconds."""
+    body: bytes | None = None
 
     async def openapi(request: web.Request) -> web.Response:
-        return web.Response(body=body(), content_type="application/json")
+        nonlocal body
+        if body is None:
+            body = await asyncio.to_thread(lambda: orjson.dumps(load(name, models)))
+        return web.Response(body=body, content_type="application/json")
 
     return openapi
 
