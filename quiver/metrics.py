@@ -37,5 +37,9 @@ INDEX_BUILD_SECONDS = Histogram(
 )
 INDEX_QUEUE = Gauge("quiver_index_build_queue", "index build tasks queued and not yet acknowledged")
 
+EVENT_LOOP_LAG_SECONDS = Histogram(
+    "quiver_event_loop_lag_seconds", "how late a periodic wake-up of the role's event loop ran", buckets=_SECONDS
+)
+
 NODES = Gauge("quiver_nodes", "registered nodes, by role and liveness", ["role", "alive"])
 COLLECTIONS = Gauge("quiver_collections", "collections in the catalogue")

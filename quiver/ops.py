@@ -7,10 +7,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from quiver.metrics import EVENT_LOOP_LAG_SECONDS
+
+log = logging.getLogger(__name__)
+
+# How often the event loop's lag is sampled, and the lag worth a warning: work that holds the
+# loop this long delays every request and heartbeat of the role.
+LAG_PROBE_S = 0.1
+LAG_WARNING_S = 0.5
 
 # A role's readiness: (ready, why not). It should answer within a probe's timeout.
 Readiness = Callable[[], Awaitable[tuple[bool, str]]]
@@ -27,6 +40,7 @@ class OpsServer:
         self._readiness = readiness
         self._collect = collect
         self._runner: web.AppRunner | None = None
+        self._lag_watch: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int) -> int:
         """Serves on host:port (0: any free one); returns the bound port."""
@@ -37,9 +51,14 @@ class OpsServer:
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, host, port).start()
+        self._lag_watch = asyncio.create_task(_watch_event_loop_lag())
         return int(self._runner.addresses[0][1])
 
     async def stop(self) -> None:
+        if self._lag_watch is not None:
+            self._lag_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lag_watch
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -55,3 +74,14 @@ class OpsServer:
         response = web.Response(body=generate_latest())
         response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
         return response
+
+
+async def _watch_event_loop_lag() -> None:
+    """Sleeps LAG_PROBE_S at a time and records how much later than asked each wake-up ran."""
+    while True:
+        asked = time.monotonic()
+        await asyncio.sleep(LAG_PROBE_S)
+        lag = time.monotonic() - asked - LAG_PROBE_S
+        EVENT_LOOP_LAG_SECONDS.observe(lag)
+        if lag > LAG_WARNING_S:
+            log.warning("event loop was held for %.2f s", lag)
