@@ -21,6 +21,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from coordinator.service import DEFAULT_ROOT_PASSWORD, CoordinatorService
 from quiver import passwords
@@ -73,6 +74,35 @@ async def test_a_user_works_on_both_surfaces_until_its_password_changes_or_it_is
     assert (status, reply["code"]) == (401, 1800)
     assert alice not in await v2.ok("users/list", {})
     await v2.fails("users/drop", {"userName": "root"}, 1100)
+
+
+async def test_requests_in_flight_with_the_same_credentials_share_one_password_check(
+    http: aiohttp.ClientSession, cluster: TestCluster, v2: V2Client
+) -> None:
+    """A busy client's cached check expires under load: its requests in flight must not each
+    cost the coordinator a scrypt (tens of milliseconds of CPU and 16 MiB apiece)."""
+    carol, password = user_name(), "carols-Passw0rd"
+    await v2.ok("users/create", {"userName": carol, "password": password})
+    as_carol = V2Client(http, cluster.http_url, token=f"{carol}:{password}")
+    checks_before = await password_checks(http, cluster)
+    replies = await asyncio.gather(*(as_carol.post("collections/list", {}) for _ in range(32)))
+    assert [reply["code"] for _, reply in replies] == [0] * 32
+    assert await password_checks(http, cluster) == checks_before + 1
+
+    wrong = V2Client(http, cluster.http_url, token=f"{carol}:not-her-password")
+    replies = await asyncio.gather(*(wrong.post("collections/list", {}) for _ in range(8)))
+    assert [(status, reply["code"]) for status, reply in replies] == [(401, 1800)] * 8
+
+
+async def password_checks(http: aiohttp.ClientSession, cluster: TestCluster) -> float:
+    async with http.get(cluster.ops_url("coordinator") + "/metrics") as response:
+        text = await response.text()
+    return sum(
+        found.value
+        for family in text_string_to_metric_families(text)
+        for found in family.samples
+        if found.name == "quiver_rpc_requests_total" and found.labels["method"] == "CoordinatorServer.Authenticate"
+    )
 
 
 @pytest.mark.parametrize(("name", "code"), [("", 1802), ("1abc", 1100), ("a-b", 1100), ("x" * 33, 1100), ("a b", 1100)])

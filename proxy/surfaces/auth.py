@@ -3,7 +3,9 @@
 `Credentials` checks `Authorization: Bearer user:password`, `Bearer <API key>` or Basic
 against the coordinator (which verifies the scrypt hash) and caches what passed for a few
 seconds, keyed by a digest of the header: the cache never holds a secret, and a password
-change made through this proxy drops its user's entries at once.
+change made through this proxy drops its user's entries at once. Requests that arrive with the
+same header while it is being checked wait for that one check: when the cached entry of a busy
+client expires, the coordinator runs one scrypt, not one per request in flight.
 
 `RateLimiter` is a token bucket per caller (the user, or the client address where there is
 no user): `rate` requests a second on average, bursts of `burst`. Checking credentials that
@@ -13,10 +15,12 @@ token from the client address's bucket: guessing passwords is as slow as the lim
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import time
+
 from aiohttp import web
 
 from proxy.errors import RateLimited
@@ -72,6 +76,8 @@ class Credentials:
         self._ttl_s = ttl_s
         self._limiter = limiter
         self._passed: dict[bytes, tuple[str, float]] = {}  # sha256 of the header -> (user, until)
+        self._checking: dict[bytes, asyncio.Future[str]] = {}  # checks in flight, by the same key
+        self._forgotten = 0  # bumped by forget: a check that began before it is not cached
 
     async def user(self, request: web.Request) -> str:
         """The user the request's credentials belong to; NOT_AUTHENTICATED otherwise."""
@@ -81,18 +87,36 @@ class Credentials:
         cached = self._passed.get(key)
         if cached is not None and cached[1] > now:
             return cached[0]
-        user, password, api_key = parse_authorization(header)
-        if not (user or api_key):
-            raise QuiverError(ErrorCode.NOT_AUTHENTICATED, "user hasn't authenticated")
-        self._limiter.take(client_key(request))
+        checking = self._checking.get(key)
+        if checking is None:
+            user, password, api_key = parse_authorization(header)
+            if not (user or api_key):
+                raise QuiverError(ErrorCode.NOT_AUTHENTICATED, "user hasn't authenticated")
+            self._limiter.take(client_key(request))
+            # A task of its own: a client that goes away does not cancel the others' check.
+            checking = asyncio.ensure_future(self._check(key, user, password, api_key))
+            self._checking[key] = checking
+            checking.add_done_callback(lambda done: self._checked(key, done))
+        return await asyncio.shield(checking)
+
+    async def _check(self, key: bytes, user: str, password: str, api_key: str) -> str:
+        forgotten = self._forgotten
         name = await self._cluster.authenticate(user, password, api_key)
-        if len(self._passed) >= MAX_ENTRIES:
-            self._passed = {k: v for k, v in self._passed.items() if v[1] > now}
-        self._passed[key] = (name, now + self._ttl_s)
+        if forgotten == self._forgotten:  # no password changed meanwhile
+            now = time.monotonic()
+            if len(self._passed) >= MAX_ENTRIES:
+                self._passed = {k: v for k, v in self._passed.items() if v[1] > now}
+            self._passed[key] = (name, now + self._ttl_s)
         return name
+
+    def _checked(self, key: bytes, check: asyncio.Future[str]) -> None:
+        del self._checking[key]
+        if not check.cancelled():
+            check.exception()  # retrieved here too: every waiter may have gone
 
     def forget(self, user: str) -> None:
         """Drops the cached checks of `user` (its password changed, or it is gone)."""
+        self._forgotten += 1
         self._passed = {k: v for k, v in self._passed.items() if v[0] != user}
 
 
