@@ -26,6 +26,11 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
 ]
+# Servers accept the clients' keepalive pings on idle connections (by default they allow one
+# in 5 minutes, and close a connection that pings more often with "too_many_pings").
+SERVER_OPTIONS = CHANNEL_OPTIONS + [
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+]
 # Reconnect quickly after a peer restarts (default backoff grows to two minutes).
 CLIENT_OPTIONS = CHANNEL_OPTIONS + [
     ("grpc.initial_reconnect_backoff_ms", 100),
@@ -170,7 +175,7 @@ async def start_server(
     register: Callable[[grpc.aio.Server], None], host: str, port: int
 ) -> tuple[grpc.aio.Server, int]:
     """Starts a gRPC server; port 0 picks a free one. Returns the server and its bound port."""
-    server = grpc.aio.server(options=CHANNEL_OPTIONS)
+    server = grpc.aio.server(options=SERVER_OPTIONS)
     register(server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if not bound:
