@@ -28,7 +28,7 @@ from datanode.search import GpuBruteForce, search_rows
 from datanode.segments import LocalSegment, Snapshot
 from datanode.storage import SegmentMeta
 from datanode.wal import Record, RecordKind, WriteAheadLog
-from quiver import metrics
+from quiver import metrics, runtime
 from quiver.catalogue import IndexFamily, Metric
 from quiver.devices import gpu_count
 from quiver.errors import ErrorCode, QuiverError, storage_error
@@ -438,6 +438,7 @@ class DataNodeService:
                 await self._in_thread(self._io, segment.remove_files)
                 log.info("dropped segment %d", segment_id)
         await self._checkpoint()
+        await self._in_thread(self._io, runtime.return_free_memory)
 
     # -- compaction ---------------------------------------------------------------------------
 
@@ -473,6 +474,7 @@ class DataNodeService:
         for source, _ in taken:
             await self._in_thread(self._io, source.remove_files)
         await self._checkpoint()
+        await self._in_thread(self._io, runtime.return_free_memory)  # the sources' columns and indexes
         log.info("compacted segments %s into %d: %d rows", source_ids, segment_id, compacted.count)
         return compacted.info(self.node_id)
 
@@ -515,6 +517,7 @@ class DataNodeService:
         if self.segments.get(segment_id) is not segment or not segment.use_index(spec, loaded, mapped.vectors):
             return  # dropped, or a newer index arrived first
         await self._in_thread(self._io, indexes.remove_older, directory, spec.version)
+        await self._in_thread(self._io, runtime.return_free_memory)  # the replaced index, the upload
         log.info("segment %d now searched with %s index %d", segment_id, spec.index_type, spec.version)
         if segment.is_resident:
             self._touch([segment])

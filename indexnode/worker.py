@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from indexnode.builder import build
-from quiver import keys, metrics
+from quiver import keys, metrics, runtime
 from quiver.errors import METADATA_STORE_DOWN, ErrorCode, QuiverError, metadata_store_error
 from quiver.rpc import Channels, call, check, rpc_error
 from quiver.schema import Collection, IndexSpec, Node, RuntimeConfig
@@ -128,18 +128,25 @@ class BuildWorker:
             await self._build(task)
             await self._ack(task.message_id)
         except (QuiverError, *METADATA_STORE_DOWN) as caught:
-            error = caught if isinstance(caught, QuiverError) else metadata_store_error(caught)
-            if error.code in _RETRY_LATER:  # left pending: claimed again once idle
-                log.warning("segment %d build postponed: %s", task.segment_id, error.message)
-                metrics.INDEX_BUILDS.labels(outcome="postponed").inc()
-                await asyncio.sleep(1.0)
-            else:
-                await self._fail(task, error.message)
+            # Handled in a frame of its own: a name bound here to the error would hold this
+            # frame, and through the traceback the build's vectors and index, in a reference
+            # cycle until the garbage collector next runs a full pass.
+            await self._settle(task, caught if isinstance(caught, QuiverError) else metadata_store_error(caught))
         except Exception as error:  # the build itself failed (bad parameters for the data, ...)
             log.exception("segment %d build failed", task.segment_id)
             await self._fail(task, f"{type(error).__name__}: {error}")
         finally:
             keepalive.cancel()
+            await asyncio.to_thread(runtime.return_free_memory)  # the build's heap
+
+    async def _settle(self, task: Task, error: QuiverError) -> None:
+        if error.code in _RETRY_LATER:  # left pending: claimed again once idle
+            log.warning("segment %d build postponed: %s", task.segment_id, error.message)
+            metrics.INDEX_BUILDS.labels(outcome="postponed").inc()
+            await asyncio.sleep(1.0)
+        else:
+            log.warning("segment %d build failed: %s", task.segment_id, error.message)
+            await self._fail(task, error.message)
 
     async def _fail(self, task: Task, reason: str) -> None:
         metrics.INDEX_BUILDS.labels(outcome="failed").inc()
