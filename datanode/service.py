@@ -208,7 +208,7 @@ class DataNodeService:
             collection_id=spec.collection.id,
             partition_id=spec.segment.partition_id,
             schema=spec.collection.schema,
-            seal_bytes=spec.collection.seal_bytes,
+            seal_bytes=spec.collection.growing_seal_bytes,
         )
         directory = self.segments_dir / str(segment_id)
         segment = await self._in_thread(self._io, LocalSegment.create, meta, directory)

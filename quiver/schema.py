@@ -26,6 +26,11 @@ MAX_DIMENSION = 32768
 MAX_VARCHAR_LENGTH = 65535
 MAX_ARRAY_CAPACITY = 4096
 MB = 1024 * 1024
+# A growing segment is searched by brute force and has no index yet, so it is sealed (and
+# indexed) at this size even when the collection's segments are larger; compaction merges sealed
+# ones up to the collection's size. Milvus, likewise, seals growing segments at a fraction of
+# its segment size.
+GROWING_SEGMENT_MAX_BYTES = 64 * MB
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 
@@ -386,7 +391,13 @@ class Collection:
 
     @property
     def seal_bytes(self) -> int:
+        """The size compaction merges segments up to."""
         return self.index_file_size_mb * MB
+
+    @property
+    def growing_seal_bytes(self) -> int:
+        """The size at which a growing segment is sealed."""
+        return min(self.seal_bytes, GROWING_SEGMENT_MAX_BYTES)
 
     @property
     def vector_index(self) -> IndexSpec | None:

@@ -23,7 +23,7 @@ DIM = 16
 
 async def post_binary(v1: V1Client, name: str, media_type: str, body: bytes, query: str = "") -> tuple[int, Any]:
     url = f"{v1.base}/collections/{name}/vectors{query}"
-    async with v1.http.post(url, data=body, headers={"Content-Type": media_type}) as response:
+    async with v1.http.post(url, data=io.BytesIO(body), headers={"Content-Type": media_type}) as response:
         return response.status, await response.json(content_type=None)
 
 
@@ -41,6 +41,25 @@ def fvecs(array: np.ndarray) -> bytes:
 async def count(v1: V1Client, name: str) -> int:
     await v1.flush(name)
     return int((await v1.info(name))["count"])
+
+
+async def test_a_growing_segment_is_sealed_at_64_mb_however_large_the_collections_segments(
+    v1: V1Client, name: str
+) -> None:
+    """Growing segments are searched by brute force: they stop growing at 64 MB (and are indexed
+    from then on) though this collection's segments may reach 1024 MB by compaction."""
+    await v1.create_collection(name, 512)  # index_file_size: 1024 MB
+    vectors = np.random.default_rng(4).standard_normal((20_000, 512)).astype(np.float32)  # 40 MB
+    for batch in (vectors, vectors, vectors[:1000]):
+        status, reply = await post_binary(v1, name, bulk.NPY, npy(batch))
+        assert status == 201, reply
+    for _ in range(100):
+        status, listing = await v1.request("GET", f"/collections/{name}/segments")
+        rows = sorted(segment["row_count"] for segment in listing["segments"])
+        if sum(rows) == 41_000:
+            break
+        await asyncio.sleep(0.1)
+    assert rows == [1000, 40_000], "the second 40 MB took the first segment past 64 MB: the rest went to a new one"
 
 
 @pytest.mark.parametrize("media_type", [bulk.NPY, bulk.FVECS, bulk.ARROW])
