@@ -34,6 +34,7 @@ class CoordinatorConfig:
     min_build_rows: int
     root_password: str
     lease_ttl_s: float
+    auto_compact_s: float
     process: config.ProcessConfig
 
 
@@ -64,6 +65,12 @@ def parse_args(argv: list[str] | None = None) -> CoordinatorConfig:
         default=config.env_float("LEASE_TTL", 5.0),
         help="seconds a standby coordinator waits after the active one stops renewing its lease",
     )
+    parser.add_argument(
+        "--auto-compact-interval",
+        type=float,
+        default=config.env_float("AUTO_COMPACT_INTERVAL", 60.0),
+        help="seconds between looks for segments worth compacting unasked (0: never)",
+    )
     args = parser.parse_args(argv)
     return CoordinatorConfig(
         host=args.host,
@@ -74,6 +81,7 @@ def parse_args(argv: list[str] | None = None) -> CoordinatorConfig:
         min_build_rows=args.index_min_rows,
         root_password=args.root_password,
         lease_ttl_s=args.lease_ttl,
+        auto_compact_s=args.auto_compact_interval,
         process=config.process_config(args),
     )
 
@@ -121,11 +129,13 @@ async def serve(cfg: CoordinatorConfig, stop: asyncio.Event) -> None:
             runtime.write_ready_file(cfg.process.ready_file, address=address, ops_port=ops, notice=notice)
             keeper = asyncio.create_task(lease.keep(stop))
             liveness = asyncio.create_task(service.watch_liveness(stop))
+            compacting = asyncio.create_task(service.compact_periodically(stop, cfg.auto_compact_s))
             await asyncio.wait([keeper, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
             log.info("coordinator stopping")
             stop.set()
             await server.stop(grace=5)
             await liveness
+            await compacting  # a compaction under way finishes: its outcome must be recorded
             await keeper  # raises LeaseLost when that is why it stops
     finally:
         await channels.close()

@@ -55,6 +55,13 @@ DEFAULT_ROOT_PASSWORD = "Milvus"  # Milvus' own default
 API_KEY_PREFIX = "llx-"
 MAX_PARTITIONS = 4096
 MAX_PARTITION_NAME = 255
+# Automatic compaction (worth_compacting): the share of deleted rows, or the number of small
+# segments merged, that makes a group worth rewriting unasked.
+AUTO_COMPACT_DELETED_SHARE = 0.2
+AUTO_COMPACT_SEGMENTS = 4
+# With automatic compaction on, a flushed segment with this share of its rows deleted is
+# compacted at once, and indexed only then: building an index mostly of deleted rows is waste.
+COMPACT_BEFORE_BUILD_SHARE = 0.5
 
 
 class ChangeKind(Enum):
@@ -151,6 +158,8 @@ class CoordinatorService:
         self._assign_locks: defaultdict[tuple[int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
         # Compactions of a collection, and drops of it or its partitions, run one at a time.
         self._layout_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.compacts_unasked = False  # set while compact_periodically runs
+        self._compaction_due = asyncio.Event()
 
     # -- collections --------------------------------------------------------------------------
 
@@ -373,16 +382,43 @@ class CoordinatorService:
     async def compact(self, name: str) -> None:
         """Rewrites segments without their deleted rows and merges small ones, per data node
         and partition, keeping every row's id."""
-        collection = await self.collection(name=name)
+        await self._compact(await self.collection(name=name), unasked=False)
+
+    async def compact_periodically(self, stop: asyncio.Event, interval_s: float) -> None:
+        """Compacts, unasked, the groups of segments worth it (see worth_compacting), as Milvus'
+        automatic compaction does: under steady upserts the deleted rows would otherwise hold
+        memory and disk, and slow searches, until an operator compacts. Runs every interval,
+        and at once when a flushed segment is mostly deleted rows (see _queue_builds). 0: never."""
+        self.compacts_unasked = interval_s > 0
+        while self.compacts_unasked and not stop.is_set():
+            await _first_of(stop, self._compaction_due, timeout_s=interval_s)
+            if stop.is_set():
+                return
+            self._compaction_due.clear()
+            try:
+                for collection in await self.catalog.list_collections():
+                    if not stop.is_set():
+                        await self._compact(collection, unasked=True)
+            except Exception:  # a node or Redis away: the next round tries again
+                log.exception("automatic compaction failed")
+            await _first_of(stop, timeout_s=min(interval_s, 1.0))  # rounds at most once a second
+
+    async def _compact(self, collection: Collection, *, unasked: bool) -> None:
         async with self._layout_locks[collection.id]:
             segments = await self.catalog.collection_segments(collection.id)
             nodes = {n.node_id: n for n in await self.catalog.nodes()}
             for group in compaction_plan(segments, collection.seal_bytes):
                 node = nodes.get(group[0].node_id)
-                if node is None or not node.alive:
+                down = node is None or not node.alive
+                if unasked:
+                    if down or not worth_compacting(group):
+                        continue
+                    log.info("compacting %d segments of %r unasked", len(group), collection.name)
+                elif down:
                     raise QuiverError(
                         ErrorCode.UNAVAILABLE, f"data node {group[0].node_id} is down: cannot compact its segments"
                     )
+                assert node is not None
                 await self._compact_group(collection, node, group)
 
     async def _compact_group(self, collection: Collection, node: Node, group: list[Segment]) -> None:
@@ -648,6 +684,14 @@ class CoordinatorService:
             s.id for s in segments
             if s.state is SegmentState.FLUSHED and s.row_count >= self.min_build_rows
         ]
+        if self.compacts_unasked:
+            doomed = {
+                s.id for s in segments
+                if s.id in ready and s.deleted_count >= COMPACT_BEFORE_BUILD_SHARE * s.row_count
+            }
+            if doomed:
+                ready = [i for i in ready if i not in doomed]
+                self._compaction_due.set()
         queued = await self.catalog.queue_builds(ready, spec.version)
         if queued:
             log.info("queued %d %s builds for %s", len(queued), spec.index_type, collection.name)
@@ -758,6 +802,24 @@ def compaction_plan(segments: list[Segment], seal_bytes: int) -> list[list[Segme
         if current:
             groups.append(current)
     return [g for g in groups if len(g) > 1 or g[0].deleted_count]
+
+
+async def _first_of(*events: asyncio.Event, timeout_s: float) -> None:
+    """Waits until one of the events is set, or the time is up."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+
+
+def worth_compacting(group: list[Segment]) -> bool:
+    """A group is compacted unasked when a fifth of one segment's rows are deleted (Milvus'
+    threshold) or when it merges many small segments, each searched on its own until then."""
+    return len(group) >= AUTO_COMPACT_SEGMENTS or any(
+        s.deleted_count and s.deleted_count >= AUTO_COMPACT_DELETED_SHARE * s.row_count for s in group
+    )
 
 
 def _least_loaded(candidates: list[Node], segments: list[Segment]) -> Node:

@@ -39,6 +39,7 @@ class TestCluster:
         node_ttl_s: float = 1.5,
         claim_timeout_s: float = 3.0,
         index_min_rows: int = 4096,
+        auto_compact_s: float = 0.0,  # off: the tests that share a cluster expect their segments to stay
     ) -> None:
         self.root = root
         self.redis_port = free_port()
@@ -53,6 +54,7 @@ class TestCluster:
             role_argv("coordinator", "--port", self.coordinator_address.rsplit(":", 1)[1],
                       "--redis-url", f"redis://{LOOPBACK}:{self.redis_port}/0",
                       "--node-ttl", str(node_ttl_s), "--index-min-rows", str(index_min_rows),
+                      "--auto-compact-interval", str(auto_compact_s),
                       "--ready-file", str(run / "coordinator.json"), *common),
             logs / "coordinator.log",
             run / "coordinator.json",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import aiohttp
 import numpy as np
 import pyarrow as pa
 
@@ -79,6 +81,84 @@ async def test_compact_errors(v1: V1Client) -> None:
                        ({"compact": {"collection_name": "no_such_collection"}}, 4)):
         status, reply = await v1.request("PUT", "/system/task", body)
         assert (status, reply["code"]) == (400, code)
+
+
+async def test_segments_worth_it_are_compacted_unasked(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    """The coordinator compacts a segment with a fifth of its rows deleted, and merges four
+    small ones, without being asked; a segment with fewer deletes is left alone."""
+    cluster = TestCluster(tmp_path, data_nodes=1, index_nodes=0, auto_compact_s=0.5)
+    await cluster.start()
+    try:
+        v1 = V1Client(http, cluster.v1_url)
+        rng = np.random.default_rng(48)
+        vectors = rng.standard_normal((1000, DIM)).astype(np.float32)
+        for name, deleted in (("mostly_kept", range(0, 1000, 20)), ("churned", range(0, 1000, 4))):
+            await v1.create_collection(name, DIM)
+            await v1.insert(name, vectors, list(range(1000)))
+            await v1.flush(name)
+            status, _ = await v1.request("PUT", f"/collections/{name}/vectors",
+                                         {"delete": {"ids": [str(i) for i in deleted]}})
+            assert status == 200
+        await v1.create_collection("fragmented", DIM)
+        for start in range(0, 1000, 250):  # four small segments
+            await v1.insert("fragmented", vectors[start : start + 250], list(range(start, start + 250)))
+            await v1.flush("fragmented")
+        kept = (await segment_listing(v1, "mostly_kept"))[0]["name"]
+        churned = (await segment_listing(v1, "churned"))[0]["name"]
+
+        for _ in range(100):
+            layout = {name: await segment_listing(v1, name) for name in ("mostly_kept", "churned", "fragmented")}
+            if layout["churned"][0]["name"] != churned and len(layout["fragmented"]) == 1:
+                break
+            await asyncio.sleep(0.2)
+        assert [s["name"] for s in layout["mostly_kept"]] == [kept]
+        (compacted,) = layout["churned"]
+        assert compacted["row_count"] == 750 and not set(range(0, 1000, 4)) & ids_on_disk(cluster, compacted["name"])
+        assert [s["row_count"] for s in layout["fragmented"]] == [1000]
+        queries = rng.standard_normal((5, DIM)).astype(np.float32)
+        for name, live in (("churned", sorted(set(range(1000)) - set(range(0, 1000, 4)))), ("fragmented", list(range(1000)))):
+            distances = ((queries[:, None, :] - vectors[None, live, :]) ** 2).sum(axis=2)
+            expected = [[live[j] for j in np.argsort(row, kind="stable")[:5]] for row in distances]
+            assert [[i for i, _ in hits] for hits in await v1.search(name, queries, 5)] == expected
+    finally:
+        await cluster.stop()
+
+
+async def test_a_flushed_segment_mostly_deleted_is_compacted_before_it_is_indexed(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    """Steady upserts seal segments whose rows are mostly replaced already: with automatic
+    compaction on, such a segment is compacted at once and only the result is indexed."""
+    cluster = TestCluster(tmp_path, data_nodes=1, index_nodes=1, auto_compact_s=60)  # only the flush prompts it
+    await cluster.start()
+    try:
+        v1 = V1Client(http, cluster.v1_url)
+        await v1.create_collection("upserted", DIM)
+        status, reply = await v1.request("POST", "/collections/upserted/indexes",
+                                         {"index_type": "IVFFLAT", "params": {"nlist": 16}})
+        assert status == 201, reply
+        vectors = np.random.default_rng(49).standard_normal((10_000, DIM)).astype(np.float32)
+        await v1.insert("upserted", vectors, list(range(10_000)))
+        status, _ = await v1.request("PUT", "/collections/upserted/vectors",
+                                     {"delete": {"ids": [str(i) for i in range(5_500)]}})
+        assert status == 200
+        await v1.flush("upserted")  # sealed with 55% of its rows deleted
+
+        for _ in range(150):
+            listing = await segment_listing(v1, "upserted")
+            if [(s["row_count"], s["index_name"]) for s in listing] == [(4_500, "IVFFLAT")]:
+                break
+            await asyncio.sleep(0.2)
+        assert [(s["row_count"], s["index_name"]) for s in listing] == [(4_500, "IVFFLAT")]
+        async with http.get(cluster.ops_url("indexnode-1") + "/metrics") as response:
+            builds = {line.split()[0]: float(line.split()[1]) for line in (await response.text()).splitlines()
+                      if line.startswith("quiver_index_builds_total")}
+        assert builds == {'quiver_index_builds_total{outcome="finished"}': 1.0}, "one build, on the compacted rows"
+        queries = vectors[5_500:5_505] + 0.001
+        assert [hits[0][0] for hits in await v1.search("upserted", queries, 1, params={"nprobe": 16})] == \
+            list(range(5_500, 5_505))
+    finally:
+        await cluster.stop()
 
 
 SCHEMA = vector_collection("c", 2, "L2", 1).schema
