@@ -103,7 +103,9 @@ async def serve(cfg: CoordinatorConfig, stop: asyncio.Event) -> None:
     # A coordinator on any free port has no stable address: it is named by its process.
     stable = runtime.advertised(cfg.host, cfg.advertise_host, cfg.port)
     lease = Lease(catalog, cfg.lease_ttl_s, stable if cfg.port else f"{socket.gethostname()}:{os.getpid()}")
-    service = CoordinatorService(catalog, DataNodes(channels), cfg.node_ttl_s, cfg.min_build_rows)
+    service = CoordinatorService(
+        catalog, DataNodes(channels), cfg.node_ttl_s, cfg.min_build_rows, auto_compact_s=cfg.auto_compact_s
+    )
 
     async def ready() -> tuple[bool, str]:
         if not lease.held:
@@ -129,7 +131,7 @@ async def serve(cfg: CoordinatorConfig, stop: asyncio.Event) -> None:
             runtime.write_ready_file(cfg.process.ready_file, address=address, ops_port=ops, notice=notice)
             keeper = asyncio.create_task(lease.keep(stop))
             liveness = asyncio.create_task(service.watch_liveness(stop))
-            compacting = asyncio.create_task(service.compact_periodically(stop, cfg.auto_compact_s))
+            compacting = asyncio.create_task(service.compact_periodically(stop))
             await asyncio.wait([keeper, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
             log.info("coordinator stopping")
             stop.set()

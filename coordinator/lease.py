@@ -12,6 +12,7 @@ import asyncio
 import logging
 
 from coordinator.catalog import Catalog
+from quiver.runtime import first_of
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class Lease:
                     waiting_logged = True
             except Exception as error:  # Redis unreachable: keep waiting
                 log.warning("cannot reach Redis for the lease: %s", error)
-            await _sleep(stop, self._ttl_s / 3)
+            await first_of(stop, timeout_s=self._ttl_s / 3)
         return False
 
     async def keep(self, stop: asyncio.Event) -> None:
@@ -52,7 +53,7 @@ class Lease:
         renewed_at = asyncio.get_running_loop().time()
         delay = self._ttl_s / 3
         while not stop.is_set():
-            await _sleep(stop, delay)
+            await first_of(stop, timeout_s=delay)
             if stop.is_set():
                 break
             try:
@@ -74,9 +75,3 @@ class Lease:
             log.warning("releasing the lease failed: %s", error)
         self.held = False
 
-
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass

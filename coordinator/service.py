@@ -22,6 +22,7 @@ from quiver import metrics
 from quiver.catalogue import IndexFamily, check_metric
 from quiver.errors import ErrorCode, QuiverError
 from quiver.ids import now_ms
+from quiver.runtime import first_of
 from quiver.passwords import (
     api_key_digest,
     check_password,
@@ -147,6 +148,7 @@ class CoordinatorService:
         node_ttl_s: float,
         min_build_rows: int = 4096,
         id_block: int = 100_000,
+        auto_compact_s: float = 0.0,
     ) -> None:
         self.catalog = catalog
         self.datanodes = datanodes
@@ -158,7 +160,7 @@ class CoordinatorService:
         self._assign_locks: defaultdict[tuple[int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
         # Compactions of a collection, and drops of it or its partitions, run one at a time.
         self._layout_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self.compacts_unasked = False  # set while compact_periodically runs
+        self.auto_compact_s = auto_compact_s  # 0: compaction only when asked
         self._compaction_due = asyncio.Event()
 
     # -- collections --------------------------------------------------------------------------
@@ -384,14 +386,14 @@ class CoordinatorService:
         and partition, keeping every row's id."""
         await self._compact(await self.collection(name=name), unasked=False)
 
-    async def compact_periodically(self, stop: asyncio.Event, interval_s: float) -> None:
+    async def compact_periodically(self, stop: asyncio.Event) -> None:
         """Compacts, unasked, the groups of segments worth it (see worth_compacting), as Milvus'
         automatic compaction does: under steady upserts the deleted rows would otherwise hold
         memory and disk, and slow searches, until an operator compacts. Runs every interval,
-        and at once when a flushed segment is mostly deleted rows (see _queue_builds). 0: never."""
-        self.compacts_unasked = interval_s > 0
-        while self.compacts_unasked and not stop.is_set():
-            await _first_of(stop, self._compaction_due, timeout_s=interval_s)
+        and at once when a flushed segment is mostly deleted rows (see _queue_builds)."""
+        interval_s = self.auto_compact_s
+        while interval_s > 0 and not stop.is_set():
+            await first_of(stop, self._compaction_due, timeout_s=interval_s)
             if stop.is_set():
                 return
             self._compaction_due.clear()
@@ -401,7 +403,7 @@ class CoordinatorService:
                         await self._compact(collection, unasked=True)
             except Exception:  # a node or Redis away: the next round tries again
                 log.exception("automatic compaction failed")
-            await _first_of(stop, timeout_s=min(interval_s, 1.0))  # rounds at most once a second
+            await first_of(stop, timeout_s=min(interval_s, 1.0))  # rounds at most once a second
 
     async def _compact(self, collection: Collection, *, unasked: bool) -> None:
         async with self._layout_locks[collection.id]:
@@ -684,12 +686,9 @@ class CoordinatorService:
             s.id for s in segments
             if s.state is SegmentState.FLUSHED and s.row_count >= self.min_build_rows
         ]
-        if self.compacts_unasked:
-            doomed = {
-                s.id for s in segments
-                if s.id in ready and s.deleted_count >= COMPACT_BEFORE_BUILD_SHARE * s.row_count
-            }
-            if doomed:
+        if self.auto_compact_s > 0:  # mostly deleted rows: compacted at once, the result built
+            doomed = {s.id for s in segments if s.deleted_count >= COMPACT_BEFORE_BUILD_SHARE * s.row_count}
+            if doomed.intersection(ready):
                 ready = [i for i in ready if i not in doomed]
                 self._compaction_due.set()
         queued = await self.catalog.queue_builds(ready, spec.version)
@@ -802,16 +801,6 @@ def compaction_plan(segments: list[Segment], seal_bytes: int) -> list[list[Segme
         if current:
             groups.append(current)
     return [g for g in groups if len(g) > 1 or g[0].deleted_count]
-
-
-async def _first_of(*events: asyncio.Event, timeout_s: float) -> None:
-    """Waits until one of the events is set, or the time is up."""
-    waits = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for wait in waits:
-            wait.cancel()
 
 
 def worth_compacting(group: list[Segment]) -> bool:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from quiver.errors import QuiverError
 from quiver.rpc import call
+from quiver.runtime import first_of
 from quiver.schema import Node, RuntimeConfig, Segment
 from quiver_pb import coordinator_pb2 as cpb
 from quiver_pb.coordinator_pb2_grpc import CoordinatorStub
@@ -72,7 +73,7 @@ class Membership:
                 )
             except QuiverError as error:
                 log.warning("registration failed, retrying: %s", error.message)
-                await _sleep(stop, self._interval_s)
+                await first_of(stop, timeout_s=self._interval_s)
                 continue
             self.registered.set()
             self._last_contact = asyncio.get_running_loop().time()
@@ -85,7 +86,7 @@ class Membership:
         if not self.registered.is_set():
             await self.register(stop)
         while not stop.is_set():
-            await _sleep(stop, self._interval_s)
+            await first_of(stop, timeout_s=self._interval_s)
             if stop.is_set():
                 return
             try:
@@ -130,9 +131,3 @@ class Membership:
             self._config_version = reply.config.version
             await self._apply_config(self.config)
 
-
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass

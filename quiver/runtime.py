@@ -34,6 +34,16 @@ def run(role: str, process: ProcessConfig, main: Callable[[asyncio.Event], Await
     asyncio.run(runner())
 
 
+async def first_of(*events: asyncio.Event, timeout_s: float) -> None:
+    """Waits until one of the events is set (a role's stop, most often), or the time is up."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+
+
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
     name = ctypes.util.find_library("c")

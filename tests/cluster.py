@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 from quiver.standalone import (
     LOOPBACK,
@@ -148,6 +149,12 @@ class TestCluster:
         assert child.ready_file is not None
         return f"http://{LOOPBACK}:{orjson.loads(child.ready_file.read_bytes())['ops_port']}"
 
+    async def metrics(self, http: aiohttp.ClientSession, name: str) -> str:
+        """A running role's /metrics, as Prometheus text."""
+        async with http.get(self.ops_url(name) + "/metrics") as response:
+            assert response.status == 200
+            return await response.text()
+
     async def kill(self, name: str) -> None:
         """SIGKILL: no shutdown code runs, as in a crash or a power cut."""
         child = self.redis if name == "redis" else self.roles[name]
@@ -176,6 +183,16 @@ class TestCluster:
                 tail = child.log_path.read_text(errors="replace").splitlines()[-lines:]
                 out.append(f"== {child.name}\n" + "\n".join(tail))
         return "\n".join(out)
+
+
+def metric_sample(metrics_text: str, name: str, **labels: str) -> float:
+    """The sum of the samples called `name` whose labels include `labels` (0 when none)."""
+    return sum(
+        found.value
+        for family in text_string_to_metric_families(metrics_text)
+        for found in family.samples
+        if found.name == name and labels.items() <= found.labels.items()
+    )
 
 
 class V1Client:

@@ -14,7 +14,7 @@ from datanode.segments import LocalSegment
 from datanode.service import _carry_new_deletes, _finish_compactions, _write_compacted
 from datanode.storage import SegmentMeta
 from quiver.schema import SegmentState, vector_collection
-from tests.cluster import TestCluster, V1Client
+from tests.cluster import TestCluster, V1Client, metric_sample
 
 DIM = 8
 
@@ -150,10 +150,10 @@ async def test_a_flushed_segment_mostly_deleted_is_compacted_before_it_is_indexe
                 break
             await asyncio.sleep(0.2)
         assert [(s["row_count"], s["index_name"]) for s in listing] == [(4_500, "IVFFLAT")]
-        async with http.get(cluster.ops_url("indexnode-1") + "/metrics") as response:
-            builds = {line.split()[0]: float(line.split()[1]) for line in (await response.text()).splitlines()
-                      if line.startswith("quiver_index_builds_total")}
-        assert builds == {'quiver_index_builds_total{outcome="finished"}': 1.0}, "one build, on the compacted rows"
+        index_node = await cluster.metrics(http, "indexnode-1")
+        builds = {outcome: metric_sample(index_node, "quiver_index_builds_total", outcome=outcome)
+                  for outcome in ("finished", "failed", "postponed")}
+        assert builds == {"finished": 1, "failed": 0, "postponed": 0}, "one build, on the compacted rows"
         queries = vectors[5_500:5_505] + 0.001
         assert [hits[0][0] for hits in await v1.search("upserted", queries, 1, params={"nprobe": 16})] == \
             list(range(5_500, 5_505))

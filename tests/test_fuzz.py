@@ -140,10 +140,8 @@ async def run(argv: list[str], fixtures: dict[str, list[Any]], cwd: Path) -> tup
 
 async def requests_served(http: aiohttp.ClientSession, cluster: TestCluster) -> dict[str, int]:
     """The proxy's request counter, by status class ("2xx", "4xx", "5xx"...)."""
-    async with http.get(cluster.ops_url("proxy") + "/metrics") as response:
-        text = await response.text()
     counted: dict[str, int] = {}
-    for line in text.splitlines():
+    for line in (await cluster.metrics(http, "proxy")).splitlines():
         if line.startswith("quiver_http_requests_total{"):
             labels, value = line.rsplit(" ", 1)
             status = labels.split('status="', 1)[1][0] + "xx"

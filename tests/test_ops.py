@@ -11,25 +11,14 @@ import aiohttp
 import numpy as np
 import orjson
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from quiver.standalone import LOOPBACK, Child, free_port, role_argv
-from tests.cluster import TestCluster, V1Client
+from tests.cluster import TestCluster, V1Client, metric_sample
 
 
 async def get(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
     async with http.get(url) as response:
         return response.status, await response.text()
-
-
-def sample(metrics_text: str, name: str, **labels: str) -> float:
-    """The sum of the samples called `name` whose labels include `labels` (0 when none)."""
-    return sum(
-        found.value
-        for family in text_string_to_metric_families(metrics_text)
-        for found in family.samples
-        if found.name == name and labels.items() <= found.labels.items()
-    )
 
 
 async def test_every_role_answers_its_probes(cluster: TestCluster, http: aiohttp.ClientSession) -> None:
@@ -42,7 +31,7 @@ async def test_every_role_answers_its_probes(cluster: TestCluster, http: aiohttp
 
 async def test_metrics_move_with_the_work(cluster: TestCluster, http: aiohttp.ClientSession, name: str) -> None:
     v1 = V1Client(http, cluster.v1_url)
-    before = {role: (await get(http, cluster.ops_url(role) + "/metrics"))[1] for role in cluster.roles}
+    before = {role: await cluster.metrics(http, role) for role in cluster.roles}
 
     await v1.create_collection(name, 8)
     vectors = np.random.default_rng(5).standard_normal((4500, 8)).astype(np.float32)
@@ -53,31 +42,31 @@ async def test_metrics_move_with_the_work(cluster: TestCluster, http: aiohttp.Cl
     assert status == 201, reply
     await v1.search(name, vectors[:3], 5, params={"nprobe": 4})
 
-    after = {role: (await get(http, cluster.ops_url(role) + "/metrics"))[1] for role in cluster.roles}
+    after = {role: await cluster.metrics(http, role) for role in cluster.roles}
     route = "/collections/{name}/vectors"
     for method, status in (("POST", "201"), ("PUT", "200")):
         labels = {"surface": "v1", "method": method, "route": route, "status": status}
-        assert sample(after["proxy"], "quiver_http_requests_total", **labels) >= \
-            sample(before["proxy"], "quiver_http_requests_total", **labels) + 1
-    assert sample(after["proxy"], "quiver_http_request_seconds_count", surface="v1", method="PUT", route=route) >= 1
-    inserted = sum(sample(after[r], "quiver_rows_inserted_total") - sample(before[r], "quiver_rows_inserted_total")
+        assert metric_sample(after["proxy"], "quiver_http_requests_total", **labels) >= \
+            metric_sample(before["proxy"], "quiver_http_requests_total", **labels) + 1
+    assert metric_sample(after["proxy"], "quiver_http_request_seconds_count", surface="v1", method="PUT", route=route) >= 1
+    inserted = sum(metric_sample(after[r], "quiver_rows_inserted_total") - metric_sample(before[r], "quiver_rows_inserted_total")
                    for r in cluster.roles if r.startswith("datanode"))
     assert inserted == 4500
     index_node = next(r for r in cluster.roles if r.startswith("indexnode"))
     for name_, labels in (("quiver_index_builds_total", {"outcome": "finished"}),
                           ("quiver_index_build_seconds_count", {"index_type": "IVF_FLAT"})):
-        assert sample(after[index_node], name_, **labels) >= sample(before[index_node], name_, **labels) + 1, name_
-    fsyncs = sum(sample(after[r], "quiver_wal_fsync_seconds_count") for r in cluster.roles if r.startswith("datanode"))
+        assert metric_sample(after[index_node], name_, **labels) >= metric_sample(before[index_node], name_, **labels) + 1, name_
+    fsyncs = sum(metric_sample(after[r], "quiver_wal_fsync_seconds_count") for r in cluster.roles if r.startswith("datanode"))
     assert fsyncs >= 1
-    searched = sum(sample(after[r], "quiver_rpc_requests_total", method="DataNodeServer.Search", code="SUCCESS")
+    searched = sum(metric_sample(after[r], "quiver_rpc_requests_total", method="DataNodeServer.Search", code="SUCCESS")
                    for r in cluster.roles if r.startswith("datanode"))
     assert searched >= 1
-    assert sample(after["coordinator"], "quiver_rpc_requests_total", method="CoordinatorServer.Heartbeat", code="SUCCESS") > 0
-    assert sample(after["coordinator"], "quiver_nodes", role="data", alive="true") == len(cluster.data_nodes)
-    assert sample(after["coordinator"], "quiver_collections") >= 1
+    assert metric_sample(after["coordinator"], "quiver_rpc_requests_total", method="CoordinatorServer.Heartbeat", code="SUCCESS") > 0
+    assert metric_sample(after["coordinator"], "quiver_nodes", role="data", alive="true") == len(cluster.data_nodes)
+    assert metric_sample(after["coordinator"], "quiver_collections") >= 1
     for role, text in after.items():
-        assert sample(text, "process_resident_memory_bytes") > 0, role
-        assert sample(text, "quiver_event_loop_lag_seconds_count") > 0, role
+        assert metric_sample(text, "process_resident_memory_bytes") > 0, role
+        assert metric_sample(text, "quiver_event_loop_lag_seconds_count") > 0, role
         # RPC and route names (UpdatePassword, users/update_password) are no secret.
         values = re.sub(r'(method|route)="[^"]*"', "", text)
         assert "password" not in values.lower() and "Milvus" not in values, f"{role} metrics carry no secret"

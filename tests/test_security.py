@@ -21,12 +21,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from coordinator.service import DEFAULT_ROOT_PASSWORD, CoordinatorService
 from quiver import passwords
 from quiver.standalone import LOOPBACK, Child, free_port, role_argv
-from tests.cluster import TestCluster, V1Client, V2Client
+from tests.cluster import TestCluster, V1Client, V2Client, metric_sample
 from tests.managed.conftest import ManagedApi, issue_api_key
 
 
@@ -95,14 +94,8 @@ async def test_requests_in_flight_with_the_same_credentials_share_one_password_c
 
 
 async def password_checks(http: aiohttp.ClientSession, cluster: TestCluster) -> float:
-    async with http.get(cluster.ops_url("coordinator") + "/metrics") as response:
-        text = await response.text()
-    return sum(
-        found.value
-        for family in text_string_to_metric_families(text)
-        for found in family.samples
-        if found.name == "quiver_rpc_requests_total" and found.labels["method"] == "CoordinatorServer.Authenticate"
-    )
+    text = await cluster.metrics(http, "coordinator")
+    return metric_sample(text, "quiver_rpc_requests_total", method="CoordinatorServer.Authenticate")
 
 
 @pytest.mark.parametrize(("name", "code"), [("", 1802), ("1abc", 1100), ("a-b", 1100), ("x" * 33, 1100), ("a b", 1100)])
@@ -277,7 +270,6 @@ async def test_no_password_or_api_key_reaches_a_log_or_a_metric(
         text = log.read_text(errors="replace")
         assert not [s for s in secrets if s in text], log.name
     for role in cluster.roles:
-        async with http.get(cluster.ops_url(role) + "/metrics") as response:
-            text = await response.text()
-        assert response.status == 200 and not [s for s in secrets if s in text], role
+        text = await cluster.metrics(http, role)
+        assert not [s for s in secrets if s in text], role
     await v2.ok("users/drop", {"userName": carol})
