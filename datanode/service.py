@@ -27,6 +27,7 @@ from datanode import indexes, storage
 from datanode.search import GpuBruteForce, search_rows
 from datanode.segments import LocalSegment, Snapshot
 from datanode.storage import SegmentMeta
+from datanode.tokens import RecentInserts
 from datanode.wal import Record, RecordKind, WriteAheadLog
 from quiver import metrics, runtime
 from quiver.catalogue import IndexFamily, Metric
@@ -50,7 +51,6 @@ T = TypeVar("T")
 _INSERT_HEAD = struct.Struct("<qqQ")  # segment id, row count, the request's token (0: none)
 # DELETE records: head, the partition ids it is limited to (none: all), then the row ids.
 _DELETE_HEAD = struct.Struct("<qq")  # collection id, number of partition ids
-RECENT_INSERTS = 100_000  # insert tokens remembered, for retries of the same request
 DAMAGED_DIR = "damaged"  # beside segments/: segments whose files could not be read at start-up
 
 
@@ -87,7 +87,7 @@ class DataNodeService:
         self.segments: dict[int, LocalSegment] = {}
         self._opening: dict[int, asyncio.Future[LocalSegment]] = {}
         self._unapplied: set[int] = set()  # LSNs appended to the WAL but not applied yet
-        self._inserts: OrderedDict[int, asyncio.Future[bool]] = OrderedDict()  # token -> stored?
+        self._recent = RecentInserts()  # insert tokens, for retries of the same request
         self._pool = ThreadPoolExecutor(max_workers=search_threads, thread_name_prefix="search")
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="persist")
         self._tasks: set[asyncio.Task[None]] = set()
@@ -151,7 +151,7 @@ class DataNodeService:
     def _replay(self, record: Record) -> None:
         if record.kind is RecordKind.INSERT:
             segment_id, rows, token = _INSERT_HEAD.unpack_from(record.body)
-            self._remember(token, stored=True)
+            self._recent.stored(token)
             segment = self.segments.get(segment_id)
             if segment is None or segment.state is not SegmentState.GROWING:
                 return  # dropped, or its rows are already in its file
@@ -220,8 +220,8 @@ class DataNodeService:
     ) -> None:
         """Stores rows durably. A request whose token this node has seen recently (a retry after
         a lost reply, here or before a restart) is acknowledged without storing it twice."""
-        earlier = self._inserts.get(token) if token else None
-        if earlier is not None and await asyncio.shield(earlier):
+        earlier = self._recent.get(token)
+        if earlier is True or (isinstance(earlier, asyncio.Future) and await asyncio.shield(earlier)):
             return
         segment = await self._segment(segment_id)
         if segment.state is not SegmentState.GROWING:
@@ -240,7 +240,7 @@ class DataNodeService:
             )
         segment.inflight += 1
         segment.drained.clear()
-        outcome = self._remember(token, stored=None)
+        outcome = self._recent.pending(token)
         try:
             head = _INSERT_HEAD.pack(segment_id, rows, token)
             lsn = await self._append(RecordKind.INSERT, [head, ids, vectors, scalars])
@@ -248,28 +248,17 @@ class DataNodeService:
             self._unapplied.discard(lsn)
             metrics.ROWS_INSERTED.inc(rows)
             outcome.set_result(True)
+            self._recent.stored(token)
         finally:
             if not outcome.done():  # not stored: the same request may try again
                 outcome.set_result(False)
-                self._inserts.pop(token, None)
+                self._recent.forget(token)
             segment.inflight -= 1
             if not segment.inflight:
                 segment.drained.set()
         if segment.is_full and not segment.seal_requested:
             segment.seal_requested = True
             self._spawn(self._seal_full(segment))
-
-    def _remember(self, token: int, stored: bool | None) -> asyncio.Future[bool]:
-        """The outcome of the insert request with this token: True once stored, False if it
-        failed, pending (None) while it is being stored. Recent tokens only."""
-        outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        if stored is not None:
-            outcome.set_result(stored)
-        if token:
-            self._inserts[token] = outcome
-            while len(self._inserts) > RECENT_INSERTS:
-                self._inserts.popitem(last=False)
-        return outcome
 
     async def _append(self, kind: RecordKind, parts: list[bytes]) -> int:
         """Makes a record durable; the caller applies it, then discards its LSN from _unapplied."""

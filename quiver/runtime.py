@@ -20,6 +20,9 @@ from quiver.config import ProcessConfig
 from quiver.ops import Collect, OpsServer, Readiness
 
 
+FREE_MEMORY_INTERVAL_S = 30.0  # how often a role hands its free heap pages back
+
+
 def run(role: str, process: ProcessConfig, main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """Runs `main(stop)` until it returns; SIGINT and SIGTERM set `stop`."""
     logs.configure(role, process.log_level, process.log_format)
@@ -29,7 +32,12 @@ def run(role: str, process: ProcessConfig, main: Callable[[asyncio.Event], Await
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await main(stop)
+        trimming = asyncio.create_task(return_free_memory_periodically(stop, FREE_MEMORY_INTERVAL_S))
+        try:
+            await main(stop)
+        finally:
+            stop.set()
+            await trimming
 
     asyncio.run(runner())
 
@@ -58,6 +66,17 @@ def return_free_memory() -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+async def return_free_memory_periodically(stop: asyncio.Event, interval_s: float) -> None:
+    """Returns free heap pages every `interval_s` until `stop`. Besides the large frees a role
+    knows of (after which it calls return_free_memory itself), ordinary traffic frees memory in
+    every thread's heap (request buffers, search results, gRPC messages, a sealed segment's
+    copies) that glibc would otherwise keep resident: 15 to 75 MB on a data node in the soak."""
+    while not stop.is_set():
+        await first_of(stop, timeout_s=interval_s)
+        if not stop.is_set():
+            await asyncio.to_thread(return_free_memory)
 
 
 def write_ready_file(path: str, **info: object) -> None:

@@ -1,0 +1,35 @@
+"""Role process plumbing: handing free heap back to the system while a role runs."""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+
+import pytest
+
+from quiver import runtime
+
+
+async def test_free_memory_is_returned_periodically_until_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = 0
+
+    def counted() -> None:
+        nonlocal calls
+        calls += 1
+
+    monkeypatch.setattr(runtime, "return_free_memory", counted)
+    stop = asyncio.Event()
+    trimming = asyncio.create_task(runtime.return_free_memory_periodically(stop, interval_s=0.05))
+    await asyncio.sleep(0.3)
+    assert calls >= 3
+    stop.set()
+    await asyncio.wait_for(trimming, timeout=1.0)  # stops at once, not after another interval
+    settled = calls
+    await asyncio.sleep(0.1)
+    assert calls == settled
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_glibc_malloc_trim_is_found() -> None:
+    assert runtime._malloc_trim() is not None
+    runtime.return_free_memory()
