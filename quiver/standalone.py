@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from quiver import config, logs
+from quiver.runtime import ALLOCATOR_ENVIRONMENT
 
 log = logging.getLogger("standalone")
 
@@ -107,7 +108,7 @@ class Child:
             # the roles in order.
             self.process = await asyncio.create_subprocess_exec(
                 *self.argv, stdout=out, stderr=out, start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=_die_with_parent, env={**ALLOCATOR_ENVIRONMENT, **os.environ},
             )
         self.started_at = time.monotonic()
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import platform
+import sys
+from pathlib import Path
 
 import pytest
 
 from quiver import runtime
+from quiver.standalone import Child
 
 
 async def test_free_memory_is_returned_periodically_until_stop(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,3 +36,11 @@ async def test_free_memory_is_returned_periodically_until_stop(monkeypatch: pyte
 def test_glibc_malloc_trim_is_found() -> None:
     assert runtime._malloc_trim() is not None
     runtime.return_free_memory()
+
+
+async def test_supervised_roles_start_with_few_malloc_heaps(tmp_path: Path) -> None:
+    child = Child("probe", [sys.executable, "-c", "import os; print(os.environ['MALLOC_ARENA_MAX'])"],
+                  tmp_path / "probe.log")
+    await child.start()
+    assert child.process is not None and await child.process.wait() == 0
+    assert (tmp_path / "probe.log").read_text().strip() == runtime.ALLOCATOR_ENVIRONMENT["MALLOC_ARENA_MAX"]
