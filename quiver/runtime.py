@@ -25,7 +25,7 @@ FREE_MEMORY_INTERVAL_S = 30.0  # how often a role hands its free heap pages back
 # reads it only as a process starts. Every thread that allocates (gRPC's, the search and build
 # pools, faiss' OpenMP workers) otherwise gets a heap of its own, up to 8 per core, and each keeps
 # what its bursts fragmented, out of malloc_trim's reach: an index node measured 62 -> 187 MB at
-# rest over six 200k-row builds, and 62 -> 76 MB with two heaps.
+# rest over six 200k-row builds, and levels off near 100 MB with two (bench/build_memory.py).
 ALLOCATOR_ENVIRONMENT = {"MALLOC_ARENA_MAX": "2"}
 
 
@@ -78,7 +78,7 @@ async def return_free_memory_periodically(stop: asyncio.Event, interval_s: float
     """Returns free heap pages every `interval_s` until `stop`. Besides the large frees a role
     knows of (after which it calls return_free_memory itself), ordinary traffic frees memory in
     every thread's heap (request buffers, search results, gRPC messages, a sealed segment's
-    copies) that glibc would otherwise keep resident: 15 to 75 MB on a data node in the soak."""
+    copies) that glibc would otherwise keep resident: up to 75 MB on a data node in the soak."""
     while not stop.is_set():
         await first_of(stop, timeout_s=interval_s)
         if not stop.is_set():

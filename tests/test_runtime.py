@@ -1,4 +1,4 @@
-"""Role process plumbing: handing free heap back to the system while a role runs."""
+"""Role process plumbing that keeps a role's heap small: few malloc heaps, free pages returned."""
 
 from __future__ import annotations
 
