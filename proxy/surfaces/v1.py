@@ -7,6 +7,7 @@ collection is 404 only under /collections, every response carries the CORS heade
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -152,12 +153,21 @@ def parse_vectors(raw: Any) -> np.ndarray | list[list[Any]]:
         array = np.array(raw)
     except (ValueError, OverflowError):  # ragged rows, or numbers out of range
         array = None
-    if array is not None and array.ndim == 2 and array.dtype.kind in "iuf":
+    numeric = array is not None and array.ndim == 2 and array.dtype.kind in "iuf"
+    if numeric and not _holds_booleans(raw, array):
         return array
     for i, row in enumerate(raw):
         if any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in row):
             raise QuiverError(ErrorCode.MALFORMED_BODY, f"vectors[{i}] holds a value that is not a number")
     return raw
+
+
+def _holds_booleans(raw: list[list[Any]], array: np.ndarray) -> bool:
+    """Whether numpy read a JSON true or false as 1 or 0. Only vectors holding a 0 or a 1 need
+    the scan of every value's type, which would otherwise cost most of a second parse."""
+    if not ((array == 0) | (array == 1)).any():
+        return False
+    return bool in set(map(type, itertools.chain.from_iterable(raw)))
 
 
 def fit_vectors(parsed: np.ndarray | list[list[Any]], layout: VectorLayout) -> np.ndarray:
