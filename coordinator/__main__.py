@@ -16,7 +16,8 @@ from coordinator.catalog import Catalog
 from coordinator.datanodes import DataNodes
 from coordinator.lease import Lease, LeaseLost
 from coordinator.server import CoordinatorServer
-from coordinator.service import DEFAULT_ROOT_PASSWORD, CoordinatorService
+from coordinator.service import CoordinatorService
+from coordinator.users import DEFAULT_ROOT_PASSWORD, Users
 from quiver import config, runtime
 from quiver.rpc import Channels, start_server
 from quiver_pb.coordinator_pb2_grpc import add_CoordinatorServicer_to_server
@@ -106,6 +107,7 @@ async def serve(cfg: CoordinatorConfig, stop: asyncio.Event) -> None:
     service = CoordinatorService(
         catalog, DataNodes(channels), cfg.node_ttl_s, cfg.min_build_rows, auto_compact_s=cfg.auto_compact_s
     )
+    users = Users(catalog)
 
     async def ready() -> tuple[bool, str]:
         if not lease.held:
@@ -120,9 +122,9 @@ async def serve(cfg: CoordinatorConfig, stop: asyncio.Event) -> None:
             revived = await catalog.presume_alive(cfg.node_ttl_s)
             if revived:
                 log.info("nodes alive when the last coordinator stopped: %s", ", ".join(revived))
-            notice = await service.ensure_root(cfg.root_password)
+            notice = await users.ensure_root(cfg.root_password)
             server, port = await start_server(
-                lambda s: add_CoordinatorServicer_to_server(CoordinatorServer(service), s),
+                lambda s: add_CoordinatorServicer_to_server(CoordinatorServer(service, users), s),
                 cfg.host,
                 cfg.port,
             )

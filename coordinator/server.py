@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import grpc
 
 from coordinator.service import CatalogChange, ChangeKind, CoordinatorService, NodeUpkeep
+from coordinator.users import Users
 from quiver.rpc import ok, servicer_method
 from quiver.schema import Collection, IdMode, IndexSpec, Node, RuntimeConfig, Segment
 from quiver_pb import common_pb2 as pb
@@ -20,8 +21,9 @@ _EVENT_KINDS = {
 
 
 class CoordinatorServer(CoordinatorServicer):
-    def __init__(self, service: CoordinatorService) -> None:
+    def __init__(self, service: CoordinatorService, users: Users) -> None:
         self.service = service
+        self.users = users
 
     @servicer_method(cpb.CollectionReply)
     async def CreateCollection(self, request: cpb.CreateCollectionRequest) -> cpb.CollectionReply:
@@ -221,32 +223,32 @@ class CoordinatorServer(CoordinatorServicer):
 
     @servicer_method(cpb.AuthReply)
     async def Authenticate(self, request: cpb.Credentials) -> cpb.AuthReply:
-        user = await self.service.authenticate(request.user, request.password, request.api_key)
+        user = await self.users.authenticate(request.user, request.password, request.api_key)
         return cpb.AuthReply(status=ok(), user=user)
 
     @servicer_method(cpb.CreateApiKeyReply)
     async def CreateApiKey(self, request: cpb.CreateApiKeyRequest) -> cpb.CreateApiKeyReply:
-        key = await self.service.create_api_key(request.user)
+        key = await self.users.create_api_key(request.user)
         return cpb.CreateApiKeyReply(status=ok(), api_key=key)
 
     @servicer_method(pb.StatusReply)
     async def CreateUser(self, request: cpb.UserRequest) -> pb.StatusReply:
-        await self.service.create_user(request.user, request.password)
+        await self.users.create_user(request.user, request.password)
         return pb.StatusReply(status=ok())
 
     @servicer_method(pb.StatusReply)
     async def UpdatePassword(self, request: cpb.UpdatePasswordRequest) -> pb.StatusReply:
-        await self.service.update_password(request.user, request.old_password, request.new_password)
+        await self.users.update_password(request.user, request.old_password, request.new_password)
         return pb.StatusReply(status=ok())
 
     @servicer_method(pb.StatusReply)
     async def DropUser(self, request: cpb.UserRequest) -> pb.StatusReply:
-        await self.service.drop_user(request.user)
+        await self.users.drop_user(request.user)
         return pb.StatusReply(status=ok())
 
     @servicer_method(cpb.ListUsersReply)
     async def ListUsers(self, request: pb.Empty) -> cpb.ListUsersReply:
-        return cpb.ListUsersReply(status=ok(), users=await self.service.list_users())
+        return cpb.ListUsersReply(status=ok(), users=await self.users.list_users())
 
     async def WatchCatalog(
         self, request: pb.Empty, context: grpc.aio.ServicerContext

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -17,19 +16,13 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from coordinator.catalog import Catalog
+from coordinator.compaction import compaction_plan, worth_compacting
 from coordinator.datanodes import DataNodes
 from quiver import metrics
 from quiver.catalogue import IndexFamily, check_metric
 from quiver.errors import ErrorCode, QuiverError
 from quiver.ids import now_ms
 from quiver.runtime import first_of
-from quiver.passwords import (
-    api_key_digest,
-    check_password,
-    hash_password,
-    validate_password,
-    validate_user_name,
-)
 from quiver.schema import (
     DEFAULT_PARTITION,
     Collection,
@@ -50,16 +43,8 @@ from quiver.schema import (
 log = logging.getLogger(__name__)
 
 MAX_IDS_PER_REQUEST = 10_000_000
-ROOT_USER = "root"
-DEFAULT_ROOT_PASSWORD = "Milvus"  # Milvus' own default
-# API keys read like LlamaCloud's (llx-...), whose SDK the managed-index surface serves.
-API_KEY_PREFIX = "llx-"
 MAX_PARTITIONS = 4096
 MAX_PARTITION_NAME = 255
-# Automatic compaction (worth_compacting): the share of deleted rows, or the number of small
-# segments merged, that makes a group worth rewriting unasked.
-AUTO_COMPACT_DELETED_SHARE = 0.2
-AUTO_COMPACT_SEGMENTS = 4
 # With automatic compaction on, a flushed segment with this share of its rows deleted is
 # compacted at once, and indexed only then: building an index mostly of deleted rows is waste.
 COMPACT_BEFORE_BUILD_SHARE = 0.5
@@ -481,77 +466,6 @@ class CoordinatorService:
             return None
         return await self._record_reports(segments)
 
-    # -- users --------------------------------------------------------------------------------
-
-    async def ensure_root(self, password: str) -> str:
-        """The first start creates the root user (Milvus' default password unless configured),
-        and says so once, with how to change the password: the notice is logged and returned
-        (the standalone prints it). A password that is not the default is never repeated: logs
-        are no place for secrets. Later starts return an empty notice."""
-        if not await self.catalog.ensure_user(ROOT_USER, await asyncio.to_thread(hash_password, password)):
-            return ""
-        given = f"the default password {DEFAULT_ROOT_PASSWORD!r}" if password == DEFAULT_ROOT_PASSWORD else (
-            "the password given by --root-password"
-        )
-        notice = (
-            f"created user {ROOT_USER!r} with {given} for the REST v2 and managed-index APIs. Change it: "
-            "curl -X POST http://PROXY:19530/v2/vectordb/users/update_password -H 'Authorization: Bearer root:OLD' "
-            """-d '{"userName": "root", "password": "OLD", "newPassword": "NEW"}'"""
-        )
-        log.warning("%s", notice)
-        return notice
-
-    async def authenticate(self, user: str, password: str, api_key: str) -> str:
-        """The user the credentials belong to; one clear error for every kind of failure, and
-        an unknown user takes as long to refuse as a wrong password."""
-        if api_key:
-            found = await self.catalog.api_key_user(api_key_digest(api_key))
-            if found is not None:
-                return found
-        elif user:
-            stored = await self.catalog.password_hash(user)
-            if await asyncio.to_thread(check_password, password, stored):
-                return user
-        raise QuiverError(ErrorCode.NOT_AUTHENTICATED, "user hasn't authenticated")
-
-    async def create_user(self, user: str, password: str) -> None:
-        validate_user_name(user)
-        digest = await asyncio.to_thread(hash_password, validate_password(password))
-        if not await self.catalog.ensure_user(user, digest):
-            raise QuiverError(ErrorCode.INVALID_PARAMETER, f"invalid parameter: user {user!r} already exists")
-        log.info("created user %r", user)
-
-    async def update_password(self, user: str, old: str, new: str) -> None:
-        """Checks the old password (the same refusal whether the user exists or not)."""
-        validate_password(new)
-        stored = await self.catalog.password_hash(user)
-        if not await asyncio.to_thread(check_password, old, stored):
-            raise QuiverError(ErrorCode.INVALID_PARAMETER, f"invalid parameter: old password not correct for {user!r}")
-        assert stored is not None  # check_password is False without a stored hash
-        digest = await asyncio.to_thread(hash_password, new)
-        if not await self.catalog.replace_password_hash(user, stored, digest):
-            raise QuiverError(ErrorCode.INVALID_PARAMETER, f"invalid parameter: user {user!r} changed meanwhile; try again")
-        log.info("changed the password of user %r", user)
-
-    async def drop_user(self, user: str) -> None:
-        """Dropping a user that does not exist succeeds, as in Milvus; root cannot be dropped."""
-        if user == ROOT_USER:
-            raise QuiverError(ErrorCode.INVALID_PARAMETER, "invalid parameter: user root cannot be dropped")
-        if await self.catalog.drop_user(user):
-            log.info("dropped user %r and its API keys", user)
-
-    async def list_users(self) -> list[str]:
-        return await self.catalog.users()
-
-    async def create_api_key(self, user: str) -> str:
-        """A new API key acting as `user`, returned once: only its digest is stored."""
-        if await self.catalog.password_hash(user) is None:
-            raise QuiverError(ErrorCode.INVALID_PARAMETER, f"user {user!r} does not exist")
-        key = API_KEY_PREFIX + secrets.token_urlsafe(36)
-        await self.catalog.add_api_key(api_key_digest(key), user)
-        log.info("issued an API key for user %r", user)
-        return key
-
     # -- runtime settings ---------------------------------------------------------------------
 
     async def runtime_config(self) -> RuntimeConfig:
@@ -774,41 +688,6 @@ def _by_node(segments: Iterable[Segment]) -> dict[str, list[Segment]]:
     for segment in segments:
         owned[segment.node_id].append(segment)
     return owned
-
-
-def compaction_plan(segments: list[Segment], seal_bytes: int) -> list[list[Segment]]:
-    """Groups of flushed segments of one node and partition to rewrite as one segment each:
-    segments with deleted rows, and small ones (under half the seal size) merged up to it."""
-    groups: list[list[Segment]] = []
-    by_place: defaultdict[tuple[str, int], list[Segment]] = defaultdict(list)
-    for segment in segments:
-        if segment.state is SegmentState.FLUSHED:
-            by_place[(segment.node_id, segment.partition_id)].append(segment)
-    for place in sorted(by_place):
-        candidates = [
-            s for s in sorted(by_place[place], key=lambda s: s.id)
-            if s.deleted_count or s.data_bytes < seal_bytes // 2
-        ]
-        current: list[Segment] = []
-        size = 0
-        for segment in candidates:
-            live_bytes = segment.data_bytes * segment.live_rows // max(segment.row_count, 1)
-            if current and size + live_bytes > seal_bytes:
-                groups.append(current)
-                current, size = [], 0
-            current.append(segment)
-            size += live_bytes
-        if current:
-            groups.append(current)
-    return [g for g in groups if len(g) > 1 or g[0].deleted_count]
-
-
-def worth_compacting(group: list[Segment]) -> bool:
-    """A group is compacted unasked when a fifth of one segment's rows are deleted (Milvus'
-    threshold) or when it merges many small segments, each searched on its own until then."""
-    return len(group) >= AUTO_COMPACT_SEGMENTS or any(
-        s.deleted_count and s.deleted_count >= AUTO_COMPACT_DELETED_SHARE * s.row_count for s in group
-    )
 
 
 def _least_loaded(candidates: list[Node], segments: list[Segment]) -> Node:

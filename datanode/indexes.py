@@ -20,7 +20,7 @@ from annoy import AnnoyIndex
 from datanode.storage import write_atomically
 from quiver.catalogue import Dialect, IndexFamily, IndexType, Metric, MetricFamily
 from quiver.schema import IndexSpec, VectorLayout
-from datanode.search import drop_excluded, padded
+from datanode.exact import drop_excluded, padded
 from quiver.topk import PAD_ID
 
 INDEX_PREFIX = "index-"

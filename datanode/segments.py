@@ -24,7 +24,8 @@ import pyarrow as pa
 
 from datanode import indexes, storage
 from datanode.indexes import LoadedIndex
-from datanode.storage import Rows, SegmentMeta
+from datanode.storage import SegmentMeta
+from quiver import segmentfile
 from quiver.errors import ErrorCode, QuiverError
 from quiver.filters import SortedIndex
 from quiver.schema import CollectionSchema, IndexSpec, IndexState, Segment, SegmentState
@@ -59,7 +60,7 @@ class Snapshot:
             if name == key.name and self.schema.ids_are_keys:
                 arrays[name] = pa.array(self.ids)
             elif name == vector.name:
-                arrays[name] = storage.vector_array(self.vectors, self.schema.layout)
+                arrays[name] = segmentfile.vector_array(self.vectors, self.schema.layout)
             elif self.scalars is not None and name in self.scalars.column_names:
                 arrays[name] = self.scalars.column(name)
             else:
@@ -325,7 +326,7 @@ class LocalSegment:
     def write_rows(self, snapshot: Snapshot) -> None:
         """Writes a sealed segment's file and its deletes (blocking: a worker thread)."""
         scalars = snapshot.scalars if snapshot.scalars is not None else pa.table({})
-        rows = Rows(snapshot.ids, snapshot.lsns, snapshot.vectors, scalars)
+        rows = segmentfile.Rows(snapshot.ids, snapshot.lsns, snapshot.vectors, scalars)
         storage.write_rows(self.directory, rows, self.meta.layout)
         storage.write_deletes(self.directory, snapshot.deleted)
 

@@ -15,7 +15,6 @@ from quiver.packing import pack_distances, pack_ids, pack_table, unpack_ids
 from quiver.rpc import call, ok, servicer_method, status_of
 from quiver.schema import Collection, IndexSpec, Segment
 from quiver_pb import common_pb2 as pb
-from quiver_pb import coordinator_pb2 as cpb
 from quiver_pb import datanode_pb2 as dpb
 from quiver_pb.coordinator_pb2_grpc import CoordinatorStub
 from quiver_pb.datanode_pb2_grpc import DataNodeServicer

@@ -1,4 +1,4 @@
-"""The data node's logic: segments, the write-ahead log, recovery, search.
+"""The data node's logic: segments, the write-ahead log, recovery, and the requests on them.
 
 Works on numpy arrays and dataclasses; server.py converts protobuf. Every mutation is in the
 WAL (fsynced, group-committed) before it is applied and acknowledged, and the WAL is only cut
@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 import struct
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -23,14 +21,15 @@ import faiss
 import numpy as np
 import pyarrow as pa
 
-from datanode import indexes, storage
-from datanode.search import GpuBruteForce, search_rows
-from datanode.segments import LocalSegment, Snapshot
+from datanode import compaction, indexes, search, storage
+from datanode.cache import MemoryCache
+from datanode.exact import GpuBruteForce
+from datanode.segments import LocalSegment
 from datanode.storage import SegmentMeta
 from datanode.tokens import RecentInserts
 from datanode.wal import Record, RecordKind, WriteAheadLog
 from quiver import metrics, runtime
-from quiver.catalogue import IndexFamily, Metric
+from quiver.catalogue import Metric
 from quiver.devices import gpu_count
 from quiver.errors import ErrorCode, QuiverError, storage_error
 from quiver.packing import ID_DTYPE, unpack_table
@@ -42,7 +41,6 @@ from quiver.schema import (
     SegmentState,
 )
 from quiver.filters import Filter, parse_filter
-from quiver.topk import PAD_ID, empty_hits, topk_order
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +93,8 @@ class DataNodeService:
         self.config = RuntimeConfig()
         self.gpus = gpu_count()
         self._gpu: GpuBruteForce | None = None
-        # Flushed segments whose vectors and index are in memory, least recently used first.
-        self._resident: OrderedDict[int, LocalSegment] = OrderedDict()
+        self.cache = MemoryCache(lambda segment: self._in_thread(self._io, segment.read_resident))
+        self.cache.capacity_bytes = self.config.cache_capacity_bytes
 
     async def _in_thread(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
@@ -127,7 +125,7 @@ class DataNodeService:
 
     def _load_segments(self) -> list[LocalSegment]:
         directories = [d for d in sorted(self.segments_dir.iterdir()) if (d / "meta.json").exists()]
-        _finish_compactions(directories)
+        compaction.finish_interrupted(directories)
         loaded = []
         for directory in directories:
             if not directory.exists():
@@ -312,12 +310,12 @@ class DataNodeService:
         if not chosen:
             return np.empty(0, dtype=np.int64)
         condition = await self._parse(filter_text, chosen[0])
-        await self._make_resident(chosen)
+        await self.cache.make_resident(chosen)
         try:
             snapshots = [s.snapshot() for s in chosen]
-            return await self._in_thread(self._pool, _matching_ids, snapshots, condition, indexed)
+            return await self._in_thread(self._pool, search.matching_ids, snapshots, condition, indexed)
         finally:
-            self._evict(keep=set())
+            self.cache.evict()
 
     # -- sealing and persistence --------------------------------------------------------------
 
@@ -359,7 +357,7 @@ class DataNodeService:
                 segment.mark_flushed()
                 log.info("segment %d persisted: %d rows", segment.id, segment.count)
                 if self.config.cache_insert_data:
-                    self._touch([segment])
+                    self.cache.touch([segment])
                 else:  # searched from the files until a search needs it again
                     segment.evict()
 
@@ -422,7 +420,7 @@ class DataNodeService:
     async def drop_segments(self, segment_ids: list[int]) -> None:
         for segment_id in segment_ids:
             segment = self.segments.pop(segment_id, None)
-            self._resident.pop(segment_id, None)
+            self.cache.forget(segment_id)
             if segment is not None:
                 await self._in_thread(self._io, segment.remove_files)
                 log.info("dropped segment %d", segment_id)
@@ -451,13 +449,13 @@ class DataNodeService:
             taken = [(s, s.ids_and_deletes()[2].copy()) for s in sources if s]
             meta = replace(first.meta, id=segment_id, replaces=tuple(source_ids))
             directory = self.segments_dir / str(segment_id)
-            compacted = await self._in_thread(self._io, _write_compacted, meta, directory, taken)
+            compacted = await self._in_thread(self._io, compaction.write_compacted, meta, directory, taken)
             # From here to the end of the swap nothing awaits: searches see old or new.
-            _carry_new_deletes(compacted, taken)
+            compaction.carry_new_deletes(compacted, taken)
             self.segments[segment_id] = compacted
             for source, _ in taken:
                 self.segments.pop(source.id, None)
-                self._resident.pop(source.id, None)
+                self.cache.forget(source.id)
         if compacted.unpersisted_deletes_lsn is not None:
             await self._persist_deletes(compacted)
         for source, _ in taken:
@@ -509,7 +507,7 @@ class DataNodeService:
         await self._in_thread(self._io, runtime.return_free_memory)  # the replaced index, the upload
         log.info("segment %d now searched with %s index %d", segment_id, spec.index_type, spec.version)
         if segment.is_resident:
-            self._touch([segment])
+            self.cache.touch([segment])
 
     async def drop_indexes(self, segment_ids: list[int]) -> None:
         """The index was dropped: these segments are searched by brute force from now."""
@@ -538,7 +536,7 @@ class DataNodeService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    # -- the memory cache ---------------------------------------------------------------------
+    # -- runtime settings and the memory cache ------------------------------------------------
 
     async def apply_config(self, config: RuntimeConfig) -> None:
         """Runtime settings from the coordinator: BLAS threshold and cache size apply at once."""
@@ -549,44 +547,15 @@ class DataNodeService:
             self._gpu = GpuBruteForce(device, config.gpu_search_threshold)
         else:
             self._gpu = None
-        self._evict(keep=set())
-
-    def _capacity_bytes(self) -> int:
-        return self.config.cpu_cache_capacity_gb * 1024**3
-
-    def _touch(self, segments: list[LocalSegment]) -> None:
-        for segment in segments:
-            if segment.state is SegmentState.FLUSHED:
-                self._resident[segment.id] = segment
-                self._resident.move_to_end(segment.id)
-
-    def _evict(self, keep: set[int]) -> None:
-        """Evicts the least recently used flushed segments until the cache fits its capacity.
-        Segments a running request needs (`keep`) stay, even above capacity."""
-        total = sum(s.resident_bytes for s in self._resident.values())
-        for segment_id, segment in list(self._resident.items()):
-            if total <= self._capacity_bytes():
-                return
-            if segment_id in keep:
-                continue
-            total -= segment.resident_bytes
-            segment.evict()
-            del self._resident[segment_id]
-
-    async def _make_resident(self, segments: list[LocalSegment]) -> None:
-        for segment in segments:
-            async with segment.load_lock:
-                if segment.state is SegmentState.FLUSHED and not segment.is_resident:
-                    segment.make_resident(await self._in_thread(self._io, segment.read_resident))
-        self._touch(segments)
-        self._evict(keep={s.id for s in segments})
+        self.cache.capacity_bytes = config.cache_capacity_bytes
+        self.cache.evict()
 
     async def load(self, collection_ids: list[int]) -> int:
         """Loads these collections' segments and indexes into memory, up to the cache size."""
         chosen = [s for s in self.segments.values() if s.meta.collection_id in set(collection_ids)]
         for segment in chosen:
-            await self._make_resident([segment])
-        self._evict(keep=set())
+            await self.cache.make_resident([segment])
+        self.cache.evict()
         return sum(s.is_resident for s in chosen)
 
     # -- reads --------------------------------------------------------------------------------
@@ -616,11 +585,11 @@ class DataNodeService:
         filter_text: str = "",
         output_fields: list[str] | None = None,
         indexed_fields: frozenset[str] = frozenset(),
-    ) -> Hits:
+    ) -> search.Hits:
         """The best k rows per query that pass the filter, with their output fields."""
         chosen = self._chosen(collection_id, partition_ids, segment_ids)
         condition = await self._parse(filter_text, chosen[0]) if filter_text and chosen else None
-        await self._make_resident(chosen)
+        await self.cache.make_resident(chosen)
         snapshots = [s.snapshot() for s in chosen]
         try:
             for snapshot in snapshots:
@@ -630,14 +599,14 @@ class DataNodeService:
                         f"query vectors of {queries.shape[1]} {queries.dtype} do not match segment "
                         f"{snapshot.segment_id} ({snapshot.vectors.shape[1]} {snapshot.vectors.dtype})",
                     )
-            search = SearchTask(
+            task = search.SearchTask(
                 queries, k, metric, params, condition, output_fields or [], self._gpu, indexed_fields
             )
-            if search.is_light(snapshots):  # cheaper done here than handed to a thread
-                return search.run(snapshots)
-            return await self._in_thread(self._pool, search.run, snapshots)
+            if task.is_light(snapshots):  # cheaper done here than handed to a thread
+                return task.run(snapshots)
+            return await self._in_thread(self._pool, task.run, snapshots)
         finally:
-            self._evict(keep=set())  # back within the cache size once the search is done
+            self.cache.evict()  # back within the cache size once the search is done
 
     async def query(
         self,
@@ -656,20 +625,20 @@ class DataNodeService:
         condition = await self._parse(filter_text, chosen[0]) if filter_text else None
         if condition is None and not limit:  # a plain count needs no column
             return sum(s.count - s.deleted_count for s in chosen), np.empty(0, dtype=np.int64), None
-        await self._make_resident(chosen)
+        await self.cache.make_resident(chosen)
         try:
             snapshots = [s.snapshot() for s in chosen]
             return await self._in_thread(
-                self._pool, _query, snapshots, condition, output_fields, limit, indexed_fields
+                self._pool, search.query_rows, snapshots, condition, output_fields, limit, indexed_fields
             )
         finally:
-            self._evict(keep=set())
+            self.cache.evict()
 
     async def get_vectors(self, collection_id: int, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The live rows with these ids (the newest one where an id repeats). Vectors of
         segments that are not resident are read from their files, without caching them."""
         segments = self._chosen(collection_id, [], [])
-        return await self._in_thread(self._pool, _lookup, segments, ids)
+        return await self._in_thread(self._pool, search.lookup, segments, ids)
 
     async def segment_rows(
         self, segment_id: int, offset: int, limit: int
@@ -678,7 +647,7 @@ class DataNodeService:
         segment = self.segments.get(segment_id)
         if segment is None:
             raise QuiverError(ErrorCode.SEGMENT_NOT_FOUND, f"segment {segment_id} is not on {self.node_id}")
-        return await self._in_thread(self._pool, _page, segment, offset, limit)
+        return await self._in_thread(self._pool, search.page, segment, offset, limit)
 
     def segment_infos(self) -> list[Segment]:
         return [s.info(self.node_id) for s in self.segments.values()]
@@ -689,153 +658,6 @@ class DataNodeService:
             metrics.SEGMENTS.labels(state=state.name.lower()).set(sum(1 for s in segments if s.state is state))
         metrics.ROWS_STORED.set(sum(s.count for s in segments))
         metrics.RESIDENT_BYTES.set(sum(s.resident_bytes for s in segments))
-
-
-@dataclass(frozen=True)
-class Hits:
-    """A node's answer to a search: (nq, k) ids and distances (-1 padded), and the output
-    fields of the hits whose id is not -1, in order (None when none were asked for)."""
-
-    ids: np.ndarray
-    distances: np.ndarray
-    fields: pa.Table | None
-
-
-@dataclass(frozen=True)
-class SearchTask:
-    queries: np.ndarray
-    k: int
-    metric: Metric
-    params: dict[str, Any]
-    condition: Filter | None
-    output_fields: list[str]
-    gpu: GpuBruteForce | None
-    indexed_fields: frozenset[str]
-
-    def is_light(self, snapshots: list[Snapshot]) -> bool:
-        """A few plain queries over little data (well under a millisecond of work): handing
-        them to a worker thread would cost about as much as running them."""
-        if self.condition is not None or self.output_fields or self.gpu is not None or len(self.queries) > 8:
-            return False
-        scanned = 0  # rows compared, as if each was read once
-        for s in snapshots:
-            if s.index is None:
-                scanned += len(s.ids)
-            elif s.index.kind.family is IndexFamily.HNSW:
-                scanned += HNSW_SCAN_ROWS
-            else:
-                return False
-        return scanned * len(self.queries) * self.queries.shape[1] <= LIGHT_SEARCH_WORK
-
-    def run(self, snapshots: list[Snapshot]) -> Hits:
-        """Searches every segment (rows failing the filter excluded inside the search), then
-        merges exactly; runs in a worker thread."""
-        nq, k = len(self.queries), self.k
-        # OpenMP threads per call (a per-thread setting): a few queries run best on this
-        # thread alone, as concurrent searches already keep the cores busy; a big batch of
-        # queries splits across the cores.
-        faiss.omp_set_num_threads(1 if nq < PARALLEL_QUERIES else CORES)
-        if not snapshots:
-            return Hits(*empty_hits(nq, k), None)
-        ids, distances, which, rows = [], [], [], []
-        for i, s in enumerate(snapshots):
-            excluded = _excluded(s, self.condition, self.indexed_fields)
-            found, d = self._search_segment(s, excluded)
-            ids.append(np.where(found >= 0, s.ids[np.where(found >= 0, found, 0)], PAD_ID))
-            distances.append(d)
-            which.append(np.full(found.shape, i))
-            rows.append(found)
-        columns = [np.concatenate(c, axis=1) for c in (ids, distances, which, rows)]
-        order = topk_order(columns[0], columns[1], k, self.metric)
-        best_ids, best_distances, best_which, best_rows = (np.take_along_axis(c, order, 1) for c in columns)
-        fields = None
-        if self.output_fields:
-            hit = best_ids.reshape(-1) != PAD_ID
-            fields = _gather(snapshots, best_which.reshape(-1)[hit], best_rows.reshape(-1)[hit], self.output_fields)
-        return Hits(best_ids, best_distances, fields)
-
-    def _search_segment(self, s: Snapshot, excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        k = self.k
-        passing = len(excluded) - int(np.count_nonzero(excluded))
-        index_serves = (
-            s.index is not None
-            and s.index.spec.metric_type == self.metric.name
-            and passing >= EXACT_BELOW_PASSING_SHARE * len(excluded)
-        )
-        if not index_serves:  # growing, small, not built yet, another metric, or a narrow filter
-            return search_rows(s.ids, s.vectors, excluded, self.queries, k, self.metric, self.gpu)
-        found, d = indexes.search(s.index, excluded, self.queries, k, self.metric, self.params)
-        # A masked graph or IVF search can stop short of k hits although k rows pass: those
-        # queries are answered exactly, so a search never returns fewer hits than exist.
-        short = np.count_nonzero(found >= 0, axis=1) < min(k, passing)
-        if short.any():
-            found[short], d[short] = search_rows(
-                s.ids, s.vectors, excluded, self.queries[short], k, self.metric, self.gpu
-            )
-        return found, d
-
-
-# Searches that compare fewer (rows x queries x dimensions) than this run on the event loop: about
-# half a millisecond here, as long as a handoff to a worker thread and back.
-LIGHT_SEARCH_WORK = 2_000_000
-# About the rows one HNSW search compares (ef 64 candidates, each with M 16 neighbours, and more).
-HNSW_SCAN_ROWS = 2048
-
-# Searches with fewer queries run single-threaded (see SearchTask.run).
-PARALLEL_QUERIES = 64
-CORES = len(os.sched_getaffinity(0))
-
-# A filter passing fewer rows than this share of a segment is answered exactly: graph and IVF
-# searches lose recall (HNSW can even return fewer than k hits) when most rows are masked, and
-# scanning the few rows that pass is cheap.
-EXACT_BELOW_PASSING_SHARE = 0.1
-
-
-def _excluded(snapshot: Snapshot, condition: Filter | None, indexed: frozenset[str] = frozenset()) -> np.ndarray:
-    """Rows a search or query must not return: deleted, or failing the filter (answered by
-    the segment's scalar indexes where the fields have one)."""
-    if condition is None:
-        return snapshot.deleted
-    indexes = {}
-    for name in indexed & condition.columns:
-        found = snapshot.scalar_index(name)
-        if found is not None:
-            indexes[name] = found
-    return snapshot.deleted | ~condition.evaluate(snapshot.columns(condition.columns), indexes)
-
-
-def _gather(snapshots: list[Snapshot], which: np.ndarray, rows: np.ndarray, names: list[str]) -> pa.Table:
-    """The named fields of (segment, row) pairs, in their order."""
-    pieces, positions = [], []
-    for i, snapshot in enumerate(snapshots):
-        mine = np.flatnonzero(which == i)
-        if len(mine):
-            pieces.append(snapshot.columns(names).take(rows[mine]))
-            positions.append(mine)
-    if not pieces:
-        return snapshots[0].columns(names).slice(0, 0)
-    return pa.concat_tables(pieces).take(np.argsort(np.concatenate(positions), kind="stable"))
-
-
-def _query(
-    snapshots: list[Snapshot],
-    condition: Filter | None,
-    output_fields: list[str],
-    limit: int,
-    indexed: frozenset[str],
-) -> tuple[int, np.ndarray, pa.Table | None]:
-    matches = [np.flatnonzero(~_excluded(s, condition, indexed)) for s in snapshots]
-    count = sum(len(m) for m in matches)
-    ids = np.concatenate([s.ids[m] for s, m in zip(snapshots, matches)])
-    which = np.concatenate([np.full(len(m), i) for i, m in enumerate(matches)])
-    rows = np.concatenate(matches)
-    first = np.argsort(ids, kind="stable")[:limit]
-    fields = _gather(snapshots, which[first], rows[first], output_fields) if output_fields else None
-    return count, ids[first], fields
-
-
-def _matching_ids(snapshots: list[Snapshot], condition: Filter, indexed: frozenset[str]) -> np.ndarray:
-    return np.unique(np.concatenate([s.ids[~_excluded(s, condition, indexed)] for s in snapshots]))
 
 
 def _decode_scalars(data: bytes | memoryview, segment: LocalSegment) -> pa.Table | None:
@@ -864,97 +686,3 @@ def _publish_index(temp: Path, final: Path, directory: Path, spec: IndexSpec) ->
     indexes.save_spec(directory, spec)  # last: a spec file marks a complete index
 
 
-def _finish_compactions(directories: list[Path]) -> None:
-    """Completes compactions a crash interrupted: an output with its rows file replaces its
-    sources; an output without one is discarded (its sources are intact)."""
-    for directory in directories:
-        meta = storage.read_meta(directory)
-        if not meta.replaces:
-            continue
-        if storage.has_rows(directory):
-            for source in meta.replaces:
-                shutil.rmtree(directory.parent / str(source), ignore_errors=True)
-        else:
-            shutil.rmtree(directory, ignore_errors=True)
-
-
-def _write_compacted(
-    meta: SegmentMeta, directory: Path, taken: list[tuple[LocalSegment, np.ndarray]]
-) -> LocalSegment:
-    """Writes the live rows (per the delete flags taken) as a new flushed segment."""
-    ids, lsns, vectors, scalars = [], [], [], []
-    for source, deleted in taken:
-        live = np.flatnonzero(~deleted)
-        source_ids, source_lsns, _ = source.ids_and_deletes()
-        ids.append(source_ids[live])
-        lsns.append(source_lsns[live])
-        source_vectors, source_scalars = _rows_of(source, live)
-        vectors.append(source_vectors)
-        if source_scalars is not None:
-            scalars.append(source_scalars)
-    rows = storage.Rows(
-        np.concatenate(ids),
-        np.concatenate(lsns),
-        np.concatenate(vectors),
-        pa.concat_tables(scalars) if scalars else pa.table({}),
-    )
-    storage.write_meta(directory, meta)
-    storage.write_deletes(directory, np.zeros(len(rows.ids), dtype=bool))
-    storage.write_rows(directory, rows, meta.layout)  # last: the rows file completes it
-    return LocalSegment.open(directory)
-
-
-def _carry_new_deletes(compacted: LocalSegment, taken: list[tuple[LocalSegment, np.ndarray]]) -> None:
-    """Deletes applied to the sources while the new segment was written apply to it too."""
-    base = 0
-    for source, deleted_then in taken:
-        _, _, deleted_now = source.ids_and_deletes()
-        live_then = np.flatnonzero(~deleted_then)
-        newly = np.flatnonzero(deleted_now & ~deleted_then)
-        if len(newly):
-            # Until its deletes file holds them, keep the whole WAL (0): their records are in it.
-            compacted.mark_deleted(base + np.searchsorted(live_then, newly), 0)
-        base += len(live_then)
-
-
-def _rows_of(segment: LocalSegment, rows: np.ndarray) -> tuple[np.ndarray, pa.Table | None]:
-    """Some rows' vectors and scalar columns: from memory when resident, else from the file."""
-    if segment.is_resident or segment.state is not SegmentState.FLUSHED:
-        snapshot = segment.snapshot()
-        vectors, scalars = snapshot.vectors, snapshot.scalars
-    else:
-        stored = storage.read_rows(segment.directory, segment.meta.layout)
-        vectors, scalars = stored.vectors, stored.scalars if segment.has_scalars else None
-    return vectors[rows], scalars.take(rows) if scalars is not None else None
-
-
-def _vectors_of(segment: LocalSegment, rows: np.ndarray) -> np.ndarray:
-    return _rows_of(segment, rows)[0]
-
-
-def _page(segment: LocalSegment, offset: int, limit: int) -> tuple[int, np.ndarray, np.ndarray]:
-    ids, _, deleted = segment.ids_and_deletes()
-    live = np.flatnonzero(~deleted)
-    page = live[offset : offset + limit]
-    return len(live), ids[page], _vectors_of(segment, page)
-
-
-def _lookup(segments: list[LocalSegment], wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    found_ids, found_lsns, found_vectors = [], [], []
-    for segment in segments:
-        ids, lsns, deleted = segment.ids_and_deletes()
-        rows = np.flatnonzero(np.isin(ids, wanted) & ~deleted)
-        if len(rows):
-            found_ids.append(ids[rows])
-            found_lsns.append(lsns[rows])
-            found_vectors.append(_vectors_of(segment, rows))
-    if not found_ids:
-        return np.empty(0, dtype=np.int64), np.empty((0, 0))
-    ids = np.concatenate(found_ids)
-    lsns = np.concatenate(found_lsns)
-    vectors = np.concatenate(found_vectors)
-    newest_first = np.lexsort((-lsns, ids))
-    ids, vectors = ids[newest_first], vectors[newest_first]
-    first = np.ones(len(ids), dtype=bool)
-    first[1:] = ids[1:] != ids[:-1]
-    return ids[first], vectors[first]

@@ -1,9 +1,9 @@
-"""A data node's files: segment metadata, sealed segments as Arrow IPC files, delete bitmaps.
+"""A data node's files: segment metadata, sealed segments as Arrow IPC files (quiver.segmentfile),
+delete bitmaps. The same three files are what a flushed segment is in the object store; the
+node's copies are a cache of them (and, until the upload, of its WAL).
 
 Every file is written to a temporary name, fsynced, and renamed into place, so a crash leaves
-either the old file or the new one, never half of one. A sealed segment's file holds its row
-ids, write sequence numbers and vectors under reserved column names ("$..." cannot be a field
-name), then one column per scalar field, the dynamic "$meta" column last.
+either the old file or the new one, never half of one.
 """
 
 from __future__ import annotations
@@ -17,15 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-import pyarrow as pa
 
 from datanode.wal import fsync_dir
-from quiver.catalogue import VectorKind
+from quiver import segmentfile
 from quiver.schema import CollectionSchema, VectorLayout
+from quiver.segmentfile import Rows
 
-ID_COLUMN = "$id"
-LSN_COLUMN = "$lsn"
-VECTOR_COLUMN = "$vector"
 META_FILE = "meta.json"
 DATA_FILE = "data.arrow"
 DELETES_FILE = "deletes.bin"
@@ -71,16 +68,6 @@ class SegmentMeta:
         )
 
 
-@dataclass(frozen=True)
-class Rows:
-    """The columns of a segment's rows."""
-
-    ids: np.ndarray  # int64 (n,)
-    lsns: np.ndarray  # int64 (n,): the WAL record that wrote each row
-    vectors: np.ndarray  # float32 (n, dim) or uint8 (n, dim / 8)
-    scalars: pa.Table  # n rows of the scalar columns (no columns when the schema has none)
-
-
 def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """Calls write(temp_path), then fsyncs and renames the result to `path`."""
     temp = path.with_name(path.name + ".tmp")
@@ -103,29 +90,8 @@ def read_meta(directory: Path) -> SegmentMeta:
     return SegmentMeta.from_json((directory / META_FILE).read_bytes())
 
 
-def vector_array(vectors: np.ndarray, layout: VectorLayout) -> pa.Array:
-    """Vectors as an Arrow column: fixed-size lists of float32, or fixed-size binary."""
-    if layout.kind is VectorKind.FLOAT:
-        return pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), layout.dim)
-    buffer = pa.py_buffer(np.ascontiguousarray(vectors))
-    return pa.Array.from_buffers(pa.binary(layout.width), len(vectors), [None, buffer])
-
-
 def write_rows(directory: Path, rows: Rows, layout: VectorLayout) -> None:
-    table = pa.table(
-        {
-            ID_COLUMN: rows.ids,
-            LSN_COLUMN: rows.lsns,
-            VECTOR_COLUMN: vector_array(rows.vectors, layout),
-            **{name: rows.scalars.column(name) for name in rows.scalars.column_names},
-        }
-    )
-
-    def write(temp: Path) -> None:
-        with pa.OSFile(str(temp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
-
-    write_atomically(directory / DATA_FILE, write)
+    write_atomically(directory / DATA_FILE, lambda temp: segmentfile.write(temp, rows, layout))
 
 
 def has_rows(directory: Path) -> bool:
@@ -133,28 +99,7 @@ def has_rows(directory: Path) -> bool:
 
 
 def read_rows(directory: Path, layout: VectorLayout) -> Rows:
-    """Memory-maps a sealed segment's file; the arrays point into the mapping (no copy)."""
-    source = pa.memory_map(str(directory / DATA_FILE))
-    table = pa.ipc.open_file(source).read_all().combine_chunks()
-    n = table.num_rows
-    scalars = table.drop_columns([ID_COLUMN, LSN_COLUMN, VECTOR_COLUMN])
-    if n == 0:
-        return Rows(
-            np.empty(0, np.int64),
-            np.empty(0, np.int64),
-            np.empty((0, layout.width), layout.dtype),
-            scalars,
-        )
-    ids = table.column(ID_COLUMN).chunk(0).to_numpy()
-    lsns = table.column(LSN_COLUMN).chunk(0).to_numpy()
-    column = table.column(VECTOR_COLUMN).chunk(0)
-    if layout.kind is VectorKind.FLOAT:
-        flat = column.flatten().to_numpy()
-    else:
-        data = column.buffers()[1]
-        flat = np.frombuffer(data, dtype=np.uint8, count=n * layout.width,
-                             offset=column.offset * layout.width)
-    return Rows(ids, lsns, flat.reshape(n, layout.width), scalars)
+    return segmentfile.read(directory / DATA_FILE, layout)
 
 
 def write_deletes(directory: Path, deleted: np.ndarray) -> None:

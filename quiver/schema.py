@@ -658,6 +658,10 @@ class RuntimeConfig:
     gpu_build_devices: tuple[int, ...] = (0,)
     version: int = 0
 
+    @property
+    def cache_capacity_bytes(self) -> int:
+        return self.cpu_cache_capacity_gb * 1024**3
+
     def validate(self, memory_bytes: int) -> None:
         memory_gb = memory_bytes // (1024**3)
         if not 0 <= self.cpu_cache_capacity_gb <= max(memory_gb, 1):

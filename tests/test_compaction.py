@@ -10,9 +10,10 @@ import numpy as np
 import pyarrow as pa
 
 from datanode import storage
+from datanode.compaction import carry_new_deletes, finish_interrupted, write_compacted
 from datanode.segments import LocalSegment
-from datanode.service import _carry_new_deletes, _finish_compactions, _write_compacted
 from datanode.storage import SegmentMeta
+from quiver import segmentfile
 from quiver.schema import SegmentState, vector_collection
 from tests.cluster import TestCluster, V1Client, metric_sample
 
@@ -24,7 +25,7 @@ def ids_on_disk(cluster: TestCluster, segment: str) -> set[int]:
         path = cluster.root / node.name / "segments" / segment / "data.arrow"
         if path.exists():
             with pa.memory_map(str(path)) as source:
-                return set(pa.ipc.open_file(source).read_all().column(storage.ID_COLUMN).to_pylist())
+                return set(pa.ipc.open_file(source).read_all().column(segmentfile.ID_COLUMN).to_pylist())
     raise AssertionError(f"segment {segment} has no file")
 
 
@@ -180,10 +181,10 @@ def test_deletes_made_during_a_compaction_reach_the_new_segment(tmp_path: Path) 
     first.delete(np.array([1]), lsn=5)
     taken = [(s, s.ids_and_deletes()[2].copy()) for s in (first, second)]
     meta = SegmentMeta(12, 1, 2, SCHEMA, 1 << 20, replaces=(10, 11))
-    compacted = _write_compacted(meta, tmp_path / "12", taken)
+    compacted = write_compacted(meta, tmp_path / "12", taken)
     first.delete(np.array([3]), lsn=6)  # while the new segment was being written
     second.delete(np.array([4]), lsn=6)
-    _carry_new_deletes(compacted, taken)
+    carry_new_deletes(compacted, taken)
     ids, _, deleted = compacted.ids_and_deletes()
     assert ids.tolist() == [2, 3, 4, 5]
     assert ids[~deleted].tolist() == [2, 5]
@@ -194,11 +195,11 @@ def test_a_crash_mid_compaction_is_settled_on_restart(tmp_path: Path) -> None:
     flushed_segment(tmp_path, 20, [1, 2])
     flushed_segment(tmp_path, 21, [3])
     done = SegmentMeta(22, 1, 2, SCHEMA, 1 << 20, replaces=(20, 21))
-    _write_compacted(done, tmp_path / "22", [(LocalSegment.open(tmp_path / "20"), np.zeros(2, bool)),
+    write_compacted(done, tmp_path / "22", [(LocalSegment.open(tmp_path / "20"), np.zeros(2, bool)),
                                              (LocalSegment.open(tmp_path / "21"), np.zeros(1, bool))])
     flushed_segment(tmp_path, 30, [7])
     unfinished = SegmentMeta(31, 1, 2, SCHEMA, 1 << 20, replaces=(30,))
     storage.write_meta(tmp_path / "31", unfinished)  # crashed before its rows file existed
 
-    _finish_compactions(sorted(p for p in tmp_path.iterdir()))
+    finish_interrupted(sorted(p for p in tmp_path.iterdir()))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["22", "30"]

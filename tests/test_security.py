@@ -22,7 +22,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from coordinator.service import DEFAULT_ROOT_PASSWORD, CoordinatorService
+from coordinator.users import DEFAULT_ROOT_PASSWORD, Users
 from quiver import passwords
 from quiver.standalone import LOOPBACK, Child, free_port, role_argv
 from tests.cluster import TestCluster, V1Client, V2Client, metric_sample
@@ -109,10 +109,9 @@ def test_the_root_password_is_printed_only_when_it_is_the_default(caplog: pytest
         async def ensure_user(self, user: str, digest: str) -> bool:
             return True
 
-    service = CoordinatorService.__new__(CoordinatorService)
-    service.catalog = FirstStart()  # type: ignore[assignment]
-    with caplog.at_level(logging.WARNING, logger="coordinator.service"):
-        notices = [asyncio.run(service.ensure_root(p)) for p in (DEFAULT_ROOT_PASSWORD, "Configured-Secret-1")]
+    users = Users(FirstStart())  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="coordinator.users"):
+        notices = [asyncio.run(users.ensure_root(p)) for p in (DEFAULT_ROOT_PASSWORD, "Configured-Secret-1")]
     default, configured = (record.getMessage() for record in caplog.records)
     assert notices == [default, configured]
     assert f"default password {DEFAULT_ROOT_PASSWORD!r}" in default and "update_password" in default
