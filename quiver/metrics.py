@@ -43,3 +43,16 @@ EVENT_LOOP_LAG_SECONDS = Histogram(
 
 NODES = Gauge("quiver_nodes", "registered nodes, by role and liveness", ["role", "alive"])
 COLLECTIONS = Gauge("quiver_collections", "collections in the catalogue")
+
+# The log (NATS JetStream, quiver/log.py).
+LOG_PUBLISH_SECONDS = Histogram(
+    "quiver_log_publish_seconds", "publish to the log until JetStream acknowledged it, retries included",
+    buckets=_SECONDS,
+)
+LOG_PUBLISH_FAILURES = Counter(
+    "quiver_log_publish_failures", "publishes that failed: unavailable (retriable) or rejected", ["reason"]
+)
+LOG_CONSUMED_MESSAGES = Counter("quiver_log_consumed_messages", "log messages a channel reader handed on")
+LOG_CONSUMER_RESETS = Counter(
+    "quiver_log_consumer_resets", "channel readers that re-created their JetStream consumer, by cause", ["reason"]
+)
