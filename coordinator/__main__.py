@@ -13,16 +13,22 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from coordinator.catalog import Catalog
+from coordinator.garbage import GarbageCollector
 from coordinator.datanodes import DataNodes
 from coordinator.lease import Lease, LeaseLost
 from coordinator.server import CoordinatorServer
 from coordinator.service import CoordinatorService
 from coordinator.users import DEFAULT_ROOT_PASSWORD, Users
 from quiver import config, runtime
+from quiver.log import Log, LogConfig, add_log_args, log_config
+from quiver.objectstore import ObjectStore, ObjectStoreConfig, add_object_store_args, object_store_config
 from quiver.rpc import Channels, start_server
 from quiver_pb.coordinator_pb2_grpc import add_CoordinatorServicer_to_server
 
 log = logging.getLogger("coordinator")
+
+GC_INTERVAL_S = 10.0  # how often due object-store garbage is deleted (at most the grace period)
+LOG_TRUNCATE_INTERVAL_S = 10.0  # how often the log drops what the channels' checkpoints passed
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,9 @@ class CoordinatorConfig:
     root_password: str
     lease_ttl_s: float
     auto_compact_s: float
+    gc_grace_s: float
+    object_store: ObjectStoreConfig
+    log: LogConfig
     process: config.ProcessConfig
 
 
@@ -72,6 +81,14 @@ def parse_args(argv: list[str] | None = None) -> CoordinatorConfig:
         default=config.env_float("AUTO_COMPACT_INTERVAL", 60.0),
         help="seconds between looks for segments worth compacting unasked (0: never)",
     )
+    parser.add_argument(
+        "--gc-grace",
+        type=float,
+        default=config.env_float("GC_GRACE", 60.0),
+        help="seconds the object-store files of dropped segments and indexes are kept for readers still on them",
+    )
+    add_object_store_args(parser)
+    add_log_args(parser)
     args = parser.parse_args(argv)
     return CoordinatorConfig(
         host=args.host,
@@ -83,6 +100,9 @@ def parse_args(argv: list[str] | None = None) -> CoordinatorConfig:
         root_password=args.root_password,
         lease_ttl_s=args.lease_ttl,
         auto_compact_s=args.auto_compact_interval,
+        gc_grace_s=args.gc_grace,
+        object_store=object_store_config(args),
+        log=log_config(args),
         process=config.process_config(args),
     )
 
@@ -98,14 +118,17 @@ async def wait_for_redis(redis: Redis, stop: asyncio.Event) -> None:
 
 
 async def serve(cfg: CoordinatorConfig, stop: asyncio.Event) -> None:
+    log_ = await Log.connect(cfg.log, name="coordinator")  # unreachable: stops here, naming it
+    await log_.ensure_stream()
     redis = Redis.from_url(cfg.redis_url, decode_responses=True)
     channels = Channels()
-    catalog = Catalog(redis)
+    catalog = Catalog(redis, cfg.gc_grace_s)
+    store = ObjectStore.open(cfg.object_store)
     # A coordinator on any free port has no stable address: it is named by its process.
     stable = runtime.advertised(cfg.host, cfg.advertise_host, cfg.port)
     lease = Lease(catalog, cfg.lease_ttl_s, stable if cfg.port else f"{socket.gethostname()}:{os.getpid()}")
     service = CoordinatorService(
-        catalog, DataNodes(channels), cfg.node_ttl_s, cfg.min_build_rows, auto_compact_s=cfg.auto_compact_s
+        catalog, DataNodes(channels), log_, cfg.node_ttl_s, cfg.min_build_rows, auto_compact_s=cfg.auto_compact_s
     )
     users = Users(catalog)
 
@@ -134,16 +157,23 @@ async def serve(cfg: CoordinatorConfig, stop: asyncio.Event) -> None:
             keeper = asyncio.create_task(lease.keep(stop))
             liveness = asyncio.create_task(service.watch_liveness(stop))
             compacting = asyncio.create_task(service.compact_periodically(stop))
+            collecting = asyncio.create_task(
+                GarbageCollector(catalog, store, max(1.0, min(cfg.gc_grace_s, GC_INTERVAL_S))).run(stop)
+            )
+            truncating = asyncio.create_task(service.truncate_log_periodically(stop, LOG_TRUNCATE_INTERVAL_S))
             await asyncio.wait([keeper, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
             log.info("coordinator stopping")
             stop.set()
             await server.stop(grace=5)
             await liveness
             await compacting  # a compaction under way finishes: its outcome must be recorded
+            await collecting
+            await truncating
             await keeper  # raises LeaseLost when that is why it stops
     finally:
         await channels.close()
         await redis.aclose()
+        await log_.close()
 
 
 def main(argv: list[str] | None = None) -> None:

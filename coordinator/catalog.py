@@ -16,11 +16,12 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
-from quiver import keys
+from quiver import bucket, keys
 from quiver.leases import Leases
 from quiver.errors import ErrorCode, QuiverError
 from quiver.ids import now_ms, time_floor
 from quiver.schema import (
+    Channel,
     Collection,
     IdMode,
     IndexSpec,
@@ -35,13 +36,14 @@ from quiver_pb import common_pb2 as pb
 
 T = TypeVar("T")
 
-# Updates the statistics of segments that still exist. Returns the ids of those that do not
-# (their collection was dropped, so the reporting node deletes them).
+# Updates the statistics of segments that still exist on the reporting node ARGV[1]. Returns
+# the ids of the others (their collection was dropped, or their channel moved to another node:
+# the reporting node drops its copies).
 _UPDATE_SEGMENTS = """
 local unknown = {}
 for i, key in ipairs(KEYS) do
-  local base = (i - 1) * 6
-  if redis.call('EXISTS', key) == 1 then
+  local base = 1 + (i - 1) * 6
+  if redis.call('HGET', key, 'node_id') == ARGV[1] then
     redis.call('HSET', key, 'state', ARGV[base + 2], 'row_count', ARGV[base + 3],
                'deleted_count', ARGV[base + 4], 'data_bytes', ARGV[base + 5],
                'resident', ARGV[base + 6])
@@ -50,6 +52,16 @@ for i, key in ipairs(KEYS) do
   end
 end
 return unknown
+"""
+# Records channel ARGV[1]'s checkpoint ARGV[3] if node ARGV[2] still consumes it and it moves on.
+_RECORD_CHECKPOINT = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if not current then return 0 end
+local channel = cjson.decode(current)
+if channel.node_id ~= ARGV[2] or tonumber(ARGV[3]) <= channel.checkpoint then return 0 end
+channel.checkpoint = tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(channel))
+return 1
 """
 # Queues a build of index version ARGV[1] for each segment not already queued for it.
 _QUEUE_BUILDS = """
@@ -82,20 +94,14 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HINCRBY', KEYS[1], ARGV[4], 1)
 return 1
 """
-# Clears a partition's active segment only if it is still the given one.
-_CLEAR_ACTIVE = """
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-  return redis.call('HDEL', KEYS[1], ARGV[1])
-end
-return 0
-"""
 
 
 class Catalog:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, garbage_grace_s: float = 60.0) -> None:
         self._redis = redis
+        self.garbage_grace_ms = int(garbage_grace_s * 1000)
         self._update_segments = redis.register_script(_UPDATE_SEGMENTS)
-        self._clear_active = redis.register_script(_CLEAR_ACTIVE)
+        self._record_checkpoint = redis.register_script(_RECORD_CHECKPOINT)
         self._queue_builds = redis.register_script(_QUEUE_BUILDS)
         self._set_build_state = redis.register_script(_SET_BUILD_STATE)
         self._add_partition = redis.register_script(_ADD_PARTITION)
@@ -149,7 +155,7 @@ class Catalog:
 
     # -- collections --------------------------------------------------------------------------
 
-    async def create_collection(self, collection: Collection) -> Collection:
+    async def create_collection(self, collection: Collection, channels: list[Channel]) -> Collection:
         meta = _collection_json(collection)
 
         async def body(pipe: Pipeline) -> Collection:
@@ -169,6 +175,10 @@ class Catalog:
                 keys.collection_partitions(collection.id),
                 mapping={p.name: _partition_json(p) for p in collection.partitions},
             )
+            pipe.hset(
+                keys.collection_channels(collection.id),
+                mapping={str(c.shard): _channel_json(c) for c in channels},
+            )
             await pipe.execute()
             return collection
 
@@ -185,10 +195,11 @@ class Catalog:
                 keys.collection(collection.id),
                 keys.collection_partitions(collection.id),
                 keys.collection_segments(collection.id),
-                keys.active_segments(collection.id),
+                keys.collection_channels(collection.id),
                 keys.collection_indexes(collection.id),
                 *(keys.segment(s.id) for s in segments),
             )
+            self._collect_later(pipe, _segment_objects(segments))
             await pipe.execute()
 
         await self._transaction([keys.collection_segments(collection.id)], body)
@@ -316,15 +327,12 @@ class Catalog:
                 f"collection {collection_name!r} already has the maximum of {limit} partitions",
             )
 
-    async def remove_partition(self, collection_id: int, partition: Partition, segment_ids: list[int]) -> None:
+    async def remove_partition(self, collection_id: int, partition: Partition, segments: list[Segment]) -> None:
         """Removes the partition and the records of its segments."""
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hdel(keys.collection_partitions(collection_id), partition.name)
             pipe.hincrby(keys.collection(collection_id), keys.COLLECTION_VERSION, 1)
-            pipe.hdel(keys.active_segments(collection_id), partition.id)
-            if segment_ids:
-                pipe.srem(keys.collection_segments(collection_id), *segment_ids)
-                pipe.delete(*(keys.segment(i) for i in segment_ids))
+            self._remove_segments(pipe, segments)
             await pipe.execute()
 
     async def _read_collection(self, pipe: Pipeline, collection_id: int) -> Collection:
@@ -342,21 +350,12 @@ class Catalog:
         await self._redis.hsetnx(key, keys.COLLECTION_ID_MODE, int(mode))
         return IdMode(int(await self._redis.hget(key, keys.COLLECTION_ID_MODE)))
 
-    async def bump_version(self, collection_id: int) -> int:
-        return int(
-            await self._redis.hincrby(keys.collection(collection_id), keys.COLLECTION_VERSION, 1)
-        )
-
     # -- segments -----------------------------------------------------------------------------
 
-    async def add_segment(self, segment: Segment, *, make_active: bool) -> None:
+    async def add_segment(self, segment: Segment) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.segment(segment.id), mapping=_segment_hash(segment))
             pipe.sadd(keys.collection_segments(segment.collection_id), segment.id)
-            if make_active:
-                pipe.hset(
-                    keys.active_segments(segment.collection_id), segment.partition_id, segment.id
-                )
             pipe.hincrby(keys.collection(segment.collection_id), keys.COLLECTION_VERSION, 1)
             await pipe.execute()
 
@@ -377,11 +376,32 @@ class Catalog:
                 pipe.hincrby(keys.collection(collection_id), keys.COLLECTION_VERSION, 1)
             await pipe.execute()
 
-    @staticmethod
-    def _remove_segments(pipe: Pipeline, segments: list[Segment]) -> None:
+    def _remove_segments(self, pipe: Pipeline, segments: list[Segment]) -> None:
         for segment in segments:
             pipe.srem(keys.collection_segments(segment.collection_id), segment.id)
             pipe.delete(keys.segment(segment.id))
+        self._collect_later(pipe, _segment_objects(segments))
+
+    # -- objects to delete from the object store ----------------------------------------------
+
+    def _collect_later(self, pipe: Pipeline, prefixes: list[str]) -> None:
+        """Schedules the objects under `prefixes` for deletion, after a grace period in which a
+        search or build that started on them can still read them."""
+        if prefixes:
+            due = now_ms() + self.garbage_grace_ms
+            pipe.zadd(keys.GARBAGE, {prefix: due for prefix in prefixes})
+
+    async def collect_later(self, prefixes: list[str]) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            self._collect_later(pipe, prefixes)
+            await pipe.execute()
+
+    async def due_garbage(self, limit: int) -> list[str]:
+        return list(await self._redis.zrangebyscore(keys.GARBAGE, 0, now_ms(), start=0, num=limit))
+
+    async def garbage_collected(self, prefixes: list[str]) -> None:
+        if prefixes:
+            await self._redis.zrem(keys.GARBAGE, *prefixes)
 
     async def get_segment(self, segment_id: int) -> Segment | None:
         fields = await self._redis.hgetall(keys.segment(segment_id))
@@ -391,11 +411,12 @@ class Catalog:
         ids = sorted(int(i) for i in await self._redis.smembers(keys.collection_segments(collection_id)))
         return await self._segments(ids)
 
-    async def all_segments(self) -> list[Segment]:
-        ids: list[int] = []
-        async for key in self._redis.scan_iter(match=keys.segment("*"), count=1000):
-            ids.append(int(key.rsplit(":", 1)[1]))
-        return await self._segments(sorted(ids))
+    async def segments_of(self, collection_ids: list[int]) -> list[Segment]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for collection_id in collection_ids:
+                pipe.smembers(keys.collection_segments(collection_id))
+            members = await pipe.execute()
+        return await self._segments(sorted(int(i) for ids in members for i in ids))
 
     async def _segments(self, ids: list[int]) -> list[Segment]:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -404,28 +425,66 @@ class Catalog:
             rows = await pipe.execute()
         return [_segment_from_hash(i, row) for i, row in zip(ids, rows) if row]
 
-    async def active_segment(self, collection_id: int, partition_id: int) -> int | None:
-        value = await self._redis.hget(keys.active_segments(collection_id), partition_id)
-        return int(value) if value is not None else None
-
-    async def clear_active(self, segment: Segment) -> None:
-        await self._clear_active(
-            keys=[keys.active_segments(segment.collection_id)],
-            args=[segment.partition_id, segment.id],
-        )
-
-    async def clear_all_active(self, collection_id: int) -> None:
-        await self._redis.delete(keys.active_segments(collection_id))
-
-    async def update_segments(self, segments: list[Segment]) -> list[int]:
-        """Records reported statistics. Returns the ids the catalogue does not know."""
+    async def update_segments(self, node_id: str, segments: list[Segment]) -> list[int]:
+        """Records the statistics a node reports of its segments. Returns the ids the catalogue
+        does not place on that node."""
         if not segments:
             return []
-        args: list[int] = []
+        args: list[str | int] = [node_id]
         for s in segments:
             args += [s.id, int(s.state), s.row_count, s.deleted_count, s.data_bytes, int(s.resident)]
         unknown = await self._update_segments(keys=[keys.segment(s.id) for s in segments], args=args)
         return [int(i) for i in unknown]
+
+    # -- channels -----------------------------------------------------------------------------
+
+    async def channels(self, collection_ids: list[int]) -> list[Channel]:
+        """The channels of these collections (those that exist), by collection and shard."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for collection_id in collection_ids:
+                pipe.hgetall(keys.collection_channels(collection_id))
+            rows = await pipe.execute()
+        return [
+            _channel_from_json(collection_id, int(shard), value)
+            for collection_id, row in zip(collection_ids, rows)
+            for shard, value in sorted(row.items(), key=lambda item: int(item[0]))
+        ]
+
+    async def all_channels(self) -> list[Channel]:
+        return await self.channels([int(i) for i in await self._redis.hvals(keys.COLLECTION_NAMES)])
+
+    async def record_checkpoint(self, channel: Channel) -> bool:
+        """Moves a channel's checkpoint on, if the reporting node still consumes it."""
+        moved = await self._record_checkpoint(
+            keys=[keys.collection_channels(channel.collection_id)],
+            args=[str(channel.shard), channel.node_id, channel.checkpoint],
+        )
+        return bool(moved)
+
+    async def move_channel(self, channel: Channel, node_id: str) -> bool:
+        """Hands a channel (and the segments of its rows) to another node, unless it moved
+        meanwhile. Growing segments are forgotten: the new node replays their rows from the log."""
+        channels_key = keys.collection_channels(channel.collection_id)
+        segments = [s for s in await self.collection_segments(channel.collection_id) if s.shard == channel.shard]
+
+        async def body(pipe: Pipeline) -> bool:
+            current = await pipe.hget(channels_key, str(channel.shard))
+            if current is None or _channel_from_json(channel.collection_id, channel.shard, current).node_id != channel.node_id:
+                return False
+            moved = replace(_channel_from_json(channel.collection_id, channel.shard, current), node_id=node_id)
+            pipe.multi()
+            pipe.hset(channels_key, str(channel.shard), _channel_json(moved))
+            for segment in segments:
+                if segment.state is SegmentState.GROWING:
+                    pipe.srem(keys.collection_segments(segment.collection_id), segment.id)
+                    pipe.delete(keys.segment(segment.id))
+                else:
+                    pipe.hset(keys.segment(segment.id), "node_id", node_id)
+            pipe.hincrby(keys.collection(channel.collection_id), keys.COLLECTION_VERSION, 1)
+            await pipe.execute()
+            return True
+
+        return await self._transaction([channels_key], body)
 
     # -- indexes ------------------------------------------------------------------------------
 
@@ -436,13 +495,14 @@ class Catalog:
             pipe.hincrby(keys.collection(collection_id), keys.COLLECTION_VERSION, 1)
             await pipe.execute()
 
-    async def drop_index(self, collection_id: int, field_name: str, segment_ids: list[int]) -> None:
-        """Removes the index and every segment's build state of it."""
+    async def drop_index(self, collection_id: int, spec: IndexSpec, segment_ids: list[int]) -> None:
+        """Removes the index and every segment's build state of it (and, later, its files)."""
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(keys.collection_indexes(collection_id), field_name)
+            pipe.hdel(keys.collection_indexes(collection_id), spec.field_name)
             pipe.hincrby(keys.collection(collection_id), keys.COLLECTION_VERSION, 1)
             for segment_id in segment_ids:
                 pipe.hdel(keys.segment(segment_id), "index_version", "index_state", "index_reason")
+            self._collect_later(pipe, [bucket.index_file(collection_id, i, spec.version) for i in segment_ids])
             await pipe.execute()
 
     async def queue_builds(self, segment_ids: list[int], index_version: int) -> list[int]:
@@ -609,10 +669,29 @@ def _collection_from_hash(fields: dict[str, str], specs: list[str], partitions: 
     return collection.with_changes(partitions=tuple(sorted(listed, key=lambda p: p.id)))
 
 
+def _segment_objects(segments: list[Segment]) -> list[str]:
+    """The object-store prefixes of segments: their files and their indexes."""
+    return [
+        prefix
+        for s in segments
+        for prefix in (bucket.segment_prefix(s.collection_id, s.id), bucket.index_prefix(s.collection_id, s.id))
+    ]
+
+
+def _channel_json(channel: Channel) -> str:
+    return orjson.dumps({"node_id": channel.node_id, "checkpoint": channel.checkpoint}).decode()
+
+
+def _channel_from_json(collection_id: int, shard: int, value: str) -> Channel:
+    fields = orjson.loads(value)
+    return Channel(collection_id, shard, fields["node_id"], int(fields["checkpoint"]))
+
+
 def _segment_hash(segment: Segment) -> dict[str, str | int]:
     return {
         "collection_id": segment.collection_id,
         "partition_id": segment.partition_id,
+        "shard": segment.shard,
         "node_id": segment.node_id,
         "state": int(segment.state),
         "row_count": segment.row_count,
@@ -635,5 +714,6 @@ def _segment_from_hash(segment_id: int, fields: dict[str, str]) -> Segment:
         index_state=IndexState(int(fields.get("index_state", 0))),
         index_reason=fields.get("index_reason", ""),
         resident=fields.get("resident") == "1",
+        shard=int(fields.get("shard", 0)),
     )
 

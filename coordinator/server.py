@@ -9,7 +9,7 @@ import grpc
 from coordinator.service import CatalogChange, ChangeKind, CoordinatorService, NodeUpkeep
 from coordinator.users import Users
 from quiver.rpc import ok, servicer_method
-from quiver.schema import Collection, IdMode, IndexSpec, Node, RuntimeConfig, Segment
+from quiver.schema import Channel, Collection, IdMode, IndexSpec, Node, NodeRole, RuntimeConfig, Segment
 from quiver_pb import common_pb2 as pb
 from quiver_pb import coordinator_pb2 as cpb
 from quiver_pb.coordinator_pb2_grpc import CoordinatorServicer
@@ -118,16 +118,16 @@ class CoordinatorServer(CoordinatorServicer):
         start = await self.service.allocate_ids(request.count)
         return cpb.AllocateIdsReply(status=ok(), start=start, count=request.count)
 
-    @servicer_method(cpb.AssignSegmentReply)
-    async def AssignSegment(self, request: cpb.AssignSegmentRequest) -> cpb.AssignSegmentReply:
-        segment, node = await self.service.assign_segment(
-            request.collection_id, request.partition_id
+    @servicer_method(cpb.SegmentReply)
+    async def AllocateSegment(self, request: cpb.AllocateSegmentRequest) -> cpb.SegmentReply:
+        segment, collection = await self.service.allocate_segment(
+            request.collection_id, request.partition_id, request.shard, request.node_id
         )
-        return cpb.AssignSegmentReply(status=ok(), segment=segment.to_proto(), node=node.to_proto())
+        return cpb.SegmentReply(status=ok(), segment=segment.to_proto(), collection=collection.to_proto())
 
     @servicer_method(cpb.RoutingReply)
     async def GetRouting(self, request: cpb.CollectionRef) -> cpb.RoutingReply:
-        collection, segments, nodes = await self.service.routing(
+        collection, segments, channels, nodes = await self.service.routing(
             name=request.name, collection_id=request.id
         )
         return cpb.RoutingReply(
@@ -135,6 +135,7 @@ class CoordinatorServer(CoordinatorServicer):
             collection=collection.to_proto(),
             segments=[s.to_proto() for s in segments],
             nodes=[n.to_proto() for n in nodes],
+            channels=[c.to_proto() for c in channels],
         )
 
     @servicer_method(pb.StatusReply)
@@ -150,14 +151,19 @@ class CoordinatorServer(CoordinatorServicer):
     @servicer_method(cpb.NodeReply)
     async def RegisterNode(self, request: cpb.RegisterNodeRequest) -> cpb.NodeReply:
         upkeep = await self.service.register_node(
-            Node.from_proto(request.node), [Segment.from_proto(s) for s in request.segments]
+            Node.from_proto(request.node),
+            [Segment.from_proto(s) for s in request.segments],
+            [Channel.from_proto(c) for c in request.channels],
         )
         return _node_reply(upkeep)
 
     @servicer_method(cpb.NodeReply)
     async def Heartbeat(self, request: cpb.HeartbeatRequest) -> cpb.NodeReply:
         upkeep = await self.service.heartbeat(
-            request.node_id, [Segment.from_proto(s) for s in request.segments]
+            request.node_id,
+            NodeRole(request.role),
+            [Segment.from_proto(s) for s in request.segments],
+            [Channel.from_proto(c) for c in request.channels],
         )
         return _node_reply(upkeep)
 
@@ -184,8 +190,8 @@ class CoordinatorServer(CoordinatorServicer):
         )
 
     @servicer_method(pb.StatusReply)
-    async def SegmentSealed(self, request: pb.SegmentInfo) -> pb.StatusReply:
-        await self.service.segment_sealed(Segment.from_proto(request))
+    async def SegmentFlushed(self, request: pb.SegmentInfo) -> pb.StatusReply:
+        await self.service.segment_flushed(Segment.from_proto(request))
         return pb.StatusReply(status=ok())
 
     @servicer_method(cpb.CollectionReply)
@@ -265,6 +271,8 @@ def _node_reply(upkeep: NodeUpkeep | None) -> cpb.NodeReply:
     return cpb.NodeReply(
         status=ok(),
         drop_segment_ids=upkeep.drop_segment_ids,
+        restore_segments=[s.to_proto() for s in upkeep.restore],
+        channels=[c.to_proto() for c in upkeep.channels],
         index_versions=[
             cpb.IndexVersion(segment_id=i, version=v) for i, v in upkeep.index_versions.items()
         ],

@@ -12,19 +12,22 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from coordinator.catalog import Catalog
 from coordinator.compaction import compaction_plan, worth_compacting
 from coordinator.datanodes import DataNodes
-from quiver import metrics
+from coordinator.placement import Placement
+from quiver import bucket, metrics
 from quiver.catalogue import IndexFamily, check_metric
-from quiver.errors import ErrorCode, QuiverError
+from quiver.errors import METADATA_STORE_DOWN, ErrorCode, QuiverError
 from quiver.ids import now_ms
+from quiver.log import Log
 from quiver.runtime import first_of
 from quiver.schema import (
     DEFAULT_PARTITION,
+    Channel,
     Collection,
     IdMode,
     IndexProgress,
@@ -130,6 +133,7 @@ class CoordinatorService:
         self,
         catalog: Catalog,
         datanodes: DataNodes,
+        log_: Log,
         node_ttl_s: float,
         min_build_rows: int = 4096,
         id_block: int = 100_000,
@@ -137,12 +141,13 @@ class CoordinatorService:
     ) -> None:
         self.catalog = catalog
         self.datanodes = datanodes
+        self.log = log_
+        self.placement = Placement(catalog)
         self.node_ttl_s = node_ttl_s
         self.min_build_rows = min_build_rows
         self.ids = IdBlocks(catalog, id_block)
         self.changes = ChangeFeed()
         self._config: RuntimeConfig | None = None  # Redis holds it; this coordinator writes it
-        self._assign_locks: defaultdict[tuple[int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
         # Compactions of a collection, and drops of it or its partitions, run one at a time.
         self._layout_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.auto_compact_s = auto_compact_s  # 0: compaction only when asked
@@ -161,9 +166,10 @@ class CoordinatorService:
             version=1,
             partitions=(Partition(collection_id + 1, DEFAULT_PARTITION, created),),
         )
-        await self.catalog.create_collection(collection)
+        channels = await self.placement.new_channels(collection_id, collection.shards_num)
+        await self.catalog.create_collection(collection, channels)
         self._changed(collection)
-        log.info("created collection %s (%d)", collection.name, collection.id)
+        log.info("created collection %s (%d) with %d channels", collection.name, collection.id, len(channels))
         return collection
 
     async def collection(self, *, name: str = "", collection_id: int = 0) -> Collection:
@@ -201,10 +207,16 @@ class CoordinatorService:
                 f"collection {name!r} still has aliases {list(collection.aliases)}: drop them first",
             )
         async with self._layout_locks[collection.id]:
+            channels = await self.catalog.channels([collection.id])
             segments = await self.catalog.drop_collection(collection)
         self._changed(collection)
         log.info("dropped collection %s (%d)", collection.name, collection.id)
         await self._drop_on_nodes(segments, f"collection {collection.name!r}")
+        for channel in channels:  # its consumers stop at their next heartbeat
+            try:
+                await self.log.delete_subject(self.log.channel_subject(collection.id, channel.shard))
+            except QuiverError as error:
+                log.warning("the log keeps the messages of dropped collection %s: %s", collection.name, error.message)
 
     async def create_partition(self, name: str, partition_name: str) -> None:
         # By id: reading a collection with thousands of partitions costs more than adding one.
@@ -233,7 +245,7 @@ class CoordinatorService:
                 s for s in await self.catalog.collection_segments(collection.id)
                 if s.partition_id == partition.id
             ]
-            await self.catalog.remove_partition(collection.id, partition, [s.id for s in segments])
+            await self.catalog.remove_partition(collection.id, partition, segments)
         self._changed(collection)
         await self._drop_on_nodes(segments, f"partition {partition_name!r} of {collection.name!r}")
 
@@ -303,34 +315,28 @@ class CoordinatorService:
             )
         return await self.ids.allocate(count)
 
-    async def assign_segment(self, collection_id: int, partition_id: int) -> tuple[Segment, Node]:
-        """The growing segment that takes a partition's inserts, created on demand."""
-        async with self._assign_locks[(collection_id, partition_id)]:
-            collection = await self.collection(collection_id=collection_id)
-            if not any(p.id == partition_id for p in collection.partitions):
-                raise QuiverError(
-                    ErrorCode.PARTITION_NOT_FOUND, f"partition {partition_id} not found"
-                )
-            data_nodes = {n.node_id: n for n in await self.catalog.nodes() if n.role is NodeRole.DATA}
-            active_id = await self.catalog.active_segment(collection_id, partition_id)
-            if active_id is not None:
-                active = await self.catalog.get_segment(active_id)
-                owner = data_nodes.get(active.node_id) if active else None
-                if active and owner and owner.alive and active.state is SegmentState.GROWING:
-                    return active, owner
-            node = _least_loaded(
-                [n for n in data_nodes.values() if n.alive], await self.catalog.all_segments()
+    async def allocate_segment(self, collection_id: int, partition_id: int, shard: int, node_id: str) -> tuple[Segment, Collection]:
+        """A new growing segment for a partition's rows on a channel, recorded on the node that
+        consumes the channel; refused to a node that no longer does (the channel moved)."""
+        collection = await self.collection(collection_id=collection_id)
+        if not any(p.id == partition_id for p in collection.partitions):
+            raise QuiverError(ErrorCode.PARTITION_NOT_FOUND, f"partition {partition_id} not found")
+        channel = next((c for c in await self.catalog.channels([collection_id]) if c.shard == shard), None)
+        if channel is None or channel.node_id != node_id:
+            raise QuiverError(
+                ErrorCode.CHANNEL_MOVED,
+                f"channel {collection_id}/{shard} is consumed by {channel.node_id if channel else 'no node'}, not {node_id}",
             )
-            segment = Segment(
-                id=await self.ids.allocate(1),
-                collection_id=collection_id,
-                partition_id=partition_id,
-                node_id=node.node_id,
-            )
-            await self.catalog.add_segment(segment, make_active=True)
-            self._changed(collection)
-            log.info("segment %d of %s placed on %s", segment.id, collection.name, node.node_id)
-            return segment, node
+        segment = Segment(
+            id=await self.ids.allocate(1),
+            collection_id=collection_id,
+            partition_id=partition_id,
+            node_id=node_id,
+            shard=shard,
+        )
+        await self.catalog.add_segment(segment)
+        self._changed(collection)
+        return segment, collection
 
     async def get_segment(self, segment_id: int) -> tuple[Segment, Collection]:
         segment = await self.catalog.get_segment(segment_id)
@@ -338,8 +344,8 @@ class CoordinatorService:
             raise QuiverError(ErrorCode.SEGMENT_NOT_FOUND, f"segment {segment_id} not found")
         return segment, await self.collection(collection_id=segment.collection_id)
 
-    async def segment_sealed(self, segment: Segment) -> None:
-        await self._record_reports([segment])
+    async def segment_flushed(self, segment: Segment) -> None:
+        await self._record_reports(segment.node_id, [segment])
 
     async def flush(self, names: list[str]) -> None:
         """Seals and persists the growing segments of these collections (all when empty)."""
@@ -347,24 +353,21 @@ class CoordinatorService:
             collections = [await self.collection(name=n) for n in names]
         else:
             collections = [c for c, _ in await self.list_collections()]
-        segments: list[Segment] = []
-        for collection in collections:
-            # New inserts go to new segments while the old ones seal.
-            await self.catalog.clear_all_active(collection.id)
-            segments += await self.catalog.collection_segments(collection.id)
+        ids = [c.id for c in collections]
         nodes = {n.node_id: n for n in await self.catalog.nodes()}
         targets = []
-        for node_id, owned in sorted(_by_node(segments).items()):
+        for node_id in sorted({c.node_id for c in await self.catalog.channels(ids)}):
             node = nodes.get(node_id)
-            if node is not None and node.alive:
-                targets.append(node)
-            elif any(s.state is not SegmentState.FLUSHED for s in owned):
+            if node is None or not node.alive:
                 raise QuiverError(
-                    ErrorCode.UNAVAILABLE, f"data node {node_id} is down: cannot flush its segments"
+                    ErrorCode.UNAVAILABLE,
+                    f"data node {node_id or '(none yet)'} consuming a channel is down: cannot flush its rows",
                 )
-        ids = [c.id for c in collections]
+            targets.append(node)
+        log.info("flushing %s on %s", ", ".join(c.name for c in collections), ", ".join(n.node_id for n in targets))
         reports = await asyncio.gather(*(self.datanodes.flush(node, ids) for node in targets))
-        await self._record_reports([s for report in reports for s in report])
+        for node, report in zip(targets, reports):
+            await self._record_reports(node.node_id, report)
 
     async def compact(self, name: str) -> None:
         """Rewrites segments without their deleted rows and merges small ones, per data node
@@ -415,9 +418,10 @@ class CoordinatorService:
             partition_id=group[0].partition_id,
             node_id=node.node_id,
             state=SegmentState.SEALED,
+            shard=group[0].shard,
         )
         # Recorded first: were the reply lost, the node's next registration settles it.
-        await self.catalog.add_segment(placeholder, make_active=False)
+        await self.catalog.add_segment(placeholder)
         compacted = await self.datanodes.compact(node, placeholder.id, [s.id for s in group])
         await self.catalog.replace_segments(group, compacted)
         self._changed(collection)
@@ -431,40 +435,72 @@ class CoordinatorService:
 
     async def routing(
         self, *, name: str = "", collection_id: int = 0
-    ) -> tuple[Collection, list[Segment], list[Node]]:
+    ) -> tuple[Collection, list[Segment], list[Channel], list[Node]]:
         collection, segments = await self.describe(name=name, collection_id=collection_id)
-        owners = {s.node_id for s in segments}
-        nodes = [n for n in await self.catalog.nodes() if n.node_id in owners]
-        return collection, segments, nodes
+        channels = await self.catalog.channels([collection.id])
+        consumers = {c.node_id for c in channels}
+        nodes = [n for n in await self.catalog.nodes() if n.node_id in consumers]
+        return collection, segments, channels, nodes
 
     # -- membership ---------------------------------------------------------------------------
 
-    async def register_node(self, node: Node, segments: list[Segment]) -> NodeUpkeep:
+    async def register_node(self, node: Node, segments: list[Segment], channels: list[Channel]) -> NodeUpkeep:
         await self.catalog.register_node(node, self.node_ttl_s)
         log.info("%s node %s registered at %s", node.role.name.lower(), node.node_id, node.address)
         if node.role is NodeRole.DATA:
-            await self._forget_vanished(node, segments)
+            await self._forget_lost_growing(node.node_id, segments)
+            await self.placement.reassign_orphans()  # channels that waited for a data node
         self.changes.publish(CatalogChange(ChangeKind.NODES))
-        return await self._record_reports(segments)
+        return await self._upkeep(node.node_id, node.role, segments, channels)
 
-    async def _forget_vanished(self, node: Node, reported: list[Segment]) -> None:
-        """Sealed segments the catalogue places on a node that no longer has them (compacted
-        away, or a compaction that never ran) are forgotten. Growing ones stay: a segment is
-        assigned before its first row reaches the node."""
+    async def _forget_lost_growing(self, node_id: str, reported: list[Segment]) -> None:
+        """A data node that (re)starts has no growing segment yet: the ones the catalogue still
+        places on it died with its last run, and their rows come back from the log into new ones."""
         present = {s.id for s in reported}
-        vanished = [
-            s for s in await self.catalog.all_segments()
-            if s.node_id == node.node_id and s.id not in present and s.state is not SegmentState.GROWING
+        channels = [c for c in await self.catalog.all_channels() if c.node_id == node_id]
+        lost = [
+            s for s in await self.catalog.segments_of(sorted({c.collection_id for c in channels}))
+            if s.node_id == node_id and s.state is SegmentState.GROWING and s.id not in present
         ]
-        if vanished:
-            log.warning("forgetting %d segments %s no longer has", len(vanished), node.node_id)
-            await self.catalog.remove_segments(vanished)
+        if lost:
+            await self.catalog.remove_segments(lost)
 
-    async def heartbeat(self, node_id: str, segments: list[Segment]) -> NodeUpkeep | None:
-        """What the node must drop; None when it must register again."""
+    async def heartbeat(
+        self, node_id: str, role: NodeRole, segments: list[Segment], channels: list[Channel]
+    ) -> NodeUpkeep | None:
+        """What the node must do; None when it must register again."""
         if not await self.catalog.heartbeat(node_id, self.node_ttl_s):
             return None
-        return await self._record_reports(segments)
+        return await self._upkeep(node_id, role, segments, channels)
+
+    async def _upkeep(
+        self, node_id: str, role: NodeRole, segments: list[Segment], channels: list[Channel]
+    ) -> NodeUpkeep:
+        """Records a data node's report (segment statistics, channel checkpoints) and tells it
+        what to consume, what to restore and what to drop."""
+        upkeep = await self._record_reports(node_id, segments)
+        if role is not NodeRole.DATA:
+            return upkeep
+        for channel in channels:
+            await self.catalog.record_checkpoint(replace(channel, node_id=node_id))
+        assigned = [c for c in await self.catalog.all_channels() if c.node_id == node_id]
+        return replace(upkeep, channels=assigned, restore=await self._missing(node_id, assigned, segments))
+
+    async def _missing(self, node_id: str, assigned: list[Channel], reported: list[Segment]) -> list[Segment]:
+        """Flushed segments of the node's channels it does not report: it restores them from
+        the object store (new to it, or its disk was lost). Sealed ones it does not have never
+        reached the bucket (a compaction's output that was never written) and are forgotten;
+        their rows are still in the log past the checkpoint."""
+        present = {s.id for s in reported}
+        missing = [
+            s for s in await self.catalog.segments_of(sorted({c.collection_id for c in assigned}))
+            if s.node_id == node_id and s.id not in present and s.state is not SegmentState.GROWING
+        ]
+        vanished = [s for s in missing if s.state is not SegmentState.FLUSHED]
+        if vanished:
+            log.warning("forgetting %d sealed segments %s never flushed", len(vanished), node_id)
+            await self.catalog.remove_segments(vanished)
+        return [s for s in missing if s.state is SegmentState.FLUSHED]
 
     # -- runtime settings ---------------------------------------------------------------------
 
@@ -480,17 +516,14 @@ class CoordinatorService:
         log.info("runtime settings now version %d: %s", self._config.version, self._config)
         return self._config
 
-    async def _record_reports(self, segments: list[Segment]) -> NodeUpkeep:
+    async def _record_reports(self, node_id: str, segments: list[Segment]) -> NodeUpkeep:
         """Records what a data node reports about its segments, queues the builds its flushed
         segments still need, and says which segments and indexes the node should drop.
 
         Every report queues what is missing, not only what has just been flushed: a flush
         recorded just before Redis or this coordinator went down would otherwise never be
         built. Queueing is idempotent per index version, so a build is never queued twice."""
-        unknown = await self.catalog.update_segments(segments)
-        for segment in segments:
-            if segment.state is not SegmentState.GROWING:
-                await self.catalog.clear_active(segment)
+        unknown = await self.catalog.update_segments(node_id, segments)
         collections = {
             c.id: c
             for c in await self.catalog.get_collections(sorted({s.collection_id for s in segments}))
@@ -531,7 +564,8 @@ class CoordinatorService:
         metrics.INDEX_QUEUE.set(await self.catalog.index_tasks_queued())
 
     async def watch_liveness(self, stop: asyncio.Event) -> None:
-        """Publishes a change whenever a node goes down or comes back."""
+        """Publishes a change whenever a node goes down or comes back, and hands the channels of
+        a data node that went down to live ones."""
         alive: set[str] | None = None
         while not stop.is_set():
             try:
@@ -541,12 +575,29 @@ class CoordinatorService:
                         log.warning("node %s stopped heartbeating: marked down", node_id)
                     self.changes.publish(CatalogChange(ChangeKind.NODES))
                 alive = now_alive
+                if await self.placement.reassign_orphans():
+                    self.changes.publish(CatalogChange(ChangeKind.NODES))
             except Exception:  # Redis hiccup: try again next tick
                 log.exception("liveness check failed")
             try:
                 await asyncio.wait_for(stop.wait(), timeout=self.node_ttl_s / 4)
             except TimeoutError:
                 pass
+
+    async def truncate_log_periodically(self, stop: asyncio.Event, interval_s: float) -> None:
+        """Drops from the log what every channel's checkpoint has passed: it is in the bucket."""
+        truncated: dict[tuple[int, int], int] = {}
+        while not stop.is_set():
+            await first_of(stop, timeout_s=interval_s)
+            try:
+                for channel in await self.catalog.all_channels():
+                    key = (channel.collection_id, channel.shard)
+                    if channel.checkpoint > truncated.get(key, 0):
+                        subject = self.log.channel_subject(channel.collection_id, channel.shard)
+                        await self.log.purge_before(subject, channel.checkpoint + 1)
+                        truncated[key] = channel.checkpoint
+            except (QuiverError, *METADATA_STORE_DOWN) as error:
+                log.warning("truncating the log postponed: %s", error)
 
     # -- indexes ------------------------------------------------------------------------------
 
@@ -584,6 +635,11 @@ class CoordinatorService:
             created_ms=now_ms(),
         )
         await self.catalog.put_index(collection.id, created)
+        if existing is not None and field.is_vector:  # replaced: the old version's files go
+            segments = await self.catalog.collection_segments(collection.id)
+            await self.catalog.collect_later(
+                [bucket.index_file(collection.id, s.id, existing.version) for s in segments]
+            )
         collection = await self.collection(collection_id=collection.id)
         self._changed(collection)
         log.info("index %s (%s) on %s.%s", created.index_name, created.index_type,
@@ -617,11 +673,11 @@ class CoordinatorService:
                 ErrorCode.INDEX_NOT_FOUND, f"collection {name!r} has no index on {field_name!r}"
             )
         if spec.field_name != collection.vector_field.name:  # a scalar index: no builds to undo
-            await self.catalog.drop_index(collection.id, spec.field_name, [])
+            await self.catalog.drop_index(collection.id, spec, [])
             self._changed(collection)
             return
         segments = await self.catalog.collection_segments(collection.id)
-        await self.catalog.drop_index(collection.id, spec.field_name, [s.id for s in segments])
+        await self.catalog.drop_index(collection.id, spec, [s.id for s in segments])
         self._changed(collection)
         # Live nodes drop the index files now; the others when they report them stale.
         nodes = {n.node_id: n for n in await self.catalog.nodes()}
@@ -668,11 +724,13 @@ class CoordinatorService:
 
 @dataclass(frozen=True)
 class NodeUpkeep:
-    """What a data node is told to drop after it reports its segments."""
+    """What a node is told after it reports: what to consume, restore and drop."""
 
     drop_segment_ids: list[int]
     index_versions: dict[int, int]  # segment id -> the index version it should serve (0: none)
     config: RuntimeConfig
+    channels: list[Channel] = field(default_factory=list)  # what it consumes (data nodes)
+    restore: list[Segment] = field(default_factory=list)  # flushed segments it serves and lacks
 
 
 @dataclass(frozen=True)
@@ -688,15 +746,3 @@ def _by_node(segments: Iterable[Segment]) -> dict[str, list[Segment]]:
     for segment in segments:
         owned[segment.node_id].append(segment)
     return owned
-
-
-def _least_loaded(candidates: list[Node], segments: list[Segment]) -> Node:
-    """The live data node with the least data; fewer segments, then node id, break ties."""
-    if not candidates:
-        raise QuiverError(ErrorCode.NO_DATA_NODE, "no data node is available to store new data")
-    data_bytes: defaultdict[str, int] = defaultdict(int)
-    count: defaultdict[str, int] = defaultdict(int)
-    for segment in segments:
-        data_bytes[segment.node_id] += segment.data_bytes
-        count[segment.node_id] += 1
-    return min(candidates, key=lambda n: (data_bytes[n.node_id], count[n.node_id], n.node_id))

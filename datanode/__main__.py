@@ -10,17 +10,24 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from datanode.objects import SegmentObjects
 from datanode.server import DataNodeServer, GrpcCoordinatorLink
 from datanode.service import DataNodeService
 from quiver import config, runtime
 from quiver.devices import local_node
+from quiver.log import Log, LogConfig, add_log_args, log_config
 from quiver.membership import Membership
+from quiver.objectstore import ObjectStore, ObjectStoreConfig, add_object_store_args, object_store_config
 from quiver.rpc import Channels, start_server
 from quiver.schema import NodeRole
 from quiver_pb.coordinator_pb2_grpc import CoordinatorStub
 from quiver_pb.datanode_pb2_grpc import add_DataNodeServicer_to_server
 
 log = logging.getLogger("datanode")
+
+# How often a data node retries what is only in the log: uploads that failed while the object
+# store was away, and delete bitmaps not yet uploaded.
+PERSIST_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,8 @@ class DataNodeConfig:
     node_id: str
     heartbeat_s: float
     search_threads: int
+    object_store: ObjectStoreConfig
+    log: LogConfig
     process: config.ProcessConfig
 
 
@@ -40,6 +49,8 @@ def parse_args(argv: list[str] | None = None) -> DataNodeConfig:
     parser = argparse.ArgumentParser(prog="quiver datanode", description=__doc__)
     config.add_server_args(parser, default_port=19200)
     config.add_coordinator_arg(parser)
+    add_object_store_args(parser)
+    add_log_args(parser)
     parser.add_argument("--data-dir", default=config.env("DATA_DIR", "./quiver-data/datanode"))
     parser.add_argument(
         "--node-id",
@@ -61,6 +72,8 @@ def parse_args(argv: list[str] | None = None) -> DataNodeConfig:
         node_id=args.node_id or stored_node_id(data_dir),
         heartbeat_s=args.heartbeat,
         search_threads=args.search_threads,
+        object_store=object_store_config(args),
+        log=log_config(args),
         process=config.process_config(args),
     )
 
@@ -77,10 +90,18 @@ def stored_node_id(data_dir: Path) -> str:
 
 
 async def serve(cfg: DataNodeConfig, stop: asyncio.Event) -> None:
+    store = ObjectStore.open(cfg.object_store)
+    await store.check()  # an unreachable bucket stops the node here, naming it
+    log_ = await Log.connect(cfg.log, name=cfg.node_id)  # and so does an unreachable log
     channels = Channels()
     coordinator = CoordinatorStub(channels.get(cfg.coordinator))
     service = DataNodeService(
-        cfg.node_id, cfg.data_dir, GrpcCoordinatorLink(coordinator), cfg.search_threads
+        cfg.node_id,
+        cfg.data_dir,
+        GrpcCoordinatorLink(coordinator, cfg.node_id),
+        SegmentObjects(store),
+        log_,
+        cfg.search_threads,
     )
     try:
         await service.start()
@@ -97,14 +118,18 @@ async def serve(cfg: DataNodeConfig, stop: asyncio.Event) -> None:
             service.drop_segments,
             service.keep_indexes,
             service.apply_config,
+            service.restore,
+            service.channel_positions,
+            service.serve_channels,
         )
+        service.channels.refresh = membership.heartbeat_now
         async with runtime.ops_endpoints(cfg.host, cfg.process, stop, membership.ready, service.collect_metrics) as ops:
             await membership.register(stop)
             log.info("data node %s serving on %s (data in %s)", cfg.node_id, node.address, cfg.data_dir)
             runtime.write_ready_file(cfg.process.ready_file, address=node.address, node_id=cfg.node_id, ops_port=ops)
             background = [
                 asyncio.create_task(membership.run(stop)),
-                asyncio.create_task(service.persist_deletes_periodically(stop, 10.0)),
+                asyncio.create_task(service.persist_periodically(stop, PERSIST_INTERVAL_S)),
             ]
             await stop.wait()
             log.info("data node stopping")
@@ -113,6 +138,7 @@ async def serve(cfg: DataNodeConfig, stop: asyncio.Event) -> None:
     finally:
         await service.stop()
         await channels.close()
+        await log_.close()
 
 
 def main(argv: list[str] | None = None) -> None:

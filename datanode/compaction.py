@@ -34,10 +34,11 @@ def finish_interrupted(directories: list[Path]) -> None:
             shutil.rmtree(directory, ignore_errors=True)
 
 
-def write_compacted(
+def stage_compacted(
     meta: SegmentMeta, directory: Path, taken: list[tuple[LocalSegment, np.ndarray]]
-) -> LocalSegment:
-    """Writes the live rows (per the delete flags taken) as a new flushed segment."""
+) -> list[Path]:
+    """Writes the live rows (per the delete flags taken) as a new segment's files, the deletes
+    and rows under temporary names: storage.publish() puts them in place once uploaded."""
     ids, lsns, vectors, scalars = [], [], [], []
     for source, deleted in taken:
         live = np.flatnonzero(~deleted)
@@ -55,9 +56,10 @@ def write_compacted(
         pa.concat_tables(scalars) if scalars else pa.table({}),
     )
     storage.write_meta(directory, meta)
-    storage.write_deletes(directory, np.zeros(len(rows.ids), dtype=bool))
-    storage.write_rows(directory, rows, meta.layout)  # last: the rows file completes it
-    return LocalSegment.open(directory)
+    return [
+        storage.stage_deletes(directory, np.zeros(len(rows.ids), dtype=bool)),
+        storage.stage_rows(directory, rows, meta.layout),  # last: the rows file completes it
+    ]
 
 
 def carry_new_deletes(compacted: LocalSegment, taken: list[tuple[LocalSegment, np.ndarray]]) -> None:
@@ -68,7 +70,7 @@ def carry_new_deletes(compacted: LocalSegment, taken: list[tuple[LocalSegment, n
         live_then = np.flatnonzero(~deleted_then)
         newly = np.flatnonzero(deleted_now & ~deleted_then)
         if len(newly):
-            # Until its deletes file holds them, keep the whole WAL (0): their records are in it.
+            # Until its deletes are uploaded, the checkpoint stays put (0): the log holds them.
             compacted.mark_deleted(base + np.searchsorted(live_then, newly), 0)
         base += len(live_then)
 

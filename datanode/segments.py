@@ -3,7 +3,7 @@
 A growing segment keeps its columns in buffers that grow by doubling; rows below the current
 count never change, so a search can read a snapshot (views up to the count) from a worker
 thread while new rows are appended. Deletes set per-row flags, and only for rows written
-before the delete (by WAL sequence number), so replaying the log gives the same result.
+before the delete (by log sequence number), so replaying the log gives the same result.
 
 A flushed segment always keeps its ids, sequence numbers and delete flags in memory (16 bytes
 and a flag a row); its vectors, scalar columns and index are "resident" only while the node's
@@ -94,14 +94,10 @@ class LocalSegment:
         self._scalars: pa.Table | None = None  # the batches as one table, when resident
         self._deleted = np.zeros(0, dtype=bool)
         self.deleted_count = 0
-        # WAL bookkeeping: the oldest record whose effect on this segment is not yet on disk.
+        # Checkpoint bookkeeping: the oldest log message whose effect on this segment is not yet
+        # in the object store.
         self.unpersisted_rows_lsn: int | None = None
         self.unpersisted_deletes_lsn: int | None = None
-        # Inserts that passed the state check but are not applied yet; sealing waits for them.
-        self.inflight = 0
-        self.drained = asyncio.Event()
-        self.drained.set()
-        self.seal_requested = False
         self.persist_lock = asyncio.Lock()
         self.load_lock = asyncio.Lock()
         self.index_spec: IndexSpec | None = None  # the index on disk, loaded or not
@@ -152,7 +148,7 @@ class LocalSegment:
     @classmethod
     def open(cls, directory: Path) -> LocalSegment:
         """Reads a segment back: flushed (not resident) with its ids and deletes, or empty and
-        growing (the WAL replay fills it)."""
+        growing (consuming its channel fills it)."""
         segment = cls(storage.read_meta(directory), directory)
         if storage.has_rows(directory):
             rows = storage.read_rows(directory, segment.meta.layout)
@@ -303,6 +299,7 @@ class LocalSegment:
             index_version=self.index_spec.version if self.index_spec else 0,
             index_state=IndexState.FINISHED if self.index_spec else IndexState.NONE,
             resident=self.is_resident,
+            shard=self.meta.shard,
         )
 
     # -- persistence --------------------------------------------------------------------------
@@ -323,15 +320,19 @@ class LocalSegment:
         lsns = [x for x in (pending, self.unpersisted_deletes_lsn) if x is not None]
         self.unpersisted_deletes_lsn = min(lsns) if lsns else None
 
-    def write_rows(self, snapshot: Snapshot) -> None:
-        """Writes a sealed segment's file and its deletes (blocking: a worker thread)."""
+    def stage_rows(self, snapshot: Snapshot) -> list[Path]:
+        """Writes a sealed segment's deletes and rows under temporary names (blocking: a worker
+        thread); storage.publish() puts them in place, in that order, once they are uploaded."""
         scalars = snapshot.scalars if snapshot.scalars is not None else pa.table({})
         rows = segmentfile.Rows(snapshot.ids, snapshot.lsns, snapshot.vectors, scalars)
-        storage.write_rows(self.directory, rows, self.meta.layout)
-        storage.write_deletes(self.directory, snapshot.deleted)
+        return [
+            storage.stage_deletes(self.directory, snapshot.deleted),
+            storage.stage_rows(self.directory, rows, self.meta.layout),  # last: the rows file completes it
+        ]
 
     def mark_flushed(self) -> None:
-        """The rows are on disk: trims the growth slack off the buffers (event loop thread)."""
+        """The rows are in the object store and on disk: trims the growth slack off the buffers
+        (event loop thread)."""
         n = self.count
         assert self._vectors is not None
         self._ids, self._lsns = self._ids[:n].copy(), self._lsns[:n].copy()
@@ -342,8 +343,8 @@ class LocalSegment:
         self.unpersisted_rows_lsn = None
         self.state = SegmentState.FLUSHED
 
-    def write_deletes(self, deleted: np.ndarray) -> None:
-        storage.write_deletes(self.directory, deleted)
+    def stage_deletes(self, deleted: np.ndarray) -> Path:
+        return storage.stage_deletes(self.directory, deleted)
 
     def use_index(self, spec: IndexSpec, index: LoadedIndex, mapped_vectors: np.ndarray | None = None) -> bool:
         """Switches to a newly built index, unless a newer one is already in use. The vectors

@@ -2,30 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import grpc
 import numpy as np
 import orjson
 
-from datanode.service import CoordinatorLink, DataNodeService, SegmentSpec
+from datanode.channels import CoordinatorLink, ReadScope, SegmentSpec
+from datanode.service import DataNodeService
 from quiver.catalogue import VectorKind, metric
 from quiver.errors import ErrorCode, QuiverError
 from quiver.packing import pack_distances, pack_ids, pack_table, unpack_ids
-from quiver.rpc import call, ok, servicer_method, status_of
-from quiver.schema import Collection, IndexSpec, Segment
+from quiver.rpc import call, ok, servicer_method
+from quiver.schema import Collection, Consistency, IndexSpec, Segment
 from quiver_pb import common_pb2 as pb
+from quiver_pb import coordinator_pb2 as cpb
 from quiver_pb import datanode_pb2 as dpb
 from quiver_pb.coordinator_pb2_grpc import CoordinatorStub
 from quiver_pb.datanode_pb2_grpc import DataNodeServicer
 
 MAX_TOPK = 16384
-CHUNK_BYTES = 4 * 1024 * 1024  # per streamed message of a segment's vectors
 
 
 class GrpcCoordinatorLink(CoordinatorLink):
-    def __init__(self, stub: CoordinatorStub) -> None:
+    def __init__(self, stub: CoordinatorStub, node_id: str) -> None:
         self._stub = stub
+        self._node_id = node_id
+
+    async def allocate_segment(self, collection_id: int, partition_id: int, shard: int) -> SegmentSpec:
+        request = cpb.AllocateSegmentRequest(
+            collection_id=collection_id, partition_id=partition_id, shard=shard, node_id=self._node_id
+        )
+        reply = await call(self._stub.AllocateSegment, request, peer="coordinator")
+        return SegmentSpec(Segment.from_proto(reply.segment), Collection.from_proto(reply.collection))
 
     async def segment_spec(self, segment_id: int) -> SegmentSpec:
         reply = await call(
@@ -33,31 +39,13 @@ class GrpcCoordinatorLink(CoordinatorLink):
         )
         return SegmentSpec(Segment.from_proto(reply.segment), Collection.from_proto(reply.collection))
 
-    async def segment_sealed(self, segment: Segment) -> None:
-        await call(self._stub.SegmentSealed, segment.to_proto(), peer="coordinator", timeout=5)
+    async def segment_flushed(self, segment: Segment) -> None:
+        await call(self._stub.SegmentFlushed, segment.to_proto(), peer="coordinator", timeout=5)
 
 
 class DataNodeServer(DataNodeServicer):
     def __init__(self, service: DataNodeService) -> None:
         self.service = service
-
-    @servicer_method(pb.StatusReply)
-    async def Insert(self, request: dpb.InsertRequest) -> pb.StatusReply:
-        await self.service.insert(
-            request.segment_id, request.row_count, request.ids, request.vectors, request.scalars, request.token
-        )
-        return pb.StatusReply(status=ok())
-
-    @servicer_method(dpb.DeleteReply)
-    async def Delete(self, request: dpb.DeleteRequest) -> dpb.DeleteReply:
-        deleted = await self.service.delete(
-            request.collection_id,
-            list(request.partition_ids),
-            unpack_ids(request.ids),
-            request.filter,
-            frozenset(request.indexed_fields),
-        )
-        return dpb.DeleteReply(status=ok(), deleted_count=deleted)
 
     @servicer_method(dpb.SearchReply)
     async def Search(self, request: dpb.SearchRequest) -> dpb.SearchReply:
@@ -79,6 +67,7 @@ class DataNodeServer(DataNodeServicer):
             request.filter,
             list(request.output_fields),
             frozenset(request.indexed_fields),
+            _scope(request.scope),
         )
         return dpb.SearchReply(
             status=ok(),
@@ -98,12 +87,15 @@ class DataNodeServer(DataNodeServicer):
             list(request.output_fields),
             request.limit,
             frozenset(request.indexed_fields),
+            _scope(request.scope),
         )
         return dpb.QueryReply(status=ok(), count=count, ids=pack_ids(ids), fields=pack_table(fields))
 
     @servicer_method(dpb.GetVectorsReply)
     async def GetVectors(self, request: dpb.GetVectorsRequest) -> dpb.GetVectorsReply:
-        ids, vectors = await self.service.get_vectors(request.collection_id, unpack_ids(request.ids))
+        ids, vectors = await self.service.get_vectors(
+            request.collection_id, unpack_ids(request.ids), _scope(request.scope)
+        )
         return dpb.GetVectorsReply(status=ok(), ids=pack_ids(ids), vectors=vectors.tobytes())
 
     @servicer_method(dpb.SegmentRowsReply)
@@ -136,29 +128,9 @@ class DataNodeServer(DataNodeServicer):
         segment = await self.service.compact(request.segment_id, list(request.source_segment_ids))
         return dpb.CompactReply(status=ok(), segment=segment.to_proto())
 
-    async def ReadSegment(
-        self, request: pb.SegmentRef, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[dpb.SegmentChunk]:
-        try:
-            vectors = await self.service.rows_for_build(request.segment_id)
-        except QuiverError as error:
-            yield dpb.SegmentChunk(status=status_of(error))
-            return
-        rows_per_chunk = max(1, CHUNK_BYTES // max(1, vectors.strides[0]))
-        for start in range(0, len(vectors), rows_per_chunk):
-            part = vectors[start : start + rows_per_chunk]
-            yield dpb.SegmentChunk(status=ok(), row_count=len(part), vectors=part.tobytes())
-
     @servicer_method(pb.StatusReply)
-    async def LoadIndex(self, request: AsyncIterator[dpb.IndexChunk]) -> pb.StatusReply:
-        first = await anext(aiter(request))
-
-        async def data() -> AsyncIterator[bytes]:
-            yield first.data
-            async for chunk in request:
-                yield chunk.data
-
-        await self.service.load_index(first.segment_id, IndexSpec.from_proto(first.spec), data())
+    async def LoadIndex(self, request: dpb.LoadIndexRequest) -> pb.StatusReply:
+        await self.service.load_index(request.segment_id, IndexSpec.from_proto(request.spec))
         return pb.StatusReply(status=ok())
 
     @servicer_method(pb.StatusReply)
@@ -176,3 +148,11 @@ def _queries(request: dpb.SearchRequest, kind: VectorKind) -> np.ndarray:
             f"{len(request.vectors)} bytes do not hold {request.nq} query vectors",
         )
     return queries.reshape(request.nq, -1)
+
+
+def _scope(scope: dpb.ReadScope) -> ReadScope:
+    return ReadScope(
+        tuple(scope.shards),
+        Consistency(scope.consistency),
+        {c.shard: c.checkpoint for c in scope.session},
+    )

@@ -1,6 +1,6 @@
 """A data node's files: segment metadata, sealed segments as Arrow IPC files (quiver.segmentfile),
 delete bitmaps. The same three files are what a flushed segment is in the object store; the
-node's copies are a cache of them (and, until the upload, of its WAL).
+node's copies are a cache of them.
 
 Every file is written to a temporary name, fsynced, and renamed into place, so a crash leaves
 either the old file or the new one, never half of one.
@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from datanode.wal import fsync_dir
 from quiver import segmentfile
 from quiver.schema import CollectionSchema, VectorLayout
 from quiver.segmentfile import Rows
@@ -38,6 +37,7 @@ class SegmentMeta:
     seal_bytes: int
     # Set on a compaction's output: the segments it replaces once its rows file exists.
     replaces: tuple[int, ...] = ()
+    shard: int = 0  # the channel whose rows it holds
 
     @property
     def layout(self) -> VectorLayout:
@@ -52,6 +52,7 @@ class SegmentMeta:
                 "schema": orjson.loads(self.schema.to_json()),
                 "seal_bytes": self.seal_bytes,
                 "replaces": list(self.replaces),
+                "shard": self.shard,
             }
         )
 
@@ -65,11 +66,13 @@ class SegmentMeta:
             schema=CollectionSchema.from_json(orjson.dumps(d["schema"]).decode()),
             seal_bytes=d["seal_bytes"],
             replaces=tuple(d.get("replaces", ())),
+            shard=d.get("shard", 0),
         )
 
 
-def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """Calls write(temp_path), then fsyncs and renames the result to `path`."""
+def stage(path: Path, write: Callable[[Path], object]) -> Path:
+    """Calls write(temp_path) beside `path` and fsyncs the result; returns the temp path, which
+    publish() renames into place (after an upload, for the files the object store holds)."""
     temp = path.with_name(path.name + ".tmp")
     write(temp)
     fd = os.open(temp, os.O_RDONLY)
@@ -77,8 +80,26 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(temp, path)
-    fsync_dir(path.parent)
+    return temp
+
+
+def fsync_dir(directory: Path) -> None:
+    """Makes a rename or a new file in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(temp: Path) -> None:
+    """Renames a staged file to its final name (the temp name without ".tmp")."""
+    os.replace(temp, temp.with_suffix(""))
+    fsync_dir(temp.parent)
+
+
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    publish(stage(path, write))
 
 
 def write_meta(directory: Path, meta: SegmentMeta) -> None:
@@ -90,8 +111,8 @@ def read_meta(directory: Path) -> SegmentMeta:
     return SegmentMeta.from_json((directory / META_FILE).read_bytes())
 
 
-def write_rows(directory: Path, rows: Rows, layout: VectorLayout) -> None:
-    write_atomically(directory / DATA_FILE, lambda temp: segmentfile.write(temp, rows, layout))
+def stage_rows(directory: Path, rows: Rows, layout: VectorLayout) -> Path:
+    return stage(directory / DATA_FILE, lambda temp: segmentfile.write(temp, rows, layout))
 
 
 def has_rows(directory: Path) -> bool:
@@ -102,10 +123,10 @@ def read_rows(directory: Path, layout: VectorLayout) -> Rows:
     return segmentfile.read(directory / DATA_FILE, layout)
 
 
-def write_deletes(directory: Path, deleted: np.ndarray) -> None:
+def stage_deletes(directory: Path, deleted: np.ndarray) -> Path:
     packed = np.packbits(deleted, bitorder="little").tobytes()
     header = _DELETES_HEADER.pack(len(deleted), zlib.crc32(packed))
-    write_atomically(directory / DELETES_FILE, lambda p: p.write_bytes(header + packed))
+    return stage(directory / DELETES_FILE, lambda p: p.write_bytes(header + packed))
 
 
 def read_deletes(directory: Path, rows: int) -> np.ndarray:

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from indexnode.server import IndexNodeServer
 from indexnode.worker import BuildWorker
 from quiver import config, runtime
+from quiver.objectstore import ObjectStore, ObjectStoreConfig, add_object_store_args, object_store_config
 from quiver.devices import local_node
 from quiver.membership import Membership
 from quiver.rpc import Channels, start_server
@@ -38,6 +39,7 @@ class IndexNodeConfig:
     claim_timeout_s: float
     build_threads: int
     use_gpu: bool
+    object_store: ObjectStoreConfig
     process: config.ProcessConfig
 
 
@@ -70,6 +72,7 @@ def parse_args(argv: list[str] | None = None) -> IndexNodeConfig:
         default=config.env("NO_GPU", "") not in ("", "0", "false"),
         help="build on the CPU even where faiss sees a GPU",
     )
+    add_object_store_args(parser)
     args = parser.parse_args(argv)
     return IndexNodeConfig(
         host=args.host,
@@ -82,11 +85,14 @@ def parse_args(argv: list[str] | None = None) -> IndexNodeConfig:
         claim_timeout_s=args.claim_timeout,
         build_threads=args.build_threads,
         use_gpu=not args.no_gpu,
+        object_store=object_store_config(args),
         process=config.process_config(args),
     )
 
 
 async def serve(cfg: IndexNodeConfig, stop: asyncio.Event) -> None:
+    store = ObjectStore.open(cfg.object_store)
+    await store.check()  # an unreachable bucket stops the node here, naming it
     channels = Channels()
     redis = Redis.from_url(cfg.redis_url, decode_responses=True)
     faiss.omp_set_num_threads(cfg.build_threads)
@@ -98,7 +104,7 @@ async def serve(cfg: IndexNodeConfig, stop: asyncio.Event) -> None:
         address = runtime.advertised(cfg.host, cfg.advertise_host, port)
         node = servicer.node = local_node(cfg.node_id, NodeRole.INDEX, address, cfg.use_gpu)
         coordinator = CoordinatorStub(channels.get(cfg.coordinator))
-        worker = BuildWorker(redis, coordinator, channels, cfg.node_id, cfg.claim_timeout_s, node.gpu_count)
+        worker = BuildWorker(redis, store, coordinator, channels, cfg.node_id, cfg.claim_timeout_s, node.gpu_count)
         membership = Membership(coordinator, node, cfg.heartbeat_s, apply_config=worker.apply_config)
         async with runtime.ops_endpoints(cfg.host, cfg.process, stop, membership.ready) as ops:
             await membership.register(stop)

@@ -1,4 +1,5 @@
-"""The index node's build loop: takes tasks from the Redis Stream, builds, ships the index back.
+"""The index node's build loop: takes tasks from the Redis Stream, reads the segment from the
+object store, builds, writes the index there, and has the data node serving the segment load it.
 
 Tasks are read through a consumer group, so each goes to one index node and stays pending
 until that node acknowledges it. While a build runs, the node keeps re-claiming its task so
@@ -10,21 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
-import grpc
-import numpy as np
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from indexnode.builder import build
-from quiver import keys, metrics, runtime
+from quiver import bucket, keys, metrics, runtime, segmentfile
 from quiver.errors import METADATA_STORE_DOWN, ErrorCode, QuiverError, metadata_store_error
-from quiver.rpc import Channels, call, check, rpc_error
+from quiver.objectstore import ObjectStore
+from quiver.rpc import Channels, call
 from quiver.schema import Collection, IndexSpec, Node, RuntimeConfig
-from quiver_pb import common_pb2 as pb
 from quiver_pb import coordinator_pb2 as cpb
 from quiver_pb import datanode_pb2 as dpb
 from quiver_pb.coordinator_pb2_grpc import CoordinatorStub
@@ -32,8 +32,7 @@ from quiver_pb.datanode_pb2_grpc import DataNodeStub
 
 log = logging.getLogger(__name__)
 
-UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024
-TRANSFER_TIMEOUT_S = 3600.0
+LOAD_TIMEOUT_S = 600.0  # the data node downloads and loads the index before it answers
 _RETRY_LATER = {ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT}
 
 
@@ -48,6 +47,7 @@ class BuildWorker:
     def __init__(
         self,
         redis: Redis,
+        store: ObjectStore,
         coordinator: CoordinatorStub,
         channels: Channels,
         node_id: str,
@@ -55,6 +55,7 @@ class BuildWorker:
         gpus: int = 0,
     ) -> None:
         self._redis = redis
+        self._store = store
         self._coordinator = coordinator
         self._channels = channels
         self._node_id = node_id
@@ -168,37 +169,21 @@ class BuildWorker:
         data_node = DataNodeStub(self._channels.get(owner.address))
         peer = f"data node {owner.node_id} at {owner.address}"
         started = time.perf_counter()
-        vectors = await self._read_rows(data_node, task.segment_id, collection, peer)
-        log.info("building %s over %d rows of segment %d", spec.index_type, len(vectors), task.segment_id)
-        data = await asyncio.to_thread(build, spec, collection.layout, vectors, self._gpu)
-        await self._upload(data_node, task.segment_id, spec, data, peer)
+        with tempfile.TemporaryDirectory(prefix="quiver-build-") as scratch:
+            rows = Path(scratch) / "data.arrow"
+            await self._store.get_to_file(bucket.segment_rows(collection.id, task.segment_id), rows)
+            vectors = (await asyncio.to_thread(segmentfile.read, rows, collection.layout)).vectors
+            log.info("building %s over %d rows of segment %d", spec.index_type, len(vectors), task.segment_id)
+            data = await asyncio.to_thread(build, spec, collection.layout, vectors, self._gpu)
+            del vectors  # they point into the file's mapping
+        await self._store.put(bucket.index_file(collection.id, task.segment_id, spec.version), data)
+        del data
+        request = dpb.LoadIndexRequest(segment_id=task.segment_id, spec=spec.to_proto())
+        await call(data_node.LoadIndex, request, peer=peer, timeout=LOAD_TIMEOUT_S)
         await self._finish(task, failed=False)
         metrics.INDEX_BUILD_SECONDS.labels(index_type=spec.index_type).observe(time.perf_counter() - started)
         metrics.INDEX_BUILDS.labels(outcome="finished").inc()
         self.builds += 1
-
-    async def _read_rows(
-        self, data_node: DataNodeStub, segment_id: int, collection: Collection, peer: str
-    ) -> np.ndarray:
-        parts = []
-        try:
-            async for chunk in data_node.ReadSegment(pb.SegmentRef(segment_id=segment_id), timeout=TRANSFER_TIMEOUT_S):
-                check(chunk.status)
-                parts.append(collection.layout.unpack(chunk.vectors, chunk.row_count))
-        except grpc.aio.AioRpcError as error:
-            raise rpc_error(error, peer) from None
-        return np.concatenate(parts) if parts else np.empty((0, collection.layout.width), collection.layout.dtype)
-
-    async def _upload(
-        self, data_node: DataNodeStub, segment_id: int, spec: IndexSpec, data: bytes, peer: str
-    ) -> None:
-        async def chunks() -> AsyncIterator[dpb.IndexChunk]:
-            view = memoryview(data)
-            yield dpb.IndexChunk(segment_id=segment_id, spec=spec.to_proto(), data=bytes(view[:UPLOAD_CHUNK_BYTES]))
-            for start in range(UPLOAD_CHUNK_BYTES, len(data), UPLOAD_CHUNK_BYTES):
-                yield dpb.IndexChunk(data=bytes(view[start : start + UPLOAD_CHUNK_BYTES]))
-
-        await call(data_node.LoadIndex, chunks(), peer=peer, timeout=TRANSFER_TIMEOUT_S)
 
     async def _finish(self, task: Task, failed: bool, reason: str = "") -> None:
         await call(

@@ -29,6 +29,7 @@ from ingestnode.sync import SyncSettings, SyncWorker
 from managed.embedding import Embedder, EmbeddingPool, available_cpus
 from quiver import config, runtime
 from quiver.cluster import ClusterClient
+from quiver.log import LogConfig, add_log_args, log_config
 from quiver.rpc import start_server
 from quiver_pb.ingestnode_pb2_grpc import add_IngestNodeServicer_to_server
 
@@ -41,6 +42,7 @@ class IngestNodeConfig:
     port: int
     advertise_host: str
     coordinator: str
+    log: LogConfig
     redis_url: str
     node_id: str
     data_dir: Path
@@ -61,6 +63,7 @@ def parse_args(argv: list[str] | None = None) -> IngestNodeConfig:
     parser = argparse.ArgumentParser(prog="quiver ingestnode", description=__doc__)
     config.add_server_args(parser, default_port=19400)
     config.add_coordinator_arg(parser)
+    add_log_args(parser)
     parser.add_argument("--redis-url", default=config.env("REDIS_URL", config.DEFAULT_REDIS_URL))
     parser.add_argument(
         "--node-id",
@@ -113,6 +116,7 @@ def parse_args(argv: list[str] | None = None) -> IngestNodeConfig:
         port=args.port,
         advertise_host=args.advertise_host,
         coordinator=args.coordinator,
+        log=log_config(args),
         redis_url=args.redis_url,
         node_id=args.node_id or f"ingestnode-{socket.gethostname()}-{secrets.token_hex(3)}",
         data_dir=Path(args.data_dir),
@@ -132,7 +136,8 @@ def parse_args(argv: list[str] | None = None) -> IngestNodeConfig:
 
 async def serve(cfg: IngestNodeConfig, stop: asyncio.Event) -> None:
     redis = Redis.from_url(cfg.redis_url, decode_responses=True)
-    cluster = ClusterClient(cfg.coordinator)
+    cluster = ClusterClient(cfg.coordinator, cfg.log, name=cfg.node_id)
+    await cluster.connect()  # an unreachable log stops the node here, naming it
     follower = asyncio.create_task(cluster.follow_catalog(stop))
     # Syncs embed in a worker process (started on the first sync, not now: most nodes of a
     # test cluster never embed); queries embed in a thread of this one, so that a long sync

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import socket
 import sys
 import tempfile
@@ -14,12 +15,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from quiver.cluster import ClusterClient
 from proxy.http import observe
 from proxy.surfaces import managed, v1, v2
 from proxy.surfaces.auth import Access, Credentials, RateLimiter
 from proxy.surfaces.limits import DATA_BODY_BYTES, DEFAULT_INSERT_BODY_BYTES, MIB
 from quiver import config, runtime
+from quiver.cluster import ClusterClient
+from quiver.log import LogConfig, add_log_args, log_config
 
 log = logging.getLogger("proxy")
 WORKER_START_TIMEOUT_S = 60.0
@@ -31,6 +33,7 @@ class ProxyConfig:
     v1_port: int
     http_port: int
     coordinator: str
+    log: LogConfig
     max_body_bytes: int
     max_upload_bytes: int
     auth: bool
@@ -57,6 +60,7 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
         help="Milvus 2.x REST v2 and managed-index port",
     )
     config.add_coordinator_arg(parser)
+    add_log_args(parser)
     parser.add_argument(
         "--ingestnode",
         default=config.env("INGESTNODE", ""),
@@ -108,6 +112,7 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
         v1_port=args.v1_port,
         http_port=args.http_port,
         coordinator=args.coordinator,
+        log=log_config(args),
         max_body_bytes=args.max_body_mb * MIB,
         max_upload_bytes=args.max_upload_mb * MIB,
         auth=not args.no_auth,
@@ -132,7 +137,8 @@ def http_app(cluster: ClusterClient, cfg: ProxyConfig, limiter: RateLimiter) -> 
 
 
 async def serve(cfg: ProxyConfig, stop: asyncio.Event) -> None:
-    cluster = ClusterClient(cfg.coordinator)
+    cluster = ClusterClient(cfg.coordinator, cfg.log, name=f"proxy-{os.getpid()}")
+    await cluster.connect()  # an unreachable log stops the proxy here, naming it
     follower = asyncio.create_task(cluster.follow_catalog(stop))
     runners: list[web.AppRunner] = []
     limiter = RateLimiter(cfg.rate_limit, cfg.rate_burst)

@@ -1,11 +1,13 @@
 """The client side of the cluster, for the roles that serve users (the proxy, ingest nodes): one
-client for the coordinator and every data node.
+client for the coordinator, the log and every data node.
 
-Routing metadata (collections, which nodes hold their segments, segment assignments) is cached
-while the client follows the coordinator's catalog stream, which invalidates entries as they
-change; while the stream is down nothing is cached. Searches, lookups and deletes fan out to
-every data node that holds segments of the collection, one call per node with everything
-packed, and a node that is down fails the request with its name: never a partial answer.
+Writes are published to the collection's shard channels in the log and acknowledged once the
+log has them; no data node needs to be up. Routing metadata (collections, which node consumes
+each channel) is cached while the client follows the coordinator's catalog stream, which
+invalidates entries as they change; while the stream is down nothing is cached. Reads fan out to
+the nodes that consume the collection's channels (they serve its segments too), one call per node
+with everything packed, and a channel without a live consumer fails the request naming it:
+never a partial answer.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import logging
 import secrets
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,11 +26,15 @@ import pyarrow as pa
 
 from quiver.batching import MicroBatcher
 from quiver.catalogue import Metric
+from quiver.channels import MAX_MESSAGE_BYTES, pack_delete, pack_insert, shard_of
 from quiver.errors import ErrorCode, QuiverError
+from quiver.log import Log, LogConfig
 from quiver.packing import pack_ids, pack_table, unpack_distances, unpack_ids, unpack_table
 from quiver.rpc import Channels, call, check, request_metadata, rpc_error
 from quiver.schema import (
+    Channel,
     Collection,
+    Consistency,
     IdMode,
     IndexProgress,
     IndexSpec,
@@ -47,32 +54,40 @@ from quiver_pb.datanode_pb2_grpc import DataNodeStub
 log = logging.getLogger(__name__)
 
 ID_BLOCK = 100_000
-INSERT_ATTEMPTS = 20
-UNAVAILABLE_RETRY_S = 5.0  # how long an insert waits for its node to come back
+READ_TIMEOUT_S = 60.0
+# How long a read is retried while a channel it needs has no node serving it yet (a node that
+# just took a channel over restores its segments first): a blip, not an error, for the client.
+UNAVAILABLE_RETRY_S = 3.0
+# Queries that resolve a delete's filter to row ids take every match.
+ALL_MATCHES = 1 << 62
 
 
 @dataclass(frozen=True)
 class Routing:
     collection: Collection
     segments: tuple[Segment, ...]
-    nodes: dict[str, Node]  # the nodes that own the segments
+    channels: tuple[Channel, ...]
+    nodes: dict[str, Node]  # the nodes that consume the channels
 
-    def owners(self, partition_ids: set[int], segment_ids: set[int]) -> list[Node]:
-        """The nodes to ask; raises naming any that is down."""
-        wanted = {
-            s.node_id
-            for s in self.segments
-            if (not partition_ids or s.partition_id in partition_ids)
-            and (not segment_ids or s.id in segment_ids)
-        }
-        down = sorted(n for n in wanted if n not in self.nodes or not self.nodes[n].alive)
+    def consumers(self) -> list[tuple[Node, list[int]]]:
+        """Each node to ask with the channels it answers for; raises naming any channel whose
+        consumer is down (its channels move to a live node within seconds)."""
+        by_node: defaultdict[str, list[int]] = defaultdict(list)
+        down = []
+        for channel in self.channels:
+            node = self.nodes.get(channel.node_id)
+            if node is None or not node.alive:
+                down.append(channel)
+            else:
+                by_node[node.node_id].append(channel.shard)
         if down:
+            named = ", ".join(f"{c.collection_id}/{c.shard} (on {c.node_id or 'no node yet'})" for c in down)
             raise QuiverError(
                 ErrorCode.UNAVAILABLE,
-                f"data node{'s' if len(down) > 1 else ''} {', '.join(down)} holding segments of "
-                f"collection {self.collection.name!r} {'are' if len(down) > 1 else 'is'} down",
+                f"channel{'s' if len(down) > 1 else ''} {named} of collection {self.collection.name!r} "
+                f"{'have' if len(down) > 1 else 'has'} no live data node; retry shortly",
             )
-        return [self.nodes[n] for n in sorted(wanted)]
+        return [(self.nodes[node_id], shards) for node_id, shards in sorted(by_node.items())]
 
 
 @dataclass(frozen=True)
@@ -101,12 +116,6 @@ class QueryResult:
     fields: pa.Table | None
 
 
-@dataclass(frozen=True)
-class Assignment:
-    segment_id: int
-    node: Node
-
-
 class IdBlock:
     """Ids reserved from the coordinator in blocks, handed out locally."""
 
@@ -132,21 +141,34 @@ class IdBlock:
 
 
 class ClusterClient:
-    def __init__(self, coordinator_address: str) -> None:
+    def __init__(self, coordinator_address: str, log_config: LogConfig, name: str) -> None:
         self.channels = Channels()
         self.coordinator = CoordinatorStub(self.channels.get(coordinator_address))
         self.ids = IdBlock(self.coordinator)
+        self._log_config, self._name = log_config, name
+        self._log: Log | None = None
+        # The last log position of this client's writes per channel, for Session reads.
+        self._written: dict[tuple[int, int], int] = {}
         self._watching = False
         # Bumped by every invalidation: an answer fetched across one is not cached.
         self._generation = 0
         self._collections: dict[str, Collection] = {}
         self._routing: dict[int, Routing] = {}
-        self._assignments: dict[tuple[int, int], Assignment] = {}
-        self._assign_locks: defaultdict[tuple[int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
         self._searches: MicroBatcher[SearchResult] = MicroBatcher(_split_hits)
+
+    async def connect(self) -> None:
+        """Connects to the log; raises naming it when it cannot be reached."""
+        self._log = await Log.connect(self._log_config, name=self._name)
+
+    @property
+    def log(self) -> Log:
+        assert self._log is not None, "connect() first"
+        return self._log
 
     async def close(self) -> None:
         await self.channels.close()
+        if self._log is not None:
+            await self._log.close()
 
     # -- cache upkeep -------------------------------------------------------------------------
 
@@ -182,12 +204,10 @@ class ClusterClient:
             self._forget_collection(event.collection_id, event.collection_name)
         elif event.kind == cpb.CatalogEvent.NODES_CHANGED:
             self._routing.clear()
-            self._assignments.clear()
 
     def _forget_all(self) -> None:
         self._collections.clear()
         self._routing.clear()
-        self._assignments.clear()
 
     def _forget_routing(self, collection_id: int) -> None:
         self._generation += 1
@@ -200,8 +220,6 @@ class ClusterClient:
             if collection.id == collection_id:
                 del self._collections[cached_name]
         self._routing.pop(collection_id, None)
-        for key in [k for k in self._assignments if k[0] == collection_id]:
-            del self._assignments[key]
 
     # -- cluster state ------------------------------------------------------------------------
 
@@ -279,7 +297,8 @@ class ClusterClient:
 
     async def load(self, collection: Collection) -> None:
         """Has every data node load the collection's segments and indexes into memory."""
-        await self._fan_out(collection, "Load", dpb.NodeFlushRequest(collection_ids=[collection.id]))
+        request = dpb.NodeFlushRequest(collection_ids=[collection.id])
+        await self._fan_out(collection, lambda stub, scope: stub.Load(request, **_call_options()))
 
     async def gpus_available(self) -> bool:
         """Whether an index node that is up can build on a GPU."""
@@ -360,7 +379,7 @@ class ClusterClient:
             self.coordinator.Flush, cpb.FlushRequest(collection_names=names), peer="coordinator"
         )
 
-    # -- inserts ------------------------------------------------------------------------------
+    # -- writes -------------------------------------------------------------------------------
 
     async def insert(
         self,
@@ -371,7 +390,7 @@ class ClusterClient:
         scalars: pa.Table | None = None,
         check_mode: bool = True,
     ) -> np.ndarray:
-        """Stores the rows durably on their segment's data node; returns their row ids.
+        """Publishes the rows to their channels; returns their row ids once the log has them.
         `check_mode` holds a collection to one way of giving ids (upserts bring their keys)."""
         mode = IdMode.AUTO if ids is None else IdMode.USER
         if check_mode and collection.id_mode is not mode:
@@ -383,58 +402,48 @@ class ClusterClient:
             self._forget_collection(collection.id, collection.name)
         if ids is None:
             ids = await self.ids.take(len(vectors))
-        request = dpb.InsertRequest(
-            row_count=len(vectors),
-            ids=pack_ids(ids),
-            vectors=np.ascontiguousarray(vectors).tobytes(),
-            scalars=pack_table(scalars),
-            token=secrets.randbits(64) | 1,
-        )
-        key = (collection.id, partition_id)
-        for attempt in range(INSERT_ATTEMPTS):
-            assignment = await self._assignment(key)
-            request.segment_id = assignment.segment_id
-            try:
-                await self._insert_on(assignment, request)
-                return ids
-            except QuiverError as error:
-                self._assignments.pop(key, None)
-                if error.code is not ErrorCode.SEGMENT_NOT_GROWING:
-                    raise
-                await asyncio.sleep(min(0.01 * attempt, 0.1))
-        raise QuiverError(ErrorCode.UNAVAILABLE, "no growing segment could take the rows; retry")
+        vectors = np.ascontiguousarray(vectors)
+        scalar_bytes = scalars.nbytes / max(scalars.num_rows, 1) if scalars is not None else 0
+        rows_per_message = max(1, int(MAX_MESSAGE_BYTES // (vectors[0].nbytes + 8 + scalar_bytes)))
+        messages = []
+        for shard, rows in _by_shard(ids, collection.shards_num):
+            for start in range(0, len(rows), rows_per_message):
+                part = rows[start : start + rows_per_message]
+                data = pack_insert(
+                    partition_id, ids[part], vectors[part].tobytes(), pack_table(scalars.take(part) if scalars is not None else None)
+                )
+                messages.append((shard, data))
+        await self._publish(collection, messages)
+        return ids
 
-    async def _insert_on(self, assignment: Assignment, request: dpb.InsertRequest) -> None:
-        """Sends the rows to their segment's node, again while the node is unavailable (it may be
-        restarting): the request's token keeps a retry from storing them twice. Never to another
-        node, which could store them beside a copy the first one did write."""
-        stub = DataNodeStub(self.channels.get(assignment.node.address))
-        deadline = asyncio.get_running_loop().time() + UNAVAILABLE_RETRY_S
-        while True:
-            try:
-                await call(stub.Insert, request, peer=_peer(assignment.node))
-                return
-            except QuiverError as error:
-                if error.code is not ErrorCode.UNAVAILABLE or asyncio.get_running_loop().time() > deadline:
-                    raise
-                await asyncio.sleep(0.2)
+    async def delete(
+        self,
+        collection: Collection,
+        ids: np.ndarray | None = None,
+        filter_text: str = "",
+        partition_ids: set[int] | None = None,
+    ) -> int:
+        """Deletes rows by row id, or the rows a filter matches now (resolved to their ids, so
+        a replay of the log deletes exactly those); returns how many ids it deleted."""
+        if filter_text:
+            ids = (await self.query(collection, partition_ids or set(), filter_text, [], ALL_MATCHES)).ids
+        if ids is None or not len(ids):
+            return 0
+        partitions = sorted(partition_ids or ())
+        await self._publish(collection, [(shard, pack_delete(partitions, ids[rows])) for shard, rows in _by_shard(ids, collection.shards_num)])
+        return len(ids)
 
-    async def _assignment(self, key: tuple[int, int]) -> Assignment:
-        async with self._assign_locks[key]:
-            cached = self._assignments.get(key)
-            if cached is not None:
-                return cached
-            generation = self._generation
-            reply = await call(
-                self.coordinator.AssignSegment,
-                cpb.AssignSegmentRequest(collection_id=key[0], partition_id=key[1]),
-                peer="coordinator",
-            )
-            assignment = Assignment(reply.segment.id, Node.from_proto(reply.node))
-            self._forget_routing(key[0])  # the segment may sit on a node new to this collection
-            if self._cacheable(generation):
-                self._assignments[key] = assignment
-            return assignment
+    async def _publish(self, collection: Collection, messages: list[tuple[int, bytes]]) -> None:
+        """Publishes the messages of one request (each once, whatever retries happen inside)."""
+        request = secrets.token_hex(8)
+
+        async def publish(number: int, shard: int, data: bytes) -> None:
+            subject = self.log.channel_subject(collection.id, shard)
+            seq = await self.log.publish(subject, data, msg_id=f"{request}.{number}")
+            key = (collection.id, shard)
+            self._written[key] = max(self._written.get(key, 0), seq)
+
+        await asyncio.gather(*(publish(i, shard, data) for i, (shard, data) in enumerate(messages)))
 
     # -- reads and deletes --------------------------------------------------------------------
 
@@ -449,46 +458,60 @@ class ClusterClient:
         routing = Routing(
             collection=Collection.from_proto(reply.collection),
             segments=tuple(Segment.from_proto(s) for s in reply.segments),
+            channels=tuple(Channel.from_proto(c) for c in reply.channels),
             nodes={n.node_id: Node.from_proto(n) for n in reply.nodes},
         )
         if self._cacheable(generation):
             self._routing[collection.id] = routing
         return routing
 
+    def _scope(self, collection: Collection, shards: list[int], consistency: Consistency) -> dpb.ReadScope:
+        if consistency is Consistency.DEFAULT:
+            consistency = Consistency.named(collection.consistency_level) if collection.consistency_level else Consistency.STRONG
+            if consistency is Consistency.DEFAULT:
+                consistency = Consistency.STRONG
+        session = [
+            pb.ChannelInfo(collection_id=collection.id, shard=shard, checkpoint=self._written.get((collection.id, shard), 0))
+            for shard in shards
+        ] if consistency is Consistency.SESSION else []
+        return dpb.ReadScope(shards=shards, consistency=int(consistency), session=session)
+
     async def _fan_out(
         self,
         collection: Collection,
-        method: str,
-        request: Any,
-        partition_ids: set[int] | None = None,
-        segment_ids: set[int] | None = None,
+        send: Callable[[DataNodeStub, dpb.ReadScope], Awaitable[Any]],
+        consistency: Consistency = Consistency.DEFAULT,
     ) -> list[Any]:
-        """Calls `method` on every data node holding matching segments; retries once with fresh
-        routing if a node is unreachable (it may have restarted on another address)."""
-        for attempt in (0, 1):
+        """Sends a request to every node consuming the collection's channels, each with the
+        channels it answers for. A node that is unreachable or answers that it cannot serve a
+        channel yet (it just moved, or is being restored) is asked again with fresh routing for
+        a few seconds before the caller sees the error."""
+        deadline = asyncio.get_running_loop().time() + UNAVAILABLE_RETRY_S
+        delay = 0.05
+        while True:
             routing = await self.routing(collection)
-            nodes = routing.owners(partition_ids or set(), segment_ids or set())
+            consumers = routing.consumers()
             calls = [
-                getattr(DataNodeStub(self.channels.get(n.address)), method)(
-                    request, timeout=60, metadata=request_metadata()
-                )
-                for n in nodes
+                send(DataNodeStub(self.channels.get(node.address)), self._scope(collection, shards, consistency))
+                for node, shards in consumers
             ]
             replies = await asyncio.gather(*calls, return_exceptions=True)
-            failed = [
-                (n, r) for n, r in zip(nodes, replies) if isinstance(r, grpc.aio.AioRpcError)
-            ]
-            if failed and attempt == 0:
+            unavailable = any(
+                isinstance(r, grpc.aio.AioRpcError) or (not isinstance(r, BaseException) and r.status.code == ErrorCode.UNAVAILABLE)
+                for r in replies
+            )
+            if unavailable and asyncio.get_running_loop().time() < deadline:
                 self._forget_routing(collection.id)
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, 0.5)
                 continue
-            for node, reply in zip(nodes, replies):
+            for (node, _), reply in zip(consumers, replies):
                 if isinstance(reply, grpc.aio.AioRpcError):
                     raise rpc_error(reply, _peer(node))
                 if isinstance(reply, BaseException):
                     raise reply
                 check(reply.status)
             return list(replies)
-        raise AssertionError("unreachable")
 
     async def search(
         self,
@@ -501,15 +524,17 @@ class ClusterClient:
         params_json: str = "",
         filter_text: str = "",
         output_fields: list[str] | None = None,
+        consistency: Consistency = Consistency.DEFAULT,
     ) -> SearchResult:
         """Exact merge of every node's top-k, with the hits' output fields. Concurrent
         searches that differ only in their query vectors share one call to each node."""
         key = (collection.id, collection.version, k, metric.name, tuple(sorted(partition_ids)),
-               tuple(sorted(segment_ids)), params_json, filter_text, tuple(output_fields or ()))
+               tuple(sorted(segment_ids)), params_json, filter_text, tuple(output_fields or ()), consistency)
 
         async def run(batch: np.ndarray) -> SearchResult:
             return await self._search_now(
-                collection, batch, k, metric, partition_ids, segment_ids, params_json, filter_text, output_fields
+                collection, batch, k, metric, partition_ids, segment_ids, params_json, filter_text, output_fields,
+                consistency,
             )
 
         return await self._searches.call(key, queries, run)
@@ -525,9 +550,10 @@ class ClusterClient:
         params_json: str,
         filter_text: str,
         output_fields: list[str] | None,
+        consistency: Consistency,
     ) -> SearchResult:
         nq = len(queries)
-        request = dpb.SearchRequest(
+        request = dict(
             collection_id=collection.id,
             partition_ids=sorted(partition_ids),
             segment_ids=sorted(segment_ids),
@@ -540,7 +566,11 @@ class ClusterClient:
             output_fields=output_fields or [],
             indexed_fields=_scalar_indexed(collection),
         )
-        replies = await self._fan_out(collection, "Search", request, partition_ids, segment_ids)
+        replies = await self._fan_out(
+            collection,
+            lambda stub, scope: stub.Search(dpb.SearchRequest(**request, scope=scope), **_call_options()),
+            consistency,
+        )
         if not replies:
             return SearchResult(*empty_hits(nq, k), None)
         ids = [unpack_ids(r.ids).reshape(nq, k) for r in replies]
@@ -550,8 +580,9 @@ class ClusterClient:
         best_ids = np.take_along_axis(all_ids, order, 1)
         best_distances = np.take_along_axis(all_distances, order, 1)
         fields = None
-        if output_fields:
-            fields = _follow(order, ids, [unpack_table(r.fields) for r in replies], k)
+        tables = [unpack_table(r.fields) for r in replies]
+        if output_fields and any(t is not None for t in tables):  # None: no node had a segment
+            fields = _follow(order, ids, tables, k)
         return SearchResult(best_ids, best_distances, fields)
 
     async def query(
@@ -562,9 +593,10 @@ class ClusterClient:
         output_fields: list[str],
         limit: int,
         offset: int = 0,
+        consistency: Consistency = Consistency.DEFAULT,
     ) -> QueryResult:
         """Rows that pass the filter, ordered by id: how many, and the page asked for."""
-        request = dpb.QueryRequest(
+        request = dict(
             collection_id=collection.id,
             partition_ids=sorted(partition_ids),
             filter=filter_text,
@@ -572,7 +604,11 @@ class ClusterClient:
             limit=offset + limit,
             indexed_fields=_scalar_indexed(collection),
         )
-        replies = await self._fan_out(collection, "Query", request, partition_ids)
+        replies = await self._fan_out(
+            collection,
+            lambda stub, scope: stub.Query(dpb.QueryRequest(**request, scope=scope), **_call_options()),
+            consistency,
+        )
         count = sum(r.count for r in replies)
         ids = [unpack_ids(r.ids) for r in replies]
         tables = [unpack_table(r.fields) for r in replies]
@@ -586,34 +622,23 @@ class ClusterClient:
         return QueryResult(count, all_ids[page], fields)
 
     async def get_vectors(
-        self, collection: Collection, ids: np.ndarray
+        self, collection: Collection, ids: np.ndarray, consistency: Consistency = Consistency.DEFAULT
     ) -> dict[int, np.ndarray]:
-        request = dpb.GetVectorsRequest(collection_id=collection.id, ids=pack_ids(ids))
+        packed = pack_ids(ids)
         found: dict[int, np.ndarray] = {}
         layout = collection.layout
-        for reply in await self._fan_out(collection, "GetVectors", request):
+        replies = await self._fan_out(
+            collection,
+            lambda stub, scope: stub.GetVectors(
+                dpb.GetVectorsRequest(collection_id=collection.id, ids=packed, scope=scope), **_call_options()
+            ),
+            consistency,
+        )
+        for reply in replies:
             vectors = layout.unpack(reply.vectors)
             for row_id, vector in zip(unpack_ids(reply.ids).tolist(), vectors):
                 found.setdefault(row_id, vector)
         return found
-
-    async def delete(
-        self,
-        collection: Collection,
-        ids: np.ndarray | None = None,
-        filter_text: str = "",
-        partition_ids: set[int] | None = None,
-    ) -> int:
-        """Deletes rows by row id or by filter on every node; returns how many were deleted."""
-        request = dpb.DeleteRequest(
-            collection_id=collection.id,
-            ids=pack_ids(ids if ids is not None else np.empty(0, dtype=np.int64)),
-            filter=filter_text,
-            partition_ids=sorted(partition_ids or ()),
-            indexed_fields=_scalar_indexed(collection),
-        )
-        replies = await self._fan_out(collection, "Delete", request, partition_ids)
-        return sum(r.deleted_count for r in replies)
 
     async def segment_ids(self, collection: Collection) -> set[int]:
         return {s.id for s in (await self.routing(collection)).segments}
@@ -628,7 +653,8 @@ class ClusterClient:
                 ErrorCode.SEGMENT_NOT_FOUND,
                 f"segment {segment_id} is not a segment of collection {collection.name!r}",
             )
-        (node,) = routing.owners(set(), {segment_id})
+        [segment] = [s for s in routing.segments if s.id == segment_id]
+        [node] = [node for node, shards in routing.consumers() if segment.shard in shards]
         reply = await call(
             DataNodeStub(self.channels.get(node.address)).SegmentRows,
             dpb.SegmentRowsRequest(
@@ -691,6 +717,18 @@ def _follow(order: np.ndarray, ids: list[np.ndarray], tables: list[pa.Table | No
     offsets = np.cumsum([0] + [t.num_rows if t is not None else 0 for t in tables])
     combined = pa.concat_tables([t for t in tables if t is not None])
     return combined.take(offsets[nodes[hit]] + rows[hit])
+
+
+def _by_shard(ids: np.ndarray, shards: int) -> list[tuple[int, np.ndarray]]:
+    """The positions of the rows of each channel (every row when there is one channel)."""
+    if shards == 1:
+        return [(0, np.arange(len(ids)))]
+    of = shard_of(ids, shards)
+    return [(shard, rows) for shard in range(shards) if len(rows := np.flatnonzero(of == shard))]
+
+
+def _call_options() -> dict[str, Any]:
+    return {"timeout": READ_TIMEOUT_S, "metadata": request_metadata()}
 
 
 def _peer(node: Node) -> str:

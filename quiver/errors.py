@@ -38,8 +38,8 @@ class ErrorCode(IntEnum):
     DEFAULT_PARTITION = 204  # the default partition cannot be dropped
 
     SEGMENT_NOT_FOUND = 300
-    SEGMENT_NOT_GROWING = 301  # the segment sealed: ask the coordinator for a new one
-    STORAGE_FULL = 302  # a node's disk is full: the write was refused, nothing stored
+    STORAGE_FULL = 302  # a disk is full (the log's, a node's): the write was refused, nothing stored
+    CHANNEL_MOVED = 303  # another data node consumes the shard channel now
 
     NO_DATA_NODE = 400
     NODE_NOT_REGISTERED = 401
@@ -84,7 +84,7 @@ RETRIABLE = frozenset(
     {
         ErrorCode.UNAVAILABLE,
         ErrorCode.TIMEOUT,
-        ErrorCode.SEGMENT_NOT_GROWING,
+        ErrorCode.STORAGE_FULL,
         ErrorCode.NO_DATA_NODE,
     }
 )

@@ -56,9 +56,11 @@ def collection_partitions(collection_id: int) -> str:
     return f"{PREFIX}:collection:{collection_id}:partitions"
 
 
-def active_segments(collection_id: int) -> str:
-    """HASH partition id -> the growing segment that takes that partition's inserts."""
-    return f"{PREFIX}:collection:{collection_id}:active"
+def collection_channels(collection_id: int) -> str:
+    """HASH shard -> JSON {"node_id", "checkpoint"}: the collection's shard channels in the log,
+    the data node that consumes each, and the log sequence up to which what it carried is in
+    the object store."""
+    return f"{PREFIX}:collection:{collection_id}:channels"
 
 
 def collection_indexes(collection_id: int) -> str:
@@ -70,6 +72,11 @@ def segment(segment_id: int) -> str:
     """HASH of one segment: the fields of quiver.SegmentInfo but its id. index_version,
     index_state and index_reason are the build of that index version."""
     return f"{PREFIX}:segment:{segment_id}"
+
+
+# ZSET object-store key prefix -> when its objects may be deleted (unix ms): the files of dropped
+# and compacted segments and of dropped indexes, kept a grace period for readers still on them.
+GARBAGE = f"{PREFIX}:garbage"
 
 
 # STREAM of index build tasks (fields segment_id, index_version), read by the consumer group

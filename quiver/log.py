@@ -52,6 +52,11 @@ HEARTBEATS_MISSED = 3.5
 CONSUMER_INACTIVE_S = 120.0  # an abandoned consumer (a reader that died) vanishes after this
 BARRIER_TTL_S = 600  # caught_up's barrier messages expire; by then every caller waiting on one gave up
 
+# 409 statuses that end a pull without anything wrong with the consumer.
+PULL_ENDED = frozenset({"Message Size Exceeds MaxBytes", "Batch Completed"})
+# JetStream's refusals for want of disk: insufficient resources, storage resources exceeded.
+OUT_OF_STORAGE = frozenset({10023, 10047})
+
 # JetStream's header names (as plain strings: nats-py's are str enums).
 MSG_ID_HEADER = "Nats-Msg-Id"
 STATUS_HEADER = "Status"
@@ -323,6 +328,8 @@ class Log:
             try:
                 return await request()
             except _TRANSIENT as error:
+                if isinstance(error, nats.js.errors.APIError) and error.err_code in OUT_OF_STORAGE:
+                    raise _out_of_storage(what, error) from error  # no point waiting for disk
                 if time.monotonic() + backoff >= deadline:
                     raise LogUnavailable(
                         f"{what}: the log (NATS JetStream) did not answer within {RETRY_BUDGET_S:.0f} s "
@@ -331,9 +338,18 @@ class Log:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 0.5)
             except nats.js.errors.APIError as error:
+                if error.err_code in OUT_OF_STORAGE:
+                    raise _out_of_storage(what, error) from error
                 raise LogRejected(f"{what}: JetStream refused: {error.description} (error {error.err_code})") from error
             except nats.errors.ConnectionClosedError as error:
                 raise LogUnavailable(f"{what}: the connection to the log is closed") from error
+
+
+def _out_of_storage(what: str, error: nats.js.errors.APIError) -> LogRejected:
+    return LogRejected(
+        f"{what}: the log (NATS JetStream) is out of storage; nothing was stored ({error.description})",
+        ErrorCode.STORAGE_FULL,
+    )
 
 
 async def _why_unreachable(server: str, last_error: Exception) -> str:
@@ -441,7 +457,13 @@ class ChannelReader:
         """
         try:
             async with asyncio.timeout(timeout_s):
-                barrier_seq = await asyncio.shield(self._barrier_after_now())
+                try:
+                    barrier_seq = await asyncio.shield(self._barrier_after_now())
+                except LogRejected as error:
+                    if error.code is not ErrorCode.STORAGE_FULL:
+                        raise
+                    await self._drained()  # no barrier fits, and no write can be acknowledged
+                    return
                 while self._applied_through < barrier_seq:
                     await self._progress.wait()
         except TimeoutError:
@@ -449,6 +471,19 @@ class ChannelReader:
                 f"the reader of {self.subject} did not catch up within {timeout_s:g} s "
                 f"(applied through sequence {self._applied_through})"
             ) from None
+
+    async def _drained(self) -> None:
+        """While the log is out of storage it acknowledges no write, so every acknowledged one is
+        stored already: caught up once the consumer has nothing pending and the caller applied
+        everything it delivered."""
+        while True:
+            if self._consumer is not None:
+                info = await self._log._retrying(
+                    f"reading {self.subject}", lambda: self._log._js.consumer_info(self._log.cfg.stream, self._consumer)
+                )
+                if info.num_pending == 0 and (info.delivered.stream_seq or 0) <= max(self._applied_through, self.position):
+                    return
+            await asyncio.sleep(0.05)
 
     async def close(self) -> None:
         if self._closed:
@@ -583,8 +618,8 @@ class ChannelReader:
                 self._pull_open = False
         elif status == "100":
             pass  # idle heartbeat: the pull and its consumer are alive
-        elif status in ("404", "408") or headers.get(DESCRIPTION_HEADER) == "Message Size Exceeds MaxBytes":
-            self._pull_open = False  # the pull ended: expired, or the next message would not fit
+        elif status in ("404", "408") or headers.get(DESCRIPTION_HEADER) in PULL_ENDED:
+            self._pull_open = False  # the pull ended: expired, done, or the next message would not fit
         else:
             # 409 Consumer Deleted, Leadership Change, ...; 503: nobody serves the consumer.
             self._lost = ("status", f"the consumer answered {status} {headers.get(DESCRIPTION_HEADER, '')}".rstrip())

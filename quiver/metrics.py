@@ -21,11 +21,8 @@ HTTP_SECONDS = Histogram(
 RPC_REQUESTS = Counter("quiver_rpc_requests", "gRPC calls served", ["method", "code"])
 RPC_SECONDS = Histogram("quiver_rpc_seconds", "gRPC call latency, server side", ["method"], buckets=_SECONDS)
 
-ROWS_INSERTED = Counter("quiver_rows_inserted", "rows a data node acknowledged")
+ROWS_INSERTED = Counter("quiver_rows_inserted", "rows a data node applied from its channels")
 ROWS_DELETED = Counter("quiver_rows_deleted", "deletes a data node applied")
-WAL_FSYNC_SECONDS = Histogram(
-    "quiver_wal_fsync_seconds", "write-ahead log group commit: write and fsync", buckets=_SECONDS
-)
 SEGMENTS = Gauge("quiver_segments", "segments a data node holds, by state", ["state"])
 ROWS_STORED = Gauge("quiver_rows_stored", "rows a data node holds (deleted ones included until compaction)")
 DAMAGED_SEGMENTS = Counter("quiver_damaged_segments", "segments set aside at start-up: their files could not be read")
@@ -55,4 +52,13 @@ LOG_PUBLISH_FAILURES = Counter(
 LOG_CONSUMED_MESSAGES = Counter("quiver_log_consumed_messages", "log messages a channel reader handed on")
 LOG_CONSUMER_RESETS = Counter(
     "quiver_log_consumer_resets", "channel readers that re-created their JetStream consumer, by cause", ["reason"]
+)
+
+OBJECT_STORE_REQUESTS = Counter(
+    "quiver_object_store_requests", "object store operations, by outcome (ok, not_found, unavailable, error)",
+    ["op", "outcome"],
+)
+OBJECT_STORE_BYTES = Counter("quiver_object_store_bytes", "bytes moved to (put) and from (get) the object store", ["op"])
+OBJECT_STORE_SECONDS = Histogram(
+    "quiver_object_store_seconds", "object store operation latency, retries included", ["op"], buckets=_SECONDS
 )

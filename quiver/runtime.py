@@ -8,15 +8,18 @@ import ctypes
 import ctypes.util
 import functools
 import json
+import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from quiver import logs
 from quiver.config import ProcessConfig
+from quiver.errors import QuiverError
 from quiver.ops import Collect, OpsServer, Readiness
 
 
@@ -45,7 +48,11 @@ def run(role: str, process: ProcessConfig, main: Callable[[asyncio.Event], Await
             stop.set()
             await trimming
 
-    asyncio.run(runner())
+    try:
+        asyncio.run(runner())
+    except QuiverError as error:  # what it needs is unreachable (the log, the bucket): one clear line
+        logging.getLogger(role).error("%s stopped: %s", role, error.message)
+        sys.exit(1)
 
 
 async def first_of(*events: asyncio.Event, timeout_s: float) -> None:

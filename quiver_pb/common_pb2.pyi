@@ -44,6 +44,14 @@ class IndexState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FINISHED: _ClassVar[IndexState]
     FAILED: _ClassVar[IndexState]
 
+class Consistency(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSISTENCY_DEFAULT: _ClassVar[Consistency]
+    STRONG: _ClassVar[Consistency]
+    BOUNDED: _ClassVar[Consistency]
+    SESSION: _ClassVar[Consistency]
+    EVENTUALLY: _ClassVar[Consistency]
+
 class NodeRole(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     NODE_ROLE_NONE: _ClassVar[NodeRole]
@@ -74,6 +82,11 @@ QUEUED: IndexState
 BUILDING: IndexState
 FINISHED: IndexState
 FAILED: IndexState
+CONSISTENCY_DEFAULT: Consistency
+STRONG: Consistency
+BOUNDED: Consistency
+SESSION: Consistency
+EVENTUALLY: Consistency
 NODE_ROLE_NONE: NodeRole
 DATA_NODE: NodeRole
 INDEX_NODE: NodeRole
@@ -155,7 +168,7 @@ class IndexSpec(_message.Message):
     def __init__(self, index_name: _Optional[str] = ..., field_name: _Optional[str] = ..., index_type: _Optional[str] = ..., metric_type: _Optional[str] = ..., params_json: _Optional[str] = ..., version: _Optional[int] = ..., dialect_name: _Optional[str] = ..., created_ms: _Optional[int] = ...) -> None: ...
 
 class CollectionInfo(_message.Message):
-    __slots__ = ("id", "name", "fields", "metric_type", "index_file_size_mb", "created_ms", "id_mode", "version", "partitions", "indexes", "enable_dynamic_field", "description", "consistency_level", "released", "aliases")
+    __slots__ = ("id", "name", "fields", "metric_type", "index_file_size_mb", "created_ms", "id_mode", "version", "partitions", "indexes", "enable_dynamic_field", "description", "consistency_level", "released", "aliases", "shards_num")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     FIELDS_FIELD_NUMBER: _ClassVar[int]
@@ -171,6 +184,7 @@ class CollectionInfo(_message.Message):
     CONSISTENCY_LEVEL_FIELD_NUMBER: _ClassVar[int]
     RELEASED_FIELD_NUMBER: _ClassVar[int]
     ALIASES_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_NUM_FIELD_NUMBER: _ClassVar[int]
     id: int
     name: str
     fields: _containers.RepeatedCompositeFieldContainer[FieldSchema]
@@ -186,10 +200,11 @@ class CollectionInfo(_message.Message):
     consistency_level: str
     released: bool
     aliases: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[FieldSchema, _Mapping]]] = ..., metric_type: _Optional[str] = ..., index_file_size_mb: _Optional[int] = ..., created_ms: _Optional[int] = ..., id_mode: _Optional[_Union[IdMode, str]] = ..., version: _Optional[int] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ..., indexes: _Optional[_Iterable[_Union[IndexSpec, _Mapping]]] = ..., enable_dynamic_field: _Optional[bool] = ..., description: _Optional[str] = ..., consistency_level: _Optional[str] = ..., released: _Optional[bool] = ..., aliases: _Optional[_Iterable[str]] = ...) -> None: ...
+    shards_num: int
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[FieldSchema, _Mapping]]] = ..., metric_type: _Optional[str] = ..., index_file_size_mb: _Optional[int] = ..., created_ms: _Optional[int] = ..., id_mode: _Optional[_Union[IdMode, str]] = ..., version: _Optional[int] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ..., indexes: _Optional[_Iterable[_Union[IndexSpec, _Mapping]]] = ..., enable_dynamic_field: _Optional[bool] = ..., description: _Optional[str] = ..., consistency_level: _Optional[str] = ..., released: _Optional[bool] = ..., aliases: _Optional[_Iterable[str]] = ..., shards_num: _Optional[int] = ...) -> None: ...
 
 class SegmentInfo(_message.Message):
-    __slots__ = ("id", "collection_id", "partition_id", "node_id", "state", "row_count", "deleted_count", "data_bytes", "index_version", "index_state", "index_reason", "resident")
+    __slots__ = ("id", "collection_id", "partition_id", "node_id", "state", "row_count", "deleted_count", "data_bytes", "index_version", "index_state", "index_reason", "resident", "shard")
     ID_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -202,6 +217,7 @@ class SegmentInfo(_message.Message):
     INDEX_STATE_FIELD_NUMBER: _ClassVar[int]
     INDEX_REASON_FIELD_NUMBER: _ClassVar[int]
     RESIDENT_FIELD_NUMBER: _ClassVar[int]
+    SHARD_FIELD_NUMBER: _ClassVar[int]
     id: int
     collection_id: int
     partition_id: int
@@ -214,7 +230,20 @@ class SegmentInfo(_message.Message):
     index_state: IndexState
     index_reason: str
     resident: bool
-    def __init__(self, id: _Optional[int] = ..., collection_id: _Optional[int] = ..., partition_id: _Optional[int] = ..., node_id: _Optional[str] = ..., state: _Optional[_Union[SegmentState, str]] = ..., row_count: _Optional[int] = ..., deleted_count: _Optional[int] = ..., data_bytes: _Optional[int] = ..., index_version: _Optional[int] = ..., index_state: _Optional[_Union[IndexState, str]] = ..., index_reason: _Optional[str] = ..., resident: _Optional[bool] = ...) -> None: ...
+    shard: int
+    def __init__(self, id: _Optional[int] = ..., collection_id: _Optional[int] = ..., partition_id: _Optional[int] = ..., node_id: _Optional[str] = ..., state: _Optional[_Union[SegmentState, str]] = ..., row_count: _Optional[int] = ..., deleted_count: _Optional[int] = ..., data_bytes: _Optional[int] = ..., index_version: _Optional[int] = ..., index_state: _Optional[_Union[IndexState, str]] = ..., index_reason: _Optional[str] = ..., resident: _Optional[bool] = ..., shard: _Optional[int] = ...) -> None: ...
+
+class ChannelInfo(_message.Message):
+    __slots__ = ("collection_id", "shard", "node_id", "checkpoint")
+    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    SHARD_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    collection_id: int
+    shard: int
+    node_id: str
+    checkpoint: int
+    def __init__(self, collection_id: _Optional[int] = ..., shard: _Optional[int] = ..., node_id: _Optional[str] = ..., checkpoint: _Optional[int] = ...) -> None: ...
 
 class SegmentRef(_message.Message):
     __slots__ = ("segment_id",)

@@ -132,35 +132,31 @@ class AllocateIdsReply(_message.Message):
     count: int
     def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., start: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
 
-class AssignSegmentRequest(_message.Message):
-    __slots__ = ("collection_id", "partition_id")
+class AllocateSegmentRequest(_message.Message):
+    __slots__ = ("collection_id", "partition_id", "shard", "node_id")
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_ID_FIELD_NUMBER: _ClassVar[int]
+    SHARD_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
     collection_id: int
     partition_id: int
-    def __init__(self, collection_id: _Optional[int] = ..., partition_id: _Optional[int] = ...) -> None: ...
-
-class AssignSegmentReply(_message.Message):
-    __slots__ = ("status", "segment", "node")
-    STATUS_FIELD_NUMBER: _ClassVar[int]
-    SEGMENT_FIELD_NUMBER: _ClassVar[int]
-    NODE_FIELD_NUMBER: _ClassVar[int]
-    status: _common_pb2.Status
-    segment: _common_pb2.SegmentInfo
-    node: _common_pb2.NodeInfo
-    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., segment: _Optional[_Union[_common_pb2.SegmentInfo, _Mapping]] = ..., node: _Optional[_Union[_common_pb2.NodeInfo, _Mapping]] = ...) -> None: ...
+    shard: int
+    node_id: str
+    def __init__(self, collection_id: _Optional[int] = ..., partition_id: _Optional[int] = ..., shard: _Optional[int] = ..., node_id: _Optional[str] = ...) -> None: ...
 
 class RoutingReply(_message.Message):
-    __slots__ = ("status", "collection", "segments", "nodes")
+    __slots__ = ("status", "collection", "segments", "nodes", "channels")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
     status: _common_pb2.Status
     collection: _common_pb2.CollectionInfo
     segments: _containers.RepeatedCompositeFieldContainer[_common_pb2.SegmentInfo]
     nodes: _containers.RepeatedCompositeFieldContainer[_common_pb2.NodeInfo]
-    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., collection: _Optional[_Union[_common_pb2.CollectionInfo, _Mapping]] = ..., segments: _Optional[_Iterable[_Union[_common_pb2.SegmentInfo, _Mapping]]] = ..., nodes: _Optional[_Iterable[_Union[_common_pb2.NodeInfo, _Mapping]]] = ...) -> None: ...
+    channels: _containers.RepeatedCompositeFieldContainer[_common_pb2.ChannelInfo]
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., collection: _Optional[_Union[_common_pb2.CollectionInfo, _Mapping]] = ..., segments: _Optional[_Iterable[_Union[_common_pb2.SegmentInfo, _Mapping]]] = ..., nodes: _Optional[_Iterable[_Union[_common_pb2.NodeInfo, _Mapping]]] = ..., channels: _Optional[_Iterable[_Union[_common_pb2.ChannelInfo, _Mapping]]] = ...) -> None: ...
 
 class FlushRequest(_message.Message):
     __slots__ = ("collection_names",)
@@ -169,36 +165,44 @@ class FlushRequest(_message.Message):
     def __init__(self, collection_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RegisterNodeRequest(_message.Message):
-    __slots__ = ("node", "segments")
+    __slots__ = ("node", "segments", "channels")
     NODE_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
     node: _common_pb2.NodeInfo
     segments: _containers.RepeatedCompositeFieldContainer[_common_pb2.SegmentInfo]
-    def __init__(self, node: _Optional[_Union[_common_pb2.NodeInfo, _Mapping]] = ..., segments: _Optional[_Iterable[_Union[_common_pb2.SegmentInfo, _Mapping]]] = ...) -> None: ...
+    channels: _containers.RepeatedCompositeFieldContainer[_common_pb2.ChannelInfo]
+    def __init__(self, node: _Optional[_Union[_common_pb2.NodeInfo, _Mapping]] = ..., segments: _Optional[_Iterable[_Union[_common_pb2.SegmentInfo, _Mapping]]] = ..., channels: _Optional[_Iterable[_Union[_common_pb2.ChannelInfo, _Mapping]]] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
-    __slots__ = ("node_id", "role", "segments")
+    __slots__ = ("node_id", "role", "segments", "channels")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     role: _common_pb2.NodeRole
     segments: _containers.RepeatedCompositeFieldContainer[_common_pb2.SegmentInfo]
-    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.NodeRole, str]] = ..., segments: _Optional[_Iterable[_Union[_common_pb2.SegmentInfo, _Mapping]]] = ...) -> None: ...
+    channels: _containers.RepeatedCompositeFieldContainer[_common_pb2.ChannelInfo]
+    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.NodeRole, str]] = ..., segments: _Optional[_Iterable[_Union[_common_pb2.SegmentInfo, _Mapping]]] = ..., channels: _Optional[_Iterable[_Union[_common_pb2.ChannelInfo, _Mapping]]] = ...) -> None: ...
 
 class NodeReply(_message.Message):
-    __slots__ = ("status", "drop_segment_ids", "register_again", "index_versions", "config")
+    __slots__ = ("status", "drop_segment_ids", "register_again", "index_versions", "config", "restore_segments", "channels")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     DROP_SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
     REGISTER_AGAIN_FIELD_NUMBER: _ClassVar[int]
     INDEX_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
     status: _common_pb2.Status
     drop_segment_ids: _containers.RepeatedScalarFieldContainer[int]
     register_again: bool
     index_versions: _containers.RepeatedCompositeFieldContainer[IndexVersion]
     config: _common_pb2.RuntimeConfig
-    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., drop_segment_ids: _Optional[_Iterable[int]] = ..., register_again: _Optional[bool] = ..., index_versions: _Optional[_Iterable[_Union[IndexVersion, _Mapping]]] = ..., config: _Optional[_Union[_common_pb2.RuntimeConfig, _Mapping]] = ...) -> None: ...
+    restore_segments: _containers.RepeatedCompositeFieldContainer[_common_pb2.SegmentInfo]
+    channels: _containers.RepeatedCompositeFieldContainer[_common_pb2.ChannelInfo]
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., drop_segment_ids: _Optional[_Iterable[int]] = ..., register_again: _Optional[bool] = ..., index_versions: _Optional[_Iterable[_Union[IndexVersion, _Mapping]]] = ..., config: _Optional[_Union[_common_pb2.RuntimeConfig, _Mapping]] = ..., restore_segments: _Optional[_Iterable[_Union[_common_pb2.SegmentInfo, _Mapping]]] = ..., channels: _Optional[_Iterable[_Union[_common_pb2.ChannelInfo, _Mapping]]] = ...) -> None: ...
 
 class IndexVersion(_message.Message):
     __slots__ = ("segment_id", "version")

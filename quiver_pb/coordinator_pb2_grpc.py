@@ -105,11 +105,6 @@ class CoordinatorStub:
                 request_serializer=quiver__pb_dot_coordinator__pb2.AllocateIdsRequest.SerializeToString,
                 response_deserializer=quiver__pb_dot_coordinator__pb2.AllocateIdsReply.FromString,
                 _registered_method=True)
-        self.AssignSegment = channel.unary_unary(
-                '/quiver.Coordinator/AssignSegment',
-                request_serializer=quiver__pb_dot_coordinator__pb2.AssignSegmentRequest.SerializeToString,
-                response_deserializer=quiver__pb_dot_coordinator__pb2.AssignSegmentReply.FromString,
-                _registered_method=True)
         self.GetRouting = channel.unary_unary(
                 '/quiver.Coordinator/GetRouting',
                 request_serializer=quiver__pb_dot_coordinator__pb2.CollectionRef.SerializeToString,
@@ -150,13 +145,18 @@ class CoordinatorStub:
                 request_serializer=quiver__pb_dot_common__pb2.RuntimeConfig.SerializeToString,
                 response_deserializer=quiver__pb_dot_coordinator__pb2.ConfigReply.FromString,
                 _registered_method=True)
+        self.AllocateSegment = channel.unary_unary(
+                '/quiver.Coordinator/AllocateSegment',
+                request_serializer=quiver__pb_dot_coordinator__pb2.AllocateSegmentRequest.SerializeToString,
+                response_deserializer=quiver__pb_dot_coordinator__pb2.SegmentReply.FromString,
+                _registered_method=True)
         self.GetSegment = channel.unary_unary(
                 '/quiver.Coordinator/GetSegment',
                 request_serializer=quiver__pb_dot_common__pb2.SegmentRef.SerializeToString,
                 response_deserializer=quiver__pb_dot_coordinator__pb2.SegmentReply.FromString,
                 _registered_method=True)
-        self.SegmentSealed = channel.unary_unary(
-                '/quiver.Coordinator/SegmentSealed',
+        self.SegmentFlushed = channel.unary_unary(
+                '/quiver.Coordinator/SegmentFlushed',
                 request_serializer=quiver__pb_dot_common__pb2.SegmentInfo.SerializeToString,
                 response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
                 _registered_method=True)
@@ -310,14 +310,9 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def AssignSegment(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
     def GetRouting(self, request, context):
-        """Read path: which nodes hold which segments of a collection, and where the nodes are.
+        """Read path: which nodes serve which channels (and their segments) of a collection, and
+        where the nodes are.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -369,15 +364,22 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def GetSegment(self, request, context):
-        """Data node asks: what is this segment (collection, schema) before it stores its first row.
+    def AllocateSegment(self, request, context):
+        """Data nodes: a new growing segment for a partition's rows on a channel the node consumes.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def SegmentSealed(self, request, context):
-        """Data node reports: this segment reached its size and takes no more rows.
+    def GetSegment(self, request, context):
+        """Data nodes: what is this segment (collection, schema), to restore it from the object store.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SegmentFlushed(self, request, context):
+        """Data nodes report: this segment is in the object store (flushed).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -531,11 +533,6 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     request_deserializer=quiver__pb_dot_coordinator__pb2.AllocateIdsRequest.FromString,
                     response_serializer=quiver__pb_dot_coordinator__pb2.AllocateIdsReply.SerializeToString,
             ),
-            'AssignSegment': grpc.unary_unary_rpc_method_handler(
-                    servicer.AssignSegment,
-                    request_deserializer=quiver__pb_dot_coordinator__pb2.AssignSegmentRequest.FromString,
-                    response_serializer=quiver__pb_dot_coordinator__pb2.AssignSegmentReply.SerializeToString,
-            ),
             'GetRouting': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRouting,
                     request_deserializer=quiver__pb_dot_coordinator__pb2.CollectionRef.FromString,
@@ -576,13 +573,18 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     request_deserializer=quiver__pb_dot_common__pb2.RuntimeConfig.FromString,
                     response_serializer=quiver__pb_dot_coordinator__pb2.ConfigReply.SerializeToString,
             ),
+            'AllocateSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.AllocateSegment,
+                    request_deserializer=quiver__pb_dot_coordinator__pb2.AllocateSegmentRequest.FromString,
+                    response_serializer=quiver__pb_dot_coordinator__pb2.SegmentReply.SerializeToString,
+            ),
             'GetSegment': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSegment,
                     request_deserializer=quiver__pb_dot_common__pb2.SegmentRef.FromString,
                     response_serializer=quiver__pb_dot_coordinator__pb2.SegmentReply.SerializeToString,
             ),
-            'SegmentSealed': grpc.unary_unary_rpc_method_handler(
-                    servicer.SegmentSealed,
+            'SegmentFlushed': grpc.unary_unary_rpc_method_handler(
+                    servicer.SegmentFlushed,
                     request_deserializer=quiver__pb_dot_common__pb2.SegmentInfo.FromString,
                     response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
             ),
@@ -1031,33 +1033,6 @@ class Coordinator:
             _registered_method=True)
 
     @staticmethod
-    def AssignSegment(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/quiver.Coordinator/AssignSegment',
-            quiver__pb_dot_coordinator__pb2.AssignSegmentRequest.SerializeToString,
-            quiver__pb_dot_coordinator__pb2.AssignSegmentReply.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
     def GetRouting(request,
             target,
             options=(),
@@ -1274,6 +1249,33 @@ class Coordinator:
             _registered_method=True)
 
     @staticmethod
+    def AllocateSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/AllocateSegment',
+            quiver__pb_dot_coordinator__pb2.AllocateSegmentRequest.SerializeToString,
+            quiver__pb_dot_coordinator__pb2.SegmentReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetSegment(request,
             target,
             options=(),
@@ -1301,7 +1303,7 @@ class Coordinator:
             _registered_method=True)
 
     @staticmethod
-    def SegmentSealed(request,
+    def SegmentFlushed(request,
             target,
             options=(),
             channel_credentials=None,
@@ -1314,7 +1316,7 @@ class Coordinator:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/quiver.Coordinator/SegmentSealed',
+            '/quiver.Coordinator/SegmentFlushed',
             quiver__pb_dot_common__pb2.SegmentInfo.SerializeToString,
             quiver__pb_dot_common__pb2.StatusReply.FromString,
             options,

@@ -7,46 +7,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class InsertRequest(_message.Message):
-    __slots__ = ("segment_id", "row_count", "ids", "vectors", "scalars", "token")
-    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
-    ROW_COUNT_FIELD_NUMBER: _ClassVar[int]
-    IDS_FIELD_NUMBER: _ClassVar[int]
-    VECTORS_FIELD_NUMBER: _ClassVar[int]
-    SCALARS_FIELD_NUMBER: _ClassVar[int]
-    TOKEN_FIELD_NUMBER: _ClassVar[int]
-    segment_id: int
-    row_count: int
-    ids: bytes
-    vectors: bytes
-    scalars: bytes
-    token: int
-    def __init__(self, segment_id: _Optional[int] = ..., row_count: _Optional[int] = ..., ids: _Optional[bytes] = ..., vectors: _Optional[bytes] = ..., scalars: _Optional[bytes] = ..., token: _Optional[int] = ...) -> None: ...
-
-class DeleteRequest(_message.Message):
-    __slots__ = ("collection_id", "ids", "filter", "partition_ids", "indexed_fields")
-    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
-    IDS_FIELD_NUMBER: _ClassVar[int]
-    FILTER_FIELD_NUMBER: _ClassVar[int]
-    PARTITION_IDS_FIELD_NUMBER: _ClassVar[int]
-    INDEXED_FIELDS_FIELD_NUMBER: _ClassVar[int]
-    collection_id: int
-    ids: bytes
-    filter: str
-    partition_ids: _containers.RepeatedScalarFieldContainer[int]
-    indexed_fields: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, collection_id: _Optional[int] = ..., ids: _Optional[bytes] = ..., filter: _Optional[str] = ..., partition_ids: _Optional[_Iterable[int]] = ..., indexed_fields: _Optional[_Iterable[str]] = ...) -> None: ...
-
-class DeleteReply(_message.Message):
-    __slots__ = ("status", "deleted_count")
-    STATUS_FIELD_NUMBER: _ClassVar[int]
-    DELETED_COUNT_FIELD_NUMBER: _ClassVar[int]
-    status: _common_pb2.Status
-    deleted_count: int
-    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., deleted_count: _Optional[int] = ...) -> None: ...
+class ReadScope(_message.Message):
+    __slots__ = ("shards", "consistency", "session")
+    SHARDS_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    shards: _containers.RepeatedScalarFieldContainer[int]
+    consistency: _common_pb2.Consistency
+    session: _containers.RepeatedCompositeFieldContainer[_common_pb2.ChannelInfo]
+    def __init__(self, shards: _Optional[_Iterable[int]] = ..., consistency: _Optional[_Union[_common_pb2.Consistency, str]] = ..., session: _Optional[_Iterable[_Union[_common_pb2.ChannelInfo, _Mapping]]] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection_id", "partition_ids", "segment_ids", "metric_type", "topk", "nq", "vectors", "params_json", "filter", "output_fields", "indexed_fields")
+    __slots__ = ("collection_id", "partition_ids", "segment_ids", "metric_type", "topk", "nq", "vectors", "params_json", "filter", "output_fields", "indexed_fields", "scope")
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_IDS_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +30,7 @@ class SearchRequest(_message.Message):
     FILTER_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELDS_FIELD_NUMBER: _ClassVar[int]
     INDEXED_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
     collection_id: int
     partition_ids: _containers.RepeatedScalarFieldContainer[int]
     segment_ids: _containers.RepeatedScalarFieldContainer[int]
@@ -69,7 +42,8 @@ class SearchRequest(_message.Message):
     filter: str
     output_fields: _containers.RepeatedScalarFieldContainer[str]
     indexed_fields: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, collection_id: _Optional[int] = ..., partition_ids: _Optional[_Iterable[int]] = ..., segment_ids: _Optional[_Iterable[int]] = ..., metric_type: _Optional[str] = ..., topk: _Optional[int] = ..., nq: _Optional[int] = ..., vectors: _Optional[bytes] = ..., params_json: _Optional[str] = ..., filter: _Optional[str] = ..., output_fields: _Optional[_Iterable[str]] = ..., indexed_fields: _Optional[_Iterable[str]] = ...) -> None: ...
+    scope: ReadScope
+    def __init__(self, collection_id: _Optional[int] = ..., partition_ids: _Optional[_Iterable[int]] = ..., segment_ids: _Optional[_Iterable[int]] = ..., metric_type: _Optional[str] = ..., topk: _Optional[int] = ..., nq: _Optional[int] = ..., vectors: _Optional[bytes] = ..., params_json: _Optional[str] = ..., filter: _Optional[str] = ..., output_fields: _Optional[_Iterable[str]] = ..., indexed_fields: _Optional[_Iterable[str]] = ..., scope: _Optional[_Union[ReadScope, _Mapping]] = ...) -> None: ...
 
 class SearchReply(_message.Message):
     __slots__ = ("status", "nq", "topk", "ids", "distances", "fields")
@@ -88,20 +62,22 @@ class SearchReply(_message.Message):
     def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., nq: _Optional[int] = ..., topk: _Optional[int] = ..., ids: _Optional[bytes] = ..., distances: _Optional[bytes] = ..., fields: _Optional[bytes] = ...) -> None: ...
 
 class QueryRequest(_message.Message):
-    __slots__ = ("collection_id", "partition_ids", "filter", "output_fields", "limit", "indexed_fields")
+    __slots__ = ("collection_id", "partition_ids", "filter", "output_fields", "limit", "indexed_fields", "scope")
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_IDS_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELDS_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     INDEXED_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
     collection_id: int
     partition_ids: _containers.RepeatedScalarFieldContainer[int]
     filter: str
     output_fields: _containers.RepeatedScalarFieldContainer[str]
     limit: int
     indexed_fields: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, collection_id: _Optional[int] = ..., partition_ids: _Optional[_Iterable[int]] = ..., filter: _Optional[str] = ..., output_fields: _Optional[_Iterable[str]] = ..., limit: _Optional[int] = ..., indexed_fields: _Optional[_Iterable[str]] = ...) -> None: ...
+    scope: ReadScope
+    def __init__(self, collection_id: _Optional[int] = ..., partition_ids: _Optional[_Iterable[int]] = ..., filter: _Optional[str] = ..., output_fields: _Optional[_Iterable[str]] = ..., limit: _Optional[int] = ..., indexed_fields: _Optional[_Iterable[str]] = ..., scope: _Optional[_Union[ReadScope, _Mapping]] = ...) -> None: ...
 
 class QueryReply(_message.Message):
     __slots__ = ("status", "count", "ids", "fields")
@@ -116,12 +92,14 @@ class QueryReply(_message.Message):
     def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., count: _Optional[int] = ..., ids: _Optional[bytes] = ..., fields: _Optional[bytes] = ...) -> None: ...
 
 class GetVectorsRequest(_message.Message):
-    __slots__ = ("collection_id", "ids")
+    __slots__ = ("collection_id", "ids", "scope")
     COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
     collection_id: int
     ids: bytes
-    def __init__(self, collection_id: _Optional[int] = ..., ids: _Optional[bytes] = ...) -> None: ...
+    scope: ReadScope
+    def __init__(self, collection_id: _Optional[int] = ..., ids: _Optional[bytes] = ..., scope: _Optional[_Union[ReadScope, _Mapping]] = ...) -> None: ...
 
 class GetVectorsReply(_message.Message):
     __slots__ = ("status", "ids", "vectors")
@@ -153,25 +131,13 @@ class DropSegmentsRequest(_message.Message):
     segment_ids: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, segment_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
-class SegmentChunk(_message.Message):
-    __slots__ = ("status", "row_count", "vectors")
-    STATUS_FIELD_NUMBER: _ClassVar[int]
-    ROW_COUNT_FIELD_NUMBER: _ClassVar[int]
-    VECTORS_FIELD_NUMBER: _ClassVar[int]
-    status: _common_pb2.Status
-    row_count: int
-    vectors: bytes
-    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., row_count: _Optional[int] = ..., vectors: _Optional[bytes] = ...) -> None: ...
-
-class IndexChunk(_message.Message):
-    __slots__ = ("segment_id", "spec", "data")
+class LoadIndexRequest(_message.Message):
+    __slots__ = ("segment_id", "spec")
     SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
-    DATA_FIELD_NUMBER: _ClassVar[int]
     segment_id: int
     spec: _common_pb2.IndexSpec
-    data: bytes
-    def __init__(self, segment_id: _Optional[int] = ..., spec: _Optional[_Union[_common_pb2.IndexSpec, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, segment_id: _Optional[int] = ..., spec: _Optional[_Union[_common_pb2.IndexSpec, _Mapping]] = ...) -> None: ...
 
 class SegmentRowsRequest(_message.Message):
     __slots__ = ("segment_id", "offset", "limit", "with_vectors")

@@ -35,16 +35,6 @@ class DataNodeStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Insert = channel.unary_unary(
-                '/quiver.DataNode/Insert',
-                request_serializer=quiver__pb_dot_datanode__pb2.InsertRequest.SerializeToString,
-                response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
-                _registered_method=True)
-        self.Delete = channel.unary_unary(
-                '/quiver.DataNode/Delete',
-                request_serializer=quiver__pb_dot_datanode__pb2.DeleteRequest.SerializeToString,
-                response_deserializer=quiver__pb_dot_datanode__pb2.DeleteReply.FromString,
-                _registered_method=True)
         self.Search = channel.unary_unary(
                 '/quiver.DataNode/Search',
                 request_serializer=quiver__pb_dot_datanode__pb2.SearchRequest.SerializeToString,
@@ -85,14 +75,9 @@ class DataNodeStub:
                 request_serializer=quiver__pb_dot_datanode__pb2.CompactRequest.SerializeToString,
                 response_deserializer=quiver__pb_dot_datanode__pb2.CompactReply.FromString,
                 _registered_method=True)
-        self.ReadSegment = channel.unary_stream(
-                '/quiver.DataNode/ReadSegment',
-                request_serializer=quiver__pb_dot_common__pb2.SegmentRef.SerializeToString,
-                response_deserializer=quiver__pb_dot_datanode__pb2.SegmentChunk.FromString,
-                _registered_method=True)
-        self.LoadIndex = channel.stream_unary(
+        self.LoadIndex = channel.unary_unary(
                 '/quiver.DataNode/LoadIndex',
-                request_serializer=quiver__pb_dot_datanode__pb2.IndexChunk.SerializeToString,
+                request_serializer=quiver__pb_dot_datanode__pb2.LoadIndexRequest.SerializeToString,
                 response_deserializer=quiver__pb_dot_common__pb2.StatusReply.FromString,
                 _registered_method=True)
         self.DropIndexes = channel.unary_unary(
@@ -104,18 +89,6 @@ class DataNodeStub:
 
 class DataNodeServicer:
     """Missing associated documentation comment in .proto file."""
-
-    def Insert(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def Delete(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
 
     def Search(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -144,7 +117,8 @@ class DataNodeServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Flush(self, request, context):
-        """Seals and persists the node's growing segments of these collections (all when empty).
+        """Seals and persists the node's growing segments of these collections (all when empty), once
+        it has applied every write acknowledged before the call.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -171,16 +145,10 @@ class DataNodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ReadSegment(self, request, context):
-        """Index builds: an index node streams a sealed segment's vectors out, builds, and streams
-        the serialised index back; the node stores it beside the segment and switches to it.
+    def LoadIndex(self, request, context):
+        """Index builds: an index node reads a flushed segment from the object store, builds, and
+        writes the index there; the node that serves the segment loads it and switches to it.
         """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def LoadIndex(self, request_iterator, context):
-        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -194,16 +162,6 @@ class DataNodeServicer:
 
 def add_DataNodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Insert': grpc.unary_unary_rpc_method_handler(
-                    servicer.Insert,
-                    request_deserializer=quiver__pb_dot_datanode__pb2.InsertRequest.FromString,
-                    response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
-            ),
-            'Delete': grpc.unary_unary_rpc_method_handler(
-                    servicer.Delete,
-                    request_deserializer=quiver__pb_dot_datanode__pb2.DeleteRequest.FromString,
-                    response_serializer=quiver__pb_dot_datanode__pb2.DeleteReply.SerializeToString,
-            ),
             'Search': grpc.unary_unary_rpc_method_handler(
                     servicer.Search,
                     request_deserializer=quiver__pb_dot_datanode__pb2.SearchRequest.FromString,
@@ -244,14 +202,9 @@ def add_DataNodeServicer_to_server(servicer, server):
                     request_deserializer=quiver__pb_dot_datanode__pb2.CompactRequest.FromString,
                     response_serializer=quiver__pb_dot_datanode__pb2.CompactReply.SerializeToString,
             ),
-            'ReadSegment': grpc.unary_stream_rpc_method_handler(
-                    servicer.ReadSegment,
-                    request_deserializer=quiver__pb_dot_common__pb2.SegmentRef.FromString,
-                    response_serializer=quiver__pb_dot_datanode__pb2.SegmentChunk.SerializeToString,
-            ),
-            'LoadIndex': grpc.stream_unary_rpc_method_handler(
+            'LoadIndex': grpc.unary_unary_rpc_method_handler(
                     servicer.LoadIndex,
-                    request_deserializer=quiver__pb_dot_datanode__pb2.IndexChunk.FromString,
+                    request_deserializer=quiver__pb_dot_datanode__pb2.LoadIndexRequest.FromString,
                     response_serializer=quiver__pb_dot_common__pb2.StatusReply.SerializeToString,
             ),
             'DropIndexes': grpc.unary_unary_rpc_method_handler(
@@ -269,60 +222,6 @@ def add_DataNodeServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class DataNode:
     """Missing associated documentation comment in .proto file."""
-
-    @staticmethod
-    def Insert(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/quiver.DataNode/Insert',
-            quiver__pb_dot_datanode__pb2.InsertRequest.SerializeToString,
-            quiver__pb_dot_common__pb2.StatusReply.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def Delete(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/quiver.DataNode/Delete',
-            quiver__pb_dot_datanode__pb2.DeleteRequest.SerializeToString,
-            quiver__pb_dot_datanode__pb2.DeleteReply.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
 
     @staticmethod
     def Search(request,
@@ -541,7 +440,7 @@ class DataNode:
             _registered_method=True)
 
     @staticmethod
-    def ReadSegment(request,
+    def LoadIndex(request,
             target,
             options=(),
             channel_credentials=None,
@@ -551,38 +450,11 @@ class DataNode:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_stream(
+        return grpc.experimental.unary_unary(
             request,
             target,
-            '/quiver.DataNode/ReadSegment',
-            quiver__pb_dot_common__pb2.SegmentRef.SerializeToString,
-            quiver__pb_dot_datanode__pb2.SegmentChunk.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def LoadIndex(request_iterator,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.stream_unary(
-            request_iterator,
-            target,
             '/quiver.DataNode/LoadIndex',
-            quiver__pb_dot_datanode__pb2.IndexChunk.SerializeToString,
+            quiver__pb_dot_datanode__pb2.LoadIndexRequest.SerializeToString,
             quiver__pb_dot_common__pb2.StatusReply.FromString,
             options,
             channel_credentials,

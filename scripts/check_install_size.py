@@ -27,6 +27,8 @@ import tempfile
 import tomllib
 from pathlib import Path
 
+from pip._vendor.packaging.requirements import Requirement  # packaging, as every pip carries it
+
 REPO = Path(__file__).resolve().parents[1]
 PYTHON_VERSION = "3.11"
 ARCHITECTURES = ("x86_64", "aarch64")
@@ -59,9 +61,17 @@ def isolated_pip_env(home: Path) -> dict[str, str]:
     return env
 
 
-def default_requirements() -> list[str]:
+def default_requirements(arch: str) -> list[str]:
+    """The default install's requirements on `arch`: pip evaluates environment markers for the
+    machine it runs on, not for --platform, so each marker is evaluated here for the target."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    return [*project["dependencies"], *project["optional-dependencies"]["cpu"]]
+    wanted = []
+    for line in [*project["dependencies"], *project["optional-dependencies"]["cpu"]]:
+        requirement = Requirement(line)
+        if requirement.marker is None or requirement.marker.evaluate({"platform_machine": arch}):
+            requirement.marker = None
+            wanted.append(str(requirement))
+    return wanted
 
 
 def check_wheels(pip: list[str], env: dict[str, str], work: Path) -> list[str]:
@@ -76,7 +86,7 @@ def check_wheels(pip: list[str], env: dict[str, str], work: Path) -> list[str]:
              "--python-version", PYTHON_VERSION,
              "--implementation", "cp", "--abi", "cp311", "--abi", "abi3", "--abi", "none",
              "--target", str(work / f"target-{arch}"), "--quiet", "--report", "-",
-             *default_requirements()],
+             *default_requirements(arch)],
             env=env, capture_output=True, text=True, check=False,
         )
         if result.returncode != 0:

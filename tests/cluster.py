@@ -1,4 +1,5 @@
-"""A real Quiver cluster for tests: Redis and every role as OS processes on free loopback ports.
+"""A real Quiver cluster for tests: Redis, NATS JetStream (the log), an S3 server (SeaweedFS)
+and every role as OS processes on free loopback ports.
 
 Ports are chosen once, so a role that is killed and restarted comes back at the same address,
 as it would under a supervisor or in Kubernetes.
@@ -17,6 +18,7 @@ import numpy as np
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
+from quiver.objectstore import ObjectStoreConfig
 from quiver.standalone import (
     LOOPBACK,
     Child,
@@ -26,6 +28,8 @@ from quiver.standalone import (
     role_argv,
     wait_for_redis,
 )
+from tests.nats import NatsCluster
+from tests.seaweedfs import SeaweedFS
 
 
 class TestCluster:
@@ -41,8 +45,15 @@ class TestCluster:
         claim_timeout_s: float = 3.0,
         index_min_rows: int = 4096,
         auto_compact_s: float = 0.0,  # off: the tests that share a cluster expect their segments to stay
+        gc_grace_s: float = 5.0,
+        log_nodes: int = 1,  # 3: a JetStream cluster, the stream replicated on all three
     ) -> None:
         self.root = root
+        self.object_store = SeaweedFS(root / "seaweedfs")
+        objects = object_store_flags(self.object_store.config("quiver"))
+        self.log = NatsCluster(root / "nats", size=log_nodes)
+        log_flags = ["--log-servers", ",".join(self.log.servers), "--log-replicas", str(min(log_nodes, 3))]
+        self.log_flags = log_flags[:2]  # what another proxy or coordinator of this cluster takes
         self.redis_port = free_port()
         self.coordinator_address = f"{LOOPBACK}:{free_port()}"
         self.v1_port, self.http_port = free_port(), free_port()
@@ -55,8 +66,8 @@ class TestCluster:
             role_argv("coordinator", "--port", self.coordinator_address.rsplit(":", 1)[1],
                       "--redis-url", f"redis://{LOOPBACK}:{self.redis_port}/0",
                       "--node-ttl", str(node_ttl_s), "--index-min-rows", str(index_min_rows),
-                      "--auto-compact-interval", str(auto_compact_s),
-                      "--ready-file", str(run / "coordinator.json"), *common),
+                      "--auto-compact-interval", str(auto_compact_s), "--gc-grace", str(gc_grace_s),
+                      "--ready-file", str(run / "coordinator.json"), *objects, *log_flags, *common),
             logs / "coordinator.log",
             run / "coordinator.json",
         )
@@ -66,7 +77,7 @@ class TestCluster:
                 role_argv("datanode", "--port", str(free_port()), "--coordinator", self.coordinator_address,
                           "--data-dir", str(root / f"datanode-{i}"), "--node-id", f"datanode-{i}",
                           "--heartbeat", str(heartbeat_s), "--ready-file", str(run / f"datanode-{i}.json"),
-                          *common),
+                          *objects, *log_flags, *common),
                 logs / f"datanode-{i}.log",
                 run / f"datanode-{i}.json",
             )
@@ -79,7 +90,7 @@ class TestCluster:
                           "--redis-url", f"redis://{LOOPBACK}:{self.redis_port}/0",
                           "--node-id", f"indexnode-{i}", "--heartbeat", str(heartbeat_s),
                           "--claim-timeout", str(claim_timeout_s),
-                          "--ready-file", str(run / f"indexnode-{i}.json"), *common),
+                          "--ready-file", str(run / f"indexnode-{i}.json"), *objects, *common),
                 logs / f"indexnode-{i}.log",
                 run / f"indexnode-{i}.json",
             )
@@ -97,6 +108,7 @@ class TestCluster:
                       "--redis-url", f"redis://{LOOPBACK}:{self.redis_port}/0", "--node-id", "ingestnode-1",
                       "--data-dir", str(root / "ingest"), "--import-root", str(self.import_root),
                       "--claim-timeout", str(claim_timeout_s), "--lease-ttl", str(claim_timeout_s),
+                      "--log-servers", ",".join(self.log.servers),
                       "--source-change-delay", "0.5", "--schedule-poll", "0.2", "--daily-period", "4",
                       "--ready-file", str(run / "ingestnode.json"), *common),
             logs / "ingestnode.log",
@@ -106,7 +118,7 @@ class TestCluster:
             "proxy",
             role_argv("proxy", "--host", LOOPBACK, "--v1-port", str(self.v1_port), "--http-port",
                       str(self.http_port), "--coordinator", self.coordinator_address,
-                      "--ingestnode", self.ingest_node_address,
+                      "--ingestnode", self.ingest_node_address, "--log-servers", ",".join(self.log.servers),
                       "--ready-file", str(run / "proxy.json"), *common),
             logs / "proxy.log",
             run / "proxy.json",
@@ -124,6 +136,7 @@ class TestCluster:
         return f"http://{LOOPBACK}:{self.http_port}"
 
     async def start(self) -> None:
+        await asyncio.gather(self.object_store.start(), self.log.start())
         await self.redis.start()
         await wait_for_redis(self.redis_port, self.redis.log_path)
         for child in self.roles.values():
@@ -157,6 +170,9 @@ class TestCluster:
 
     async def kill(self, name: str) -> None:
         """SIGKILL: no shutdown code runs, as in a crash or a power cut."""
+        if name.startswith("nats-"):
+            await self.log.node(name).kill()
+            return
         child = self.redis if name == "redis" else self.roles[name]
         assert child.process is not None
         child.process.send_signal(signal.SIGKILL)
@@ -168,6 +184,9 @@ class TestCluster:
             await self.redis.start()
             await wait_for_redis(self.redis_port, self.redis.log_path)
             return
+        if name.startswith("nats-"):
+            await self.log.node(name).start()
+            return
         child = self.roles[name]
         await child.start()
         await child.wait_ready()
@@ -175,6 +194,7 @@ class TestCluster:
     async def stop(self) -> None:
         for child in reversed([self.redis, *self.roles.values()]):
             await child.stop()
+        await asyncio.gather(self.object_store.stop(), self.log.stop())
 
     def log_tail(self, lines: int = 40) -> str:
         out = []
@@ -183,6 +203,13 @@ class TestCluster:
                 tail = child.log_path.read_text(errors="replace").splitlines()[-lines:]
                 out.append(f"== {child.name}\n" + "\n".join(tail))
         return "\n".join(out)
+
+
+def object_store_flags(cfg: ObjectStoreConfig) -> list[str]:
+    return [
+        "--object-store", cfg.url, "--s3-endpoint", cfg.endpoint, "--s3-region", cfg.region,
+        "--s3-access-key", cfg.access_key, "--s3-secret-key", cfg.secret_key,
+    ]
 
 
 def metric_sample(metrics_text: str, name: str, **labels: str) -> float:
@@ -289,3 +316,20 @@ class V2Client:
         assert (got_status, reply.get("code")) == (status, code), reply
         assert reply["message"]
         return reply["message"]
+
+
+async def create_sharded_collection(
+    v2: V2Client, name: str, dim: int, metric: str, shards: int, binary: bool = False, auto_id: bool = True
+) -> None:
+    """A collection whose rows spread over `shards` channels (0.x has no way to ask for them),
+    usable through 0.x as well: an Int64 key (auto or given) and a vector field."""
+    await v2.ok("collections/create", {
+        "collectionName": name,
+        "metricType": metric,
+        "params": {"shardsNum": shards, "consistencyLevel": "Strong"},
+        "schema": {"autoID": auto_id, "fields": [
+            {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
+            {"fieldName": "vector", "dataType": "BinaryVector" if binary else "FloatVector", "elementTypeParams": {"dim": dim}},
+        ]},
+        "indexParams": [{"fieldName": "vector", "metricType": metric, "indexType": "BIN_FLAT" if binary else "FLAT"}],
+    })

@@ -47,7 +47,9 @@ async def test_a_growing_segment_is_sealed_at_64_mb_however_large_the_collection
     v1: V1Client, name: str
 ) -> None:
     """Growing segments are searched by brute force: they stop growing at 64 MB (and are indexed
-    from then on) though this collection's segments may reach 1024 MB by compaction."""
+    from then on) though this collection's segments may reach 1024 MB by compaction. Inserts
+    reach the data node as messages of at most 4 MB: the segment seals at the first one that
+    takes it to 64 MB."""
     await v1.create_collection(name, 512)  # index_file_size: 1024 MB
     vectors = np.random.default_rng(4).standard_normal((20_000, 512)).astype(np.float32)  # 40 MB
     for batch in (vectors, vectors, vectors[:1000]):
@@ -59,7 +61,10 @@ async def test_a_growing_segment_is_sealed_at_64_mb_however_large_the_collection
         if sum(rows) == 41_000:
             break
         await asyncio.sleep(0.1)
-    assert rows == [1000, 40_000], "the second 40 MB took the first segment past 64 MB: the rest went to a new one"
+    row_bytes = 512 * 4
+    sealed = (64 * 2**20 + row_bytes - 1) // row_bytes  # rows that make 64 MB
+    assert len(rows) == 2 and sum(rows) == 41_000, rows
+    assert sealed <= rows[1] < sealed + (4 * 2**20) // row_bytes, f"sealed at 64 MB, at most a message past: {rows}"
 
 
 @pytest.mark.parametrize("media_type", [bulk.NPY, bulk.FVECS, bulk.ARROW])

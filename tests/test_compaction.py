@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from datanode import storage
-from datanode.compaction import carry_new_deletes, finish_interrupted, write_compacted
+from datanode.compaction import carry_new_deletes, finish_interrupted, stage_compacted
 from datanode.segments import LocalSegment
 from datanode.storage import SegmentMeta
 from quiver import segmentfile
@@ -18,6 +18,13 @@ from quiver.schema import SegmentState, vector_collection
 from tests.cluster import TestCluster, V1Client, metric_sample
 
 DIM = 8
+
+
+def write_compacted(meta: SegmentMeta, directory: Path, taken: list[tuple[LocalSegment, np.ndarray]]) -> LocalSegment:
+    """A compaction's output as the data node publishes it once uploaded."""
+    for staged in stage_compacted(meta, directory, taken):
+        storage.publish(staged)
+    return LocalSegment.open(directory)
 
 
 def ids_on_disk(cluster: TestCluster, segment: str) -> set[int]:
@@ -171,7 +178,8 @@ def flushed_segment(directory: Path, segment_id: int, ids: list[int], lsn: int =
     segment.append(np.array(ids), np.arange(2 * len(ids), dtype=np.float32).reshape(-1, 2), None, lsn)
     segment.state = SegmentState.SEALED
     snapshot, _ = segment.begin_persist()
-    segment.write_rows(snapshot)
+    for staged in segment.stage_rows(snapshot):
+        storage.publish(staged)
     segment.mark_flushed()
     return segment
 

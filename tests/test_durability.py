@@ -41,7 +41,6 @@ class Ledger:
     def __init__(self) -> None:
         self.vectors: dict[int, np.ndarray] = {}
         self.failures = 0
-        self.slowest_s = 0.0  # the longest an acknowledged insert took
         self.next_id = 1
 
     def take_ids(self, n: int) -> list[int]:
@@ -55,7 +54,6 @@ async def writer(v1: V1Client, name: str, ledger: Ledger, stop: asyncio.Event, s
     while not stop.is_set():
         vectors = rng.standard_normal((50, DIM)).astype(np.float32)
         ids = ledger.take_ids(len(vectors))
-        started = asyncio.get_running_loop().time()
         try:
             status, reply = await v1.request(
                 "POST", f"/collections/{name}/vectors",
@@ -66,7 +64,6 @@ async def writer(v1: V1Client, name: str, ledger: Ledger, stop: asyncio.Event, s
         if status == 201:
             assert reply["ids"] == [str(i) for i in ids]
             ledger.vectors.update(zip(ids, vectors))
-            ledger.slowest_s = max(ledger.slowest_s, asyncio.get_running_loop().time() - started)
         else:
             ledger.failures += 1
             await asyncio.sleep(0.02)
@@ -109,18 +106,19 @@ async def test_datanode_sigkill_during_concurrent_inserts_loses_no_acknowledged_
     await asyncio.sleep(1.5)
     acknowledged_before_kill = len(ledger.vectors)
     await crash_cluster.kill("datanode-1")
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(1.0)
+    acknowledged_while_down = len(ledger.vectors) - acknowledged_before_kill
     await crash_cluster.restart("datanode-1")
     await asyncio.sleep(1.5)
     stop.set()
     await asyncio.gather(*writers)
 
     assert acknowledged_before_kill > 0
-    assert len(ledger.vectors) > acknowledged_before_kill, "inserts resumed after the restart"
-    # The proxy holds inserts while their node restarts and sends them again: they wait
-    # rather than fail, and a retry whose first copy was stored is not stored twice.
-    assert ledger.slowest_s >= 0.4, "inserts were held up while the node was down"
-    await assert_all_present(v1, name, ledger)
+    # Writes go to the log: they are acknowledged while the only data node is down, without
+    # a failure, and served once it is back (replayed from its channel's checkpoint).
+    assert acknowledged_while_down > 0, "inserts were acknowledged while the data node was down"
+    assert ledger.failures == 0
+    await retry_until_ok(lambda: assert_all_present(v1, name, ledger))
     await retry_until_ok(lambda: v1.flush(name))
     await assert_all_present(v1, name, ledger)
     count = (await v1.info(name))["count"]
@@ -264,7 +262,7 @@ async def test_compacted_data_survives_a_crash(
     assert (await v1.info(name))["count"] == 100
 
 
-async def test_a_node_with_a_cut_segment_file_sets_it_aside_and_serves_the_rest(
+async def test_a_node_with_a_cut_segment_file_sets_it_aside_and_restores_it_from_the_bucket(
     crash_cluster: TestCluster, http: aiohttp.ClientSession
 ) -> None:
     v1 = V1Client(http, crash_cluster.v1_url)
@@ -284,11 +282,8 @@ async def test_a_node_with_a_cut_segment_file_sets_it_aside_and_serves_the_rest(
     assert (crash_cluster.root / node.name / "damaged" / segment["name"]).is_dir()
     assert "is damaged" in node.log_path.read_text()
     await retry_until_ok(lambda: _all_found(v1, "kept", vectors))
-
-    async def forgotten() -> None:
-        assert (await v1.stat("damaged"))["partitions"][0]["segments"] == []
-
-    await retry_until_ok(forgotten)
+    await retry_until_ok(lambda: _all_found(v1, "damaged", vectors))  # the bucket's copy
+    assert [s["row_count"] for s in (await v1.stat("damaged"))["partitions"][0]["segments"]] == [200]
 
 
 async def _all_found(v1: V1Client, name: str, vectors: np.ndarray) -> None:

@@ -17,6 +17,7 @@ from proxy.openapi import load
 from proxy.surfaces import managed, v1
 from proxy.surfaces.auth import Access, RateLimiter
 from quiver.cluster import ClusterClient
+from quiver.log import LogConfig
 from tests.cluster import TestCluster
 
 METHODS = ("get", "put", "post", "delete", "patch", "options", "head")
@@ -59,7 +60,7 @@ def documented(document: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 async def test_every_route_is_documented_and_every_documented_route_served() -> None:
-    cluster = ClusterClient("127.0.0.1:1")  # never called: the apps are only built
+    cluster = ClusterClient("127.0.0.1:1", LogConfig(("nats://127.0.0.1:1",)), name="openapi")  # never called: the apps are only built
     try:
         limiter = RateLimiter()
         v1_app = v1.create_app(cluster, 1024, Access(None, limiter))

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from quiver.standalone import LOOPBACK, Child, free_port, role_argv
-from tests.cluster import TestCluster, V1Client, metric_sample
+from tests.cluster import TestCluster, V1Client, metric_sample, object_store_flags
 
 
 async def get(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
@@ -56,8 +56,9 @@ async def test_metrics_move_with_the_work(cluster: TestCluster, http: aiohttp.Cl
     for name_, labels in (("quiver_index_builds_total", {"outcome": "finished"}),
                           ("quiver_index_build_seconds_count", {"index_type": "IVF_FLAT"})):
         assert metric_sample(after[index_node], name_, **labels) >= metric_sample(before[index_node], name_, **labels) + 1, name_
-    fsyncs = sum(metric_sample(after[r], "quiver_wal_fsync_seconds_count") for r in cluster.roles if r.startswith("datanode"))
-    assert fsyncs >= 1
+    assert metric_sample(after["proxy"], "quiver_log_publish_seconds_count") >= 1
+    consumed = sum(metric_sample(after[r], "quiver_log_consumed_messages_total") for r in cluster.roles if r.startswith("datanode"))
+    assert consumed >= 1
     searched = sum(metric_sample(after[r], "quiver_rpc_requests_total", method="DataNodeServer.Search", code="SUCCESS")
                    for r in cluster.roles if r.startswith("datanode"))
     assert searched >= 1
@@ -94,10 +95,10 @@ async def test_one_request_id_follows_a_request_through_every_role(
                         headers={"X-Request-Id": "not a token!"}) as response:
         assert response.status == 400 and re.fullmatch(r"[0-9a-f]{16}", response.headers["X-Request-Id"])
 
-    # The insert placed a segment (the coordinator logs it), the flush persisted it (its data
-    # node logs that): both lines carry the id the client sent to the proxy.
-    placed = [e for e in log_entries(cluster, "coordinator") if e["request_id"] == request_id]
-    assert any("placed on" in e["message"] for e in placed), placed
+    # The coordinator asked the data node to flush (it logs that), the node persisted the
+    # segment (it logs that): both lines carry the id the client sent to the proxy.
+    flushing = [e for e in log_entries(cluster, "coordinator") if e["request_id"] == request_id]
+    assert any("flushing" in e["message"] for e in flushing), flushing
     persisted = [e for r in cluster.roles if r.startswith("datanode") for e in log_entries(cluster, r)
                  if e["request_id"] == request_id]
     assert any("persisted" in e["message"] for e in persisted), persisted
@@ -113,7 +114,8 @@ async def standby(cluster: TestCluster, tmp_path: Path) -> Child:
     child = Child(
         "coordinator-standby",
         role_argv("coordinator", "--port", str(free_port()), "--redis-url", f"redis://{LOOPBACK}:{cluster.redis_port}/0",
-                  "--lease-ttl", "1.5", "--ops-port", str(free_port()), "--ready-file", str(tmp_path / "standby.json")),
+                  "--lease-ttl", "1.5", "--ops-port", str(free_port()), "--ready-file", str(tmp_path / "standby.json"),
+                  *object_store_flags(cluster.object_store.config("quiver")), *cluster.log_flags),
         tmp_path / "standby.log",
         tmp_path / "standby.json",
     )

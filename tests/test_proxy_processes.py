@@ -19,7 +19,7 @@ async def test_every_process_of_a_proxy_serves_requests(cluster: TestCluster, tm
     proxy = Child(
         "proxy-processes",
         role_argv("proxy", "--host", LOOPBACK, "--v1-port", str(free_port()), "--http-port", str(http_port),
-                  "--coordinator", cluster.coordinator_address, "--processes", "2",
+                  "--coordinator", cluster.coordinator_address, "--processes", "2", *cluster.log_flags,
                   "--ready-file", str(tmp_path / "proxy.json")),
         tmp_path / "proxy.log",
         tmp_path / "proxy.json",

@@ -159,7 +159,7 @@ async def limited(cluster: TestCluster, tmp_path_factory: pytest.TempPathFactory
         "limited-proxy",
         role_argv("proxy", "--host", LOOPBACK, "--v1-port", str(v1_port), "--http-port", str(http_port),
                   "--coordinator", cluster.coordinator_address, "--ingestnode", cluster.ingest_node_address,
-                  "--rate-limit", "2", "--rate-burst", "4", "--ready-file", str(root / "proxy.json")),
+                  "--rate-limit", "2", "--rate-burst", "4", "--ready-file", str(root / "proxy.json"), *cluster.log_flags),
         root / "proxy.log",
         root / "proxy.json",
     )

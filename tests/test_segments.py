@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datanode import indexes
+from datanode import indexes, storage
 from datanode.segments import LocalSegment
 from datanode.storage import SegmentMeta
 from quiver.catalogue import METRICS
@@ -46,7 +46,8 @@ def test_persisted_segment_opens_with_its_deletes_and_loads_on_demand(tmp_path: 
     segment.delete(np.array([2]), lsn=2)
     segment.state = SegmentState.SEALED
     snapshot, _ = segment.begin_persist()
-    segment.write_rows(snapshot)
+    for staged in segment.stage_rows(snapshot):
+        storage.publish(staged)
     segment.mark_flushed()
 
     opened = LocalSegment.open(tmp_path / "1")

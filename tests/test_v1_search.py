@@ -1,11 +1,12 @@
-"""Inserts spread over two data nodes; searches must equal a numpy brute force exactly."""
+"""Inserts spread over two data nodes (a collection of two shard channels, one consumed by
+each); searches must equal a numpy brute force exactly."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from tests.cluster import TestCluster, V1Client
+from tests.cluster import TestCluster, V1Client, V2Client, create_sharded_collection
 from tests.reference import assert_same_hits, binary_distances, float_distances, top_k
 
 BINARY_METRICS = ["HAMMING", "JACCARD", "TANIMOTO", "SUBSTRUCTURE", "SUPERSTRUCTURE"]
@@ -25,13 +26,11 @@ async def insert_in_batches(v1: V1Client, name: str, vectors: np.ndarray, batch:
 
 @pytest.mark.parametrize("metric", ["L2", "IP"])
 async def test_float_search_across_two_data_nodes_equals_numpy(
-    v1: V1Client, cluster: TestCluster, name: str, metric: str
+    v1: V1Client, v2: V2Client, cluster: TestCluster, name: str, metric: str
 ) -> None:
     rng = np.random.default_rng(7)
     dim = 64
-    # index_file_size 1 MB = 4096 vectors of 64 floats: 12,000 vectors make three segments,
-    # and each new segment goes to the data node holding less data.
-    await v1.create_collection(name, dim, metric, index_file_size=1)
+    await create_sharded_collection(v2, name, dim, metric, shards=2)
     base = rng.standard_normal((12_000, dim)).astype(np.float32)
     ids = await insert_in_batches(v1, name, base, 1000)
     assert len(set(ids.tolist())) == len(base)
@@ -52,11 +51,11 @@ async def test_float_search_across_two_data_nodes_equals_numpy(
 
 @pytest.mark.parametrize("metric", BINARY_METRICS)
 async def test_binary_search_across_two_data_nodes_equals_numpy(
-    v1: V1Client, cluster: TestCluster, name: str, metric: str
+    v1: V1Client, v2: V2Client, cluster: TestCluster, name: str, metric: str
 ) -> None:
     rng = np.random.default_rng(11)
-    dim_bits = 512  # 64 bytes a row: 1 MB segments hold 16,384 rows
-    await v1.create_collection(name, dim_bits, metric, index_file_size=1)
+    dim_bits = 512
+    await create_sharded_collection(v2, name, dim_bits, metric, shards=2, binary=True)
     # Sparse-ish bits so that substructure/superstructure queries have several matches.
     base = (rng.random((20_000, dim_bits // 8, 8)) < 0.3).astype(np.uint8)
     base = np.packbits(base, axis=2, bitorder="little").reshape(20_000, dim_bits // 8)

@@ -447,8 +447,6 @@ async def _search(request: web.Request, name: str, spec: Any) -> web.Response:
     else:
         queries = fit_vectors(wanted, collection.layout)
     segment_ids = await _segments_named(cluster, collection, file_ids) if file_ids else set()
-    if not (await cluster.routing(collection)).segments:  # nothing was ever inserted
-        return json_response({"num": 0, "results": [], "result": []})
     found = await cluster.search(
         collection,
         queries,
@@ -459,6 +457,8 @@ async def _search(request: web.Request, name: str, spec: Any) -> web.Response:
         orjson.dumps(search_params).decode(),
     )
     ids, distances = found.ids, found.distances
+    if (ids < 0).all() and not (await cluster.query(collection, set(), "", [], 0)).count:
+        return json_response({"num": 0, "results": [], "result": []})  # as Milvus 0.x: an empty collection
     results = [
         [
             {"id": str(i), "distance": _distance(d)}

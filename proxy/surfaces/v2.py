@@ -26,6 +26,7 @@ from proxy.surfaces.limits import CONTROL_BODY_BYTES, MAX_NAME_CHARS
 from quiver.catalogue import Dialect, VectorKind, check_metric, index_type_for, scalar_index_type
 from quiver.errors import ErrorCode, QuiverError
 from quiver.schema import (
+    DEFAULT_SHARDS,
     Collection,
     DataType,
     Field,
@@ -268,6 +269,11 @@ async def create_collection(request: web.Request) -> web.Response:
     body = await read_body(request)
     name = body.name("collectionName")
     params = body.sub("params")
+    shards = params.get("shardsNum", DEFAULT_SHARDS)
+    if isinstance(shards, str) and shards.isdigit():  # Milvus takes "2" as well as 2
+        shards = int(shards)
+    if isinstance(shards, bool) or not isinstance(shards, int):
+        raise QuiverError(ErrorCode.INVALID_PARAMETER, f"invalid parameter: shardsNum {shards!r} must be an integer")
     level = params.get("consistencyLevel", "Bounded")
     if level not in CONSISTENCY_LEVELS:
         raise QuiverError(ErrorCode.INVALID_PARAMETER, f"invalid parameter: consistencyLevel {level!r} is not one of {CONSISTENCY_LEVELS}")
@@ -300,6 +306,7 @@ async def create_collection(request: web.Request) -> web.Response:
         description=body.string("description", ""),
         consistency_level=level,
         released=not index_params,
+        shards_num=shards,
     )
     validate_collection(spec)
     indexes = [_index_spec(spec, Body(p) if isinstance(p, dict) else Body({})) for p in index_params]
@@ -374,7 +381,7 @@ async def describe_collection(request: web.Request) -> web.Response:
                 for i in collection.indexes
             ],
             "load": load_state(collection),
-            "shardsNum": 1,
+            "shardsNum": collection.shards_num,
             "partitionsNum": len(collection.partitions),
             "consistencyLevel": collection.consistency_level,
             "enableDynamicField": collection.enable_dynamic_field,

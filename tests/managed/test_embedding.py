@@ -96,7 +96,6 @@ async def test_pool_embeds_off_the_event_loop(embedder: Embedder) -> None:
 
     assert vectors.shape == (33, 384)
     np.testing.assert_allclose(vectors[[0, -1]], expected, atol=1e-5)
-    # The worker's start (the model load) and the batches took seconds; the loop never
-    # stalled for more than a fraction of that.
-    assert embedding_s > 2
-    assert max(gaps) < 0.5, f"the event loop stalled for {max(gaps):.2f} s"
+    # The worker's start (the model load) and the batches took a while; the loop never stalled
+    # for more than a fraction of that.
+    assert max(gaps) < min(0.5, embedding_s / 4), f"the event loop stalled for {max(gaps):.2f} s of {embedding_s:.2f} s"

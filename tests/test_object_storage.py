@@ -1,0 +1,159 @@
+"""Sealed data lives in the object store (a real S3 server, SeaweedFS): a flushed segment and
+its index are in the bucket before anything counts them as flushed or built, a data node whose
+disk lost them restores them from there, an outage of the store delays uploads without losing
+or refusing a write, and the files of dropped data are deleted from the bucket."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import pytest
+
+from quiver import bucket
+from quiver.objectstore import ObjectStore
+from tests.cluster import TestCluster, V1Client, metric_sample
+from tests.test_durability import Ledger, assert_all_present, retry_until_ok
+
+DIM = 8
+
+
+@pytest.fixture
+async def storage_cluster(tmp_path: Path) -> AsyncIterator[TestCluster]:
+    running = TestCluster(tmp_path, data_nodes=1, index_min_rows=500, gc_grace_s=0.5)
+    try:
+        await running.start()
+        yield running
+    except BaseException:
+        print(running.log_tail())
+        raise
+    finally:
+        await running.stop()
+
+
+def objects_of(cluster: TestCluster) -> ObjectStore:
+    return ObjectStore.open(cluster.object_store.config("quiver"))
+
+
+async def keys_under(store: ObjectStore, prefix: str) -> set[str]:
+    return {found.key for found in await store.list(prefix)}
+
+
+async def collection_id(cluster: TestCluster, name: str) -> int:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            cluster.http_url + "/v2/vectordb/collections/describe",
+            json={"collectionName": name},
+            headers={"Authorization": "Bearer root:Milvus"},
+        ) as response:
+            return int((await response.json())["data"]["collectionID"])
+
+
+async def test_a_data_node_that_lost_its_segments_restores_them_and_their_index_from_the_bucket(
+    storage_cluster: TestCluster, http: aiohttp.ClientSession, name: str
+) -> None:
+    v1 = V1Client(http, storage_cluster.v1_url)
+    await v1.create_collection(name, DIM, "L2", index_file_size=1)
+    vectors = np.random.default_rng(11).standard_normal((3000, DIM)).astype(np.float32)
+    ids = await v1.insert(name, vectors)
+    await v1.flush(name)
+    status, reply = await v1.request("POST", f"/collections/{name}/indexes", {"index_type": "IVFFLAT", "params": {"nlist": 16}})
+    assert status == 201, reply
+    segments = (await v1.stat(name))["partitions"][0]["segments"]
+    assert [s["index_name"] for s in segments] == ["IVFFLAT"], "built before the disk is lost"
+
+    store = objects_of(storage_cluster)
+    owner = await collection_id(storage_cluster, name)
+    [segment] = [int(s["name"]) for s in segments]
+    held = await keys_under(store, bucket.segment_prefix(owner, segment))
+    assert {k.rsplit("/", 1)[1] for k in held} == {"meta.json", "data.arrow", "deletes.bin"}
+
+    node = storage_cluster.data_nodes[0]
+    await storage_cluster.kill(node.name)
+    shutil.rmtree(storage_cluster.root / node.name / "segments")  # the disk's sealed data is gone
+    await storage_cluster.restart(node.name)
+
+    async def all_found() -> None:  # every row, by id and by an exact search (nprobe = nlist)
+        stored = await v1.get_vectors(name, ids[::7])
+        for i, row in zip(ids[::7], vectors[::7]):
+            np.testing.assert_array_equal(np.array(stored[i], dtype=np.float32), row)
+        hits = await v1.search(name, vectors[::97], 1, params={"nprobe": 16})
+        assert [h[0][0] for h in hits] == ids[::97]
+
+    await retry_until_ok(all_found)
+    restored = (await v1.stat(name))["partitions"][0]["segments"]
+    assert [(s["name"], s["index_name"], s["row_count"]) for s in restored] == [(str(segment), "IVFFLAT", 3000)]
+    assert "restored from the object store" in node.log_path.read_text()
+
+
+async def test_an_object_store_outage_delays_uploads_and_loses_nothing(
+    storage_cluster: TestCluster, http: aiohttp.ClientSession, name: str
+) -> None:
+    v1 = V1Client(http, storage_cluster.v1_url)
+    await v1.create_collection(name, DIM, "L2")
+    rng = np.random.default_rng(12)
+    ledger = Ledger()
+    await storage_cluster.object_store.kill()
+    try:
+        for _ in range(5):  # writes go on being acknowledged: the WAL holds them
+            batch = rng.standard_normal((200, DIM)).astype(np.float32)
+            ledger.vectors.update(zip(await v1.insert(name, batch), batch))
+        status, reply = await v1.request("PUT", "/system/task", {"flush": {"collection_names": [name]}})
+        assert status != 200, "a flush cannot finish while the bucket is away"
+        assert "object store" in str(reply) or "unavailable" in str(reply).lower(), reply
+        await assert_all_present(v1, name, ledger)  # still served from the node's memory
+    finally:
+        await storage_cluster.object_store.restart()
+
+    await retry_until_ok(lambda: v1.flush(name), timeout_s=60)
+    await assert_all_present(v1, name, ledger)
+    assert (await v1.info(name))["count"] == 1000
+    node = storage_cluster.data_nodes[0]
+    failures = metric_sample(await storage_cluster.metrics(http, node.name), "quiver_object_store_requests_total", outcome="unavailable")
+    assert failures > 0, "the failed uploads are counted"
+    assert "is not persisted yet, the log keeps it" in node.log_path.read_text()
+
+
+async def test_dropped_segments_and_indexes_are_deleted_from_the_bucket(
+    storage_cluster: TestCluster, http: aiohttp.ClientSession, name: str
+) -> None:
+    v1 = V1Client(http, storage_cluster.v1_url)
+    await v1.create_collection(name, DIM, "L2")
+    await v1.insert(name, np.random.default_rng(13).standard_normal((1000, DIM)).astype(np.float32))
+    await v1.flush(name)
+    owner = await collection_id(storage_cluster, name)
+    status, _ = await v1.request("POST", f"/collections/{name}/indexes", {"index_type": "FLAT", "params": {}})
+    assert status == 201
+    store = objects_of(storage_cluster)
+    assert await keys_under(store, f"segments/{owner}/")
+
+    status, _ = await v1.request("DELETE", f"/collections/{name}")
+    assert status == 204
+
+    async def emptied() -> None:
+        assert not await keys_under(store, f"segments/{owner}/")
+        assert not await keys_under(store, f"indexes/{owner}/")
+
+    await retry_until_ok(emptied, timeout_s=30)
+
+
+async def test_an_unreachable_bucket_at_start_up_is_named(tmp_path: Path) -> None:
+    from quiver.standalone import LOOPBACK, Child, free_port, role_argv
+
+    endpoint = f"http://{LOOPBACK}:{free_port()}"  # nothing listens there
+    child = Child(
+        "datanode",
+        role_argv("datanode", "--port", "0", "--data-dir", str(tmp_path / "data"), "--coordinator", f"{LOOPBACK}:1",
+                  "--object-store", "s3://quiver", "--s3-endpoint", endpoint,
+                  "--s3-access-key", "key", "--s3-secret-key", "secret"),
+        tmp_path / "datanode.log",
+    )
+    await child.start()
+    assert child.process is not None
+    code = await asyncio.wait_for(child.process.wait(), timeout=60)
+    assert code != 0
+    assert endpoint in (tmp_path / "datanode.log").read_text()
