@@ -467,9 +467,7 @@ class ClusterClient:
 
     def _scope(self, collection: Collection, shards: list[int], consistency: Consistency) -> dpb.ReadScope:
         if consistency is Consistency.DEFAULT:
-            consistency = Consistency.named(collection.consistency_level) if collection.consistency_level else Consistency.STRONG
-            if consistency is Consistency.DEFAULT:
-                consistency = Consistency.STRONG
+            consistency = Consistency.named(collection.consistency_level)
         session = [
             pb.ChannelInfo(collection_id=collection.id, shard=shard, checkpoint=self._written.get((collection.id, shard), 0))
             for shard in shards

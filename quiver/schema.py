@@ -352,7 +352,7 @@ class Collection:
     indexes: tuple[IndexSpec, ...] = field(default_factory=tuple)
     enable_dynamic_field: bool = False
     description: str = ""
-    consistency_level: str = "Bounded"  # shown as given; reads default to Strong (read_consistency)
+    consistency_level: str = "Strong"  # what its reads wait for unless a request asks otherwise
     released: bool = False
     aliases: tuple[str, ...] = ()
     shards_num: int = DEFAULT_SHARDS
@@ -454,7 +454,7 @@ class Collection:
             indexes=tuple(IndexSpec.from_proto(i) for i in msg.indexes),
             enable_dynamic_field=msg.enable_dynamic_field,
             description=msg.description,
-            consistency_level=msg.consistency_level or "Bounded",
+            consistency_level=msg.consistency_level or "Strong",
             released=msg.released,
             aliases=tuple(msg.aliases),
             shards_num=msg.shards_num or DEFAULT_SHARDS,
@@ -553,7 +553,7 @@ def _validate_fields(fields: tuple[Field, ...]) -> None:
 class Consistency(IntEnum):
     """How fresh a read must be (Milvus' consistency levels, by their REST names)."""
 
-    DEFAULT = pb.CONSISTENCY_DEFAULT  # the collection's level when it was given one, else STRONG
+    DEFAULT = pb.CONSISTENCY_DEFAULT  # the collection's level
     STRONG = pb.STRONG
     BOUNDED = pb.BOUNDED
     SESSION = pb.SESSION
@@ -561,8 +561,9 @@ class Consistency(IntEnum):
 
     @classmethod
     def named(cls, level: str) -> Consistency:
-        found = cls.__members__.get(level.upper()) if level else cls.DEFAULT
-        if found is None or found is cls.DEFAULT and level:
+        """A level by its REST name; Milvus' Customized (a client's own timestamp) reads as Strong."""
+        found = cls.STRONG if level.upper() == "CUSTOMIZED" else cls.__members__.get(level.upper())
+        if found is None or found is cls.DEFAULT:
             raise QuiverError(
                 ErrorCode.INVALID_PARAMETER,
                 f"invalid parameter: consistencyLevel {level!r} is not one of Strong, Bounded, Session, Eventually",

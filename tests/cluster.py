@@ -136,8 +136,10 @@ class TestCluster:
         return f"http://{LOOPBACK}:{self.http_port}"
 
     async def start(self) -> None:
-        await asyncio.gather(self.object_store.start(), self.log.start())
+        # Redis first: its port was picked when the cluster was made, and the other servers'
+        # start-up connections take ephemeral ports that could land on it meanwhile.
         await self.redis.start()
+        await asyncio.gather(self.object_store.start(), self.log.start())
         await wait_for_redis(self.redis_port, self.redis.log_path)
         for child in self.roles.values():
             await child.start()

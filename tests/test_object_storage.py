@@ -16,10 +16,11 @@ import pytest
 
 from quiver import bucket
 from quiver.objectstore import ObjectStore
-from tests.cluster import TestCluster, V1Client, metric_sample
+from tests.cluster import TestCluster, V1Client, V2Client, create_sharded_collection, metric_sample
 from tests.test_durability import Ledger, assert_all_present, retry_until_ok
 
 DIM = 8
+OUTAGE_S = 30.0  # the object store is away this long
 
 
 @pytest.fixture
@@ -99,19 +100,21 @@ async def test_an_object_store_outage_delays_uploads_and_loses_nothing(
     ledger = Ledger()
     await storage_cluster.object_store.kill()
     try:
-        for _ in range(5):  # writes go on being acknowledged: the WAL holds them
-            batch = rng.standard_normal((200, DIM)).astype(np.float32)
-            ledger.vectors.update(zip(await v1.insert(name, batch), batch))
         status, reply = await v1.request("PUT", "/system/task", {"flush": {"collection_names": [name]}})
         assert status != 200, "a flush cannot finish while the bucket is away"
         assert "object store" in str(reply) or "unavailable" in str(reply).lower(), reply
-        await assert_all_present(v1, name, ledger)  # still served from the node's memory
+        outage_ends = asyncio.get_running_loop().time() + OUTAGE_S
+        while asyncio.get_running_loop().time() < outage_ends:  # writes go on being acknowledged
+            batch = rng.standard_normal((200, DIM)).astype(np.float32)
+            ledger.vectors.update(zip(await v1.insert(name, batch), batch))
+            await asyncio.sleep(1.0)
+        await assert_all_present(v1, name, ledger)  # served from the node's memory and the log
     finally:
         await storage_cluster.object_store.restart()
 
     await retry_until_ok(lambda: v1.flush(name), timeout_s=60)
     await assert_all_present(v1, name, ledger)
-    assert (await v1.info(name))["count"] == 1000
+    assert (await v1.info(name))["count"] == len(ledger.vectors)
     node = storage_cluster.data_nodes[0]
     failures = metric_sample(await storage_cluster.metrics(http, node.name), "quiver_object_store_requests_total", outcome="unavailable")
     assert failures > 0, "the failed uploads are counted"
@@ -157,3 +160,50 @@ async def test_an_unreachable_bucket_at_start_up_is_named(tmp_path: Path) -> Non
     code = await asyncio.wait_for(child.process.wait(), timeout=60)
     assert code != 0
     assert endpoint in (tmp_path / "datanode.log").read_text()
+
+
+async def test_a_whole_cluster_restarted_with_every_data_node_disk_wiped_serves_the_same(
+    tmp_path: Path, http: aiohttp.ClientSession, name: str
+) -> None:
+    cluster = TestCluster(tmp_path, data_nodes=2, index_min_rows=500)
+    await cluster.start()
+    try:
+        v1 = V1Client(http, cluster.v1_url)
+        await create_sharded_collection(V2Client(http, cluster.http_url), name, DIM, "L2", shards=2, auto_id=False)
+        vectors = np.random.default_rng(14).standard_normal((3000, DIM)).astype(np.float32)
+        ids = list(range(1, 3001))
+        await v1.insert(name, vectors[:2000], ids[:2000])
+        await v1.flush(name)  # in the bucket
+        await v1.insert(name, vectors[2000:], ids[2000:])  # only in the log
+        await v1.request("PUT", f"/collections/{name}/vectors", {"delete": {"ids": [str(i) for i in range(1, 3001, 10)]}})
+        queries = vectors[::300]
+        before = await v1.search(name, queries, 10)
+        await cluster.stop()
+        for node in cluster.data_nodes:
+            shutil.rmtree(cluster.root / node.name)
+        await cluster.start()
+        await retry_until_ok(lambda: _same(v1, name, queries, before), timeout_s=30)
+        assert (await v1.info(name))["count"] == 3000 - 300
+    finally:
+        await cluster.stop()
+
+
+async def _same(v1: V1Client, name: str, queries: np.ndarray, expected: list[list[tuple[int, float]]]) -> None:
+    assert await v1.search(name, queries, 10) == expected
+
+
+async def test_an_unreachable_log_at_start_up_is_named(tmp_path: Path) -> None:
+    from quiver.standalone import LOOPBACK, Child, free_port, role_argv
+
+    (tmp_path / "objects").mkdir()
+    address = f"nats://{LOOPBACK}:{free_port()}"  # nothing listens there
+    child = Child(
+        "datanode",
+        role_argv("datanode", "--port", "0", "--data-dir", str(tmp_path / "data"), "--coordinator", f"{LOOPBACK}:1",
+                  "--object-store", (tmp_path / "objects").as_uri(), "--log-servers", address),
+        tmp_path / "datanode.log",
+    )
+    await child.start()
+    assert child.process is not None
+    assert await asyncio.wait_for(child.process.wait(), timeout=60) != 0
+    assert f"the log (NATS JetStream) at {address} is unreachable" in (tmp_path / "datanode.log").read_text()

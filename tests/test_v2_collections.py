@@ -82,7 +82,7 @@ async def test_quick_setup_defaults_and_describe(v2: V2Client, name: str) -> Non
     described = await v2.ok("collections/describe", {"collectionName": name})
     assert described["collectionName"] == name and described["autoId"] is False
     assert described["enableDynamicField"] is True and described["load"] == "LoadStateLoaded"
-    assert described["consistencyLevel"] == "Bounded" and described["partitionsNum"] == 1
+    assert described["consistencyLevel"] == "Strong" and described["partitionsNum"] == 1
     assert [(f["name"], f["type"], f["primaryKey"]) for f in described["fields"]] == [
         ("id", "Int64", True), ("vector", "FloatVector", False)
     ]

@@ -274,7 +274,7 @@ async def create_collection(request: web.Request) -> web.Response:
         shards = int(shards)
     if isinstance(shards, bool) or not isinstance(shards, int):
         raise QuiverError(ErrorCode.INVALID_PARAMETER, f"invalid parameter: shardsNum {shards!r} must be an integer")
-    level = params.get("consistencyLevel", "Bounded")
+    level = params.get("consistencyLevel", "Strong")  # Quiver's default: reads see every acknowledged write
     if level not in CONSISTENCY_LEVELS:
         raise QuiverError(ErrorCode.INVALID_PARAMETER, f"invalid parameter: consistencyLevel {level!r} is not one of {CONSISTENCY_LEVELS}")
     schema = body.sub("schema")
