@@ -7,7 +7,11 @@
   `kubectl kustomize` or `kustomize build`, then `kubernetes-validate --strict` for Kubernetes
   1.29; the base manifests are also validated as they are, which needs no kustomize;
 - what a schema cannot say: one image for every role, probes on the ops port, a volume of its own
-  for every data node, the proxy's ports, no real password in the Secret, and so on.
+  for every data node, the proxy's ports, no real password in the Secret, and so on;
+- the log and the bucket: every role that uses the log names all the JetStream servers, which run
+  as three with `sync_interval: always`; every role that uses the bucket names it and takes its
+  keys from a Secret (an env file in compose), never from a literal; the bucket exists before
+  them (compose's one-shot job, the bundled-object-store component's Job).
 
 The Python tools come with the `test` extra. docker-compose comes from Debian (apt-get install
 docker-compose) and kubectl or kustomize as a binary: a test that needs one of those skips,
@@ -50,7 +54,18 @@ REST_PORTS = (19121, 19530)
 # Roles whose count an autoscaler owns, and roles with a PodDisruptionBudget. The coordinator has
 # none: its standby is never ready, so a budget that keeps a ready pod forbids evicting the active.
 AUTOSCALED = ("indexnode", "proxy")
-DISRUPTION_BUDGETS = ("datanode", "indexnode", "ingestnode", "proxy")
+DISRUPTION_BUDGETS = ("datanode", "indexnode", "ingestnode", "nats", "proxy")
+# Who takes which flags (quiver ROLE --help): the log's servers, the bucket and its keys.
+LOG_ROLES = ("coordinator", "datanode", "ingestnode", "proxy")
+BUCKET_ROLES = ("coordinator", "datanode", "indexnode")
+S3_KEYS = ("QUIVER_S3_ACCESS_KEY", "QUIVER_S3_SECRET_KEY")
+NATS_CLIENT_PORT = 4222
+NATS_CLUSTER_PORT = 6222
+# The stream's replicas and the servers it spans: a quorum of 2 has every acknowledged write.
+LOG_REPLICAS = 3
+# Compose services that run once and exit: no restart loop, no health check; what needs them
+# waits for service_completed_successfully.
+COMPOSE_JOBS = ("minio-bucket",)
 # What the ingest node's embedding model alone takes.
 EMBEDDING_MODEL_BYTES = 750 * 2**20
 # Service keys that both docker-compose 1.29 and the Compose specification accept (both checked
@@ -60,6 +75,8 @@ COMPOSE_SERVICE_KEYS = {
     "cap_drop",
     "command",
     "depends_on",
+    "entrypoint",
+    "env_file",
     "environment",
     "healthcheck",
     "image",
@@ -258,6 +275,43 @@ def env_names(value: Any) -> Iterator[str]:
         yield from re.findall(r"^(QUIVER_[A-Z0-9_]+)=", value, re.M)
 
 
+def nats_conf(text: str) -> dict[str, Any]:
+    """What the checks need of a NATS server configuration (its own format, neither YAML nor
+    JSON): the JetStream block's settings, max_payload, and the cluster's routes."""
+    text = re.sub(r"(?m)^\s*#.*$", "", text)
+    jetstream = re.search(r"\bjetstream\s*\{([^}]*)\}", text)
+    cluster = re.search(r"\bcluster\s*\{(.*?)\n\}", text, re.S)
+    payload = re.search(r"^\s*max_payload:\s*(\S+)", text, re.M)
+    return {
+        "jetstream": dict(re.findall(r"(\w+):\s*(\S+)", jetstream.group(1))) if jetstream else None,
+        "max_payload": payload.group(1) if payload else None,
+        "routes": re.findall(r"nats://([\w.-]+):(\d+)", cluster.group(1)) if cluster else [],
+        "server_name": re.search(r"^\s*server_name:\s*(\S+)", text, re.M),
+    }
+
+
+def check_nats_conf(text: str, servers: list[str], where: str) -> None:
+    """JetStream on with every write fsynced before it is acknowledged (quiver/natsserver.py says
+    what that promises), 8 MiB messages, and routes to every server of the cluster."""
+    conf = nats_conf(text)
+    assert conf["jetstream"] is not None, f"{where}: JetStream is not enabled"
+    assert conf["jetstream"].get("sync_interval") == "always", f"{where}: {conf['jetstream']}"
+    assert conf["jetstream"].get("store_dir") == "/data", where
+    assert conf["max_payload"] == "8MB", f"{where}: max_payload {conf['max_payload']}"
+    assert sorted(conf["routes"]) == sorted((s, str(NATS_CLUSTER_PORT)) for s in servers), where
+    assert conf["server_name"] is not None, f"{where}: every server needs a name of its own"
+
+
+def env_file_values(paths: Iterable[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for path in paths:
+        for line in (DEPLOY / path).read_text().splitlines():
+            if line[:1].isalpha():
+                key, value = line.split("=", 1)
+                values[key] = value
+    return values
+
+
 # --------------------------------------------------------------------------- compose
 
 
@@ -293,16 +347,20 @@ def test_compose_cluster_shape(compose: dict[str, Any]) -> None:
     assert len({json.dumps(s.get("build"), sort_keys=True) for s in services.values()}) == 1
     for name, service in compose["services"].items():
         assert set(service) <= COMPOSE_SERVICE_KEYS, f"{name}: {set(service) - COMPOSE_SERVICE_KEYS}"
+        if name in COMPOSE_JOBS:
+            assert service.get("restart") == "on-failure", name
+            continue
         assert service.get("restart") in ("always", "unless-stopped"), name
         assert "healthcheck" in service, name
+        for dependency, wait in service.get("depends_on", {}).items():
+            expected = "service_completed_successfully" if dependency in COMPOSE_JOBS else "service_healthy"
+            assert wait["condition"] == expected, f"{name} waits for {dependency}: {wait}"
     for name, service in services.items():
         env = service["environment"]
         assert env["QUIVER_OPS_PORT"] == str(OPS_PORT), name
         test = " ".join(service["healthcheck"]["test"])
         assert f"127.0.0.1:{OPS_PORT}/readyz" in test, f"{name} health check: {test}"
         assert service["stop_grace_period"] == "30s", name
-        for dependency in service["depends_on"].values():
-            assert dependency["condition"] == "service_healthy", name
         role = service["command"][0]
         if role in GRPC_PORTS:
             assert env["QUIVER_PORT"] == str(GRPC_PORTS[role]), name
@@ -343,6 +401,68 @@ def test_compose_proxy_publishes_rest_ports(compose: dict[str, Any]) -> None:
 def test_compose_password_comes_from_the_environment(compose: dict[str, Any]) -> None:
     (coordinator,) = [s for s in compose["services"].values() if s["command"][0] == "coordinator"]
     assert coordinator["environment"]["QUIVER_ROOT_PASSWORD"].startswith("${QUIVER_ROOT_PASSWORD")
+
+
+def nats_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in compose["services"].items() if s["image"].startswith("nats:")}
+
+
+def test_compose_log(compose: dict[str, Any]) -> None:
+    """Three JetStream servers, each with its own store, one config with sync_interval always;
+    every role that uses the log names all three and waits for them."""
+    servers = nats_services(compose)
+    assert len(servers) == LOG_REPLICAS, sorted(servers)
+    declared = set(compose["volumes"])
+    stores, names = [], set()
+    for name, service in servers.items():
+        mounts = dict(reversed(v.split(":")[:2]) for v in service["volumes"])
+        assert mounts.get("/data") in declared, f"{name}: its JetStream store is a named volume"
+        stores.append(mounts["/data"])
+        config = service["command"][service["command"].index("--config") + 1]
+        source = mounts[config]
+        assert source.startswith("./"), f"{name}: the config comes from deploy/"
+        check_nats_conf((DEPLOY / source).read_text(), sorted(servers), name)
+        names.add(service["environment"]["SERVER_NAME"])
+        assert "8222/healthz" in " ".join(service["healthcheck"]["test"]), name
+    assert len(set(stores)) == len(stores), f"every server has its own store: {stores}"
+    assert len(names) == len(servers), f"distinct server names: {names}"
+
+    expected = {f"nats://{name}:{NATS_CLIENT_PORT}" for name in servers}
+    for name, service in quiver_services(compose).items():
+        if service["command"][0] not in LOG_ROLES:
+            continue
+        env = service["environment"]
+        assert set(env["QUIVER_LOG_SERVERS"].split(",")) == expected, name
+        assert env["QUIVER_LOG_REPLICAS"] == str(LOG_REPLICAS), name
+        assert set(servers) <= set(service["depends_on"]), f"{name} waits for the log"
+
+
+def test_compose_object_store(compose: dict[str, Any]) -> None:
+    """The bucket is created before the roles that use it start; they name it and its endpoint,
+    and read their keys from an env file of placeholders, never from the compose file."""
+    services = compose["services"]
+    (job,) = COMPOSE_JOBS
+    script = " ".join(services[job]["command"])
+    for name, service in quiver_services(compose).items():
+        if service["command"][0] not in BUCKET_ROLES:
+            continue
+        env = service["environment"]
+        bucket = re.fullmatch(r"s3://([a-z0-9.-]+)(/.*)?", env["QUIVER_OBJECT_STORE"])
+        assert bucket, f"{name}: {env['QUIVER_OBJECT_STORE']}"
+        assert f"mb --ignore-existing local/{bucket.group(1)}" in script, f"{job} creates {bucket.group(1)}"
+        host = re.fullmatch(r"https?://([\w.-]+):\d+", env["QUIVER_S3_ENDPOINT"]).group(1)
+        assert host in services and job in service["depends_on"] and host in services[job]["depends_on"], name
+        for key in S3_KEYS:
+            assert key not in env, f"{name}: {key} is spelled out in the compose file"
+        keys = env_file_values(service["env_file"])
+        assert set(S3_KEYS) <= set(keys), f"{name}: {service['env_file']}"
+        assert is_placeholder(keys["QUIVER_S3_SECRET_KEY"]), f"{name}: not a placeholder"
+    # The store's root user: in env files of placeholders, given to no Quiver role.
+    store = services["minio"]
+    root = env_file_values(store["env_file"])
+    assert is_placeholder(root["MINIO_ROOT_PASSWORD"])
+    for name, service in quiver_services(compose).items():
+        assert not set(service.get("env_file", [])) & set(store["env_file"]), f"{name} has the root user"
 
 
 # --------------------------------------------------------------------------- Dockerfile
@@ -393,11 +513,88 @@ def test_k8s_overlays_validate(rendered: dict[str, str], tmp_path: Path) -> None
     kubernetes_validate(files)
 
 
+def generated(docs: Iterable[dict[str, Any]], kind: str, name: str) -> dict[str, Any] | None:
+    """A generated object by its name without kustomize's hash suffix."""
+    pattern = re.compile(rf"{name}(-[a-z0-9]{{10}})?")
+    found = [d for d in docs if d["kind"] == kind and pattern.fullmatch(d["metadata"]["name"])]
+    assert len(found) <= 1, f"two of {kind} {name}"
+    return found[0] if found else None
+
+
+def quiver_config(docs: list[dict[str, Any]]) -> dict[str, str]:
+    """The settings every role reads: the ConfigMap, or base/config.env for the base as written."""
+    config = generated(docs, "ConfigMap", "quiver-config")
+    if config is not None:
+        return config["data"]
+    lines = (BASE / "config.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line[:1].isalpha())
+
+
+def settings_of(container: dict[str, Any], config: dict[str, str]) -> dict[str, Any]:
+    """A container's environment: the ConfigMap's settings where it reads them, then its own."""
+    reads_config = any(
+        re.fullmatch(r"quiver-config(-[a-z0-9]{10})?", ref.get("configMapRef", {}).get("name", ""))
+        for ref in container.get("envFrom", [])
+    )
+    return {**(config if reads_config else {}), **env_of(container)}
+
+
+def nats_config_text(docs: list[dict[str, Any]]) -> str:
+    config = generated(docs, "ConfigMap", "quiver-nats")
+    return config["data"]["nats.conf"] if config else (BASE / "nats.conf").read_text()
+
+
+def check_log(docs: list[dict[str, Any]], where: str) -> None:
+    """The JetStream StatefulSet: three servers on volumes of their own, reachable by name through
+    a headless Service that publishes them before they are ready (they must find each other to
+    become ready), routes to all three, sync_interval always."""
+    nats = by_kind(docs, "StatefulSet")["quiver-nats"]
+    assert nats["spec"]["replicas"] == LOG_REPLICAS, where
+    assert nats["spec"]["podManagementPolicy"] == "Parallel", f"{where}: the servers start together"
+    headless = by_kind(docs, "Service")[nats["spec"]["serviceName"]]
+    assert headless["spec"]["clusterIP"] == "None" and headless["spec"]["publishNotReadyAddresses"], where
+    assert [c["metadata"]["name"] for c in nats["spec"]["volumeClaimTemplates"]] == ["data"], where
+    (container,) = nats["spec"]["template"]["spec"]["containers"]
+    assert container["image"].startswith("nats:"), where
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert mounts["/data"] == "data", f"{where}: the store is on the claim"
+    config = container["args"][container["args"].index("--config") + 1]
+    volumes = {v["name"]: v for v in nats["spec"]["template"]["spec"]["volumes"]}
+    config_map = volumes[mounts[str(Path(config).parent)]]["configMap"]["name"]
+    assert re.fullmatch(r"quiver-nats(-[a-z0-9]{10})?", config_map), where
+    assert env_of(container)["SERVER_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}, where
+    service = headless["metadata"]["name"]
+    servers = [f"{nats['metadata']['name']}-{i}.{service}" for i in range(LOG_REPLICAS)]
+    check_nats_conf(nats_config_text(docs), servers, where)
+    config = quiver_config(docs)
+    expected = {f"nats://{server}:{NATS_CLIENT_PORT}" for server in servers}
+    assert set(config["QUIVER_LOG_SERVERS"].split(",")) == expected, where
+    assert config["QUIVER_LOG_REPLICAS"] == str(LOG_REPLICAS), where
+
+
+def check_pods_restricted(docs: list[dict[str, Any]], where: str) -> None:
+    """Every pod, Quiver's or not, meets the "restricted" Pod Security Standard the overlays'
+    namespace enforces: one that does not is refused at creation, which no schema shows."""
+    for doc in docs:
+        if doc["kind"] not in ("Deployment", "StatefulSet", "Job"):
+            continue
+        spec = doc["spec"]["template"]["spec"]
+        at = f"{where}: {doc['kind']} {doc['metadata']['name']}"
+        assert spec["securityContext"]["runAsNonRoot"] is True, at
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", at
+        for container in spec["containers"] + spec.get("initContainers", []):
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False, at
+            assert security["capabilities"]["drop"] == ["ALL"], at
+
+
 def check_cluster(docs: list[dict[str, Any]], where: str) -> None:
     """What every rendering of the manifests (and the base as written) must hold."""
     roles = workloads(docs)
     assert set(roles) == set(ROLES), f"{where}: {sorted(roles)}"
     services = by_kind(docs, "Service")
+    secrets = by_kind(docs, "Secret")
+    config = quiver_config(docs)
     images = set()
     for role, workload in roles.items():
         pod = workload["spec"]["template"]
@@ -407,6 +604,20 @@ def check_cluster(docs: list[dict[str, Any]], where: str) -> None:
         env = env_of(container)
         at = f"{where}: {role}"
         assert container["args"][0] == role, at
+
+        # The log and the bucket, named in every role that uses them; the bucket's endpoint and
+        # keys only from a Secret that has them.
+        settings = settings_of(container, config)
+        if role in LOG_ROLES:
+            assert settings.get("QUIVER_LOG_SERVERS", "").startswith("nats://"), f"{at}: no log servers"
+        if role in BUCKET_ROLES:
+            assert re.fullmatch(r"s3://[a-z0-9.-]+(/.*)?", settings.get("QUIVER_OBJECT_STORE", "")), at
+            for key in ("QUIVER_S3_ENDPOINT", *S3_KEYS):
+                ref = env.get(key, {}).get("secretKeyRef") if isinstance(env.get(key), dict) else None
+                assert ref, f"{at}: {key} is not from a Secret"
+                assert ref["key"] in secret_values(secrets[ref["name"]]), f"{at}: {ref}"
+        for key in S3_KEYS:
+            assert key not in config, f"{where}: {key} in the ConfigMap"
 
         assert pod["metadata"]["annotations"] == {
             "prometheus.io/scrape": "true",
@@ -475,6 +686,9 @@ def check_cluster(docs: list[dict[str, Any]], where: str) -> None:
     proxy_ports = {p["port"] for p in services["quiver-proxy"]["spec"]["ports"]}
     assert proxy_ports == set(REST_PORTS)
 
+    check_log(docs, where)
+    check_pods_restricted(docs, where)
+
     budgets = {component(d) for d in docs if d["kind"] == "PodDisruptionBudget"}
     assert budgets == set(DISRUPTION_BUDGETS), f"{where}: {budgets}"
     autoscalers = [d for d in docs if d["kind"] == "HorizontalPodAutoscaler"]
@@ -486,9 +700,12 @@ def check_cluster(docs: list[dict[str, Any]], where: str) -> None:
         assert "replicas" not in named[target]["spec"], f"{where}: the autoscaler owns {target}'s count"
 
     # No credential in a manifest: the Secret holds a placeholder, nothing spells a password out.
+    # (The S3 endpoint is an address, not a credential: components/bundled-object-store sets it.)
     for secret in by_kind(docs, "Secret").values():
         for key, value in secret_values(secret).items():
             name = secret["metadata"]["name"]
+            if key == "QUIVER_S3_ENDPOINT":
+                continue
             assert is_placeholder(value), f"{where}: Secret {name} {key} is not a placeholder"
     for workload in roles.values():
         for name, value in env_of(workload["spec"]["template"]["spec"]["containers"][0]).items():
@@ -512,17 +729,22 @@ def test_k8s_overlay_sizes(overlays: dict[str, list[dict[str, Any]]]) -> None:
     assert replicas("production", "Deployment", "quiver-coordinator") == 2, "one active, one standby"
     assert replicas("small", "StatefulSet", "quiver-datanode") >= 2
     assert replicas("production", "StatefulSet", "quiver-datanode") >= 3
+    nats = by_kind(overlays["production"], "StatefulSet")["quiver-nats"]
+    (claim,) = nats["spec"]["volumeClaimTemplates"]
+    assert quantity(claim["spec"]["resources"]["requests"]["storage"]) >= 50 * 2**30
     for name in OVERLAYS:
         docs = overlays[name]
         redis = by_kind(docs, "StatefulSet")["quiver-redis"]
         args = redis["spec"]["template"]["spec"]["containers"][0]["args"]
         assert args[args.index("--appendonly") + 1] == "yes", name
         assert redis["spec"]["volumeClaimTemplates"], name
-        (config,) = by_kind(docs, "ConfigMap").values()
-        assert config["data"]["QUIVER_COORDINATOR"] == "quiver-coordinator:19100"
-        assert config["data"]["QUIVER_REDIS_URL"].startswith("redis://quiver-redis:6379/")
-        assert config["data"]["QUIVER_OPS_PORT"] == str(OPS_PORT)
-        assert config["data"]["QUIVER_INGESTNODE"] == f"quiver-ingestnode:{GRPC_PORTS['ingestnode']}"
+        config = quiver_config(docs)
+        assert config["QUIVER_COORDINATOR"] == "quiver-coordinator:19100"
+        assert config["QUIVER_REDIS_URL"].startswith("redis://quiver-redis:6379/")
+        assert config["QUIVER_OPS_PORT"] == str(OPS_PORT)
+        assert config["QUIVER_INGESTNODE"] == f"quiver-ingestnode:{GRPC_PORTS['ingestnode']}"
+        assert config["QUIVER_LOG_REPLICAS"] == str(LOG_REPLICAS), f"{name}: a quorum of 2 of 3"
+        assert by_kind(docs, "StatefulSet")["quiver-nats"]["spec"]["replicas"] == LOG_REPLICAS, name
         ingest_service = by_kind(docs, "Service")["quiver-ingestnode"]
         assert ingest_service["spec"]["ports"][0]["port"] == GRPC_PORTS["ingestnode"]
 
@@ -531,8 +753,8 @@ def test_k8s_components(overlays: dict[str, list[dict[str, Any]]]) -> None:
     docs = overlays["every-component"]
     assert "quiver-redis" not in by_kind(docs, "StatefulSet"), "external-redis removes the in-cluster Redis"
     assert "quiver-redis" not in by_kind(docs, "Service")
-    (config,) = by_kind(docs, "ConfigMap").values()
-    assert config["data"]["QUIVER_REDIS_URL"] == "redis://redis.internal.example:6379/0", "the overlay's URL"
+    redis_url = quiver_config(docs)["QUIVER_REDIS_URL"]
+    assert redis_url == "redis://redis.internal.example:6379/0", "the overlay's URL"
     claim = by_kind(docs, "PersistentVolumeClaim")["quiver-ingestnode-data"]
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
     ingest = by_kind(docs, "Deployment")["quiver-ingestnode"]
@@ -541,11 +763,48 @@ def test_k8s_components(overlays: dict[str, list[dict[str, Any]]]) -> None:
     assert "quiver-ingestnode" in {a["spec"]["scaleTargetRef"]["name"] for a in autoscalers}
 
 
+def test_k8s_object_store(overlays: dict[str, list[dict[str, Any]]]) -> None:
+    """An external S3 by default (the Secret's placeholder endpoint, no object store in the
+    cluster); the bundled-object-store component adds MinIO, points the Secret at it and creates
+    the bucket that QUIVER_OBJECT_STORE names with the keys the roles use."""
+    assert "bundled-object-store" in OVERLAYS
+    for name, docs in overlays.items():
+        endpoint = secret_values(by_kind(docs, "Secret")["quiver-object-store"])["QUIVER_S3_ENDPOINT"]
+        bundled = "quiver-minio" in by_kind(docs, "StatefulSet")
+        assert bundled == (name in ("bundled-object-store", "every-component")), name
+        if not bundled:
+            assert is_placeholder(endpoint), f"{name}: external S3 by default"
+            assert not by_kind(docs, "Job"), name
+            continue
+        minio = by_kind(docs, "StatefulSet")["quiver-minio"]
+        service = by_kind(docs, "Service")["quiver-minio"]
+        (port,) = service["spec"]["ports"]
+        assert endpoint == f"http://{service['metadata']['name']}:{port['port']}", name
+        assert minio["spec"]["volumeClaimTemplates"], f"{name}: the bucket is on a volume"
+        (minio_container,) = minio["spec"]["template"]["spec"]["containers"]
+        root = [r["secretRef"]["name"] for r in minio_container["envFrom"]]
+        (job,) = by_kind(docs, "Job").values()
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        script = " ".join(container["args"])
+        assert "QUIVER_OBJECT_STORE" in script and "mb --ignore-existing" in script, name
+        assert endpoint in script, f"{name}: the Job creates the bucket where the roles look"
+        assert env_of(container)["QUIVER_OBJECT_STORE"] == quiver_config(docs)["QUIVER_OBJECT_STORE"], name
+        refs = {r["secretRef"]["name"] for r in container["envFrom"]}
+        assert set(root) <= refs, f"{name}: the Job logs in as MinIO's root user"
+        for key in S3_KEYS:
+            assert env_of(container)[key]["secretKeyRef"]["name"] == "quiver-object-store", name
+        for role, workload in workloads(docs).items():
+            (role_container,) = workload["spec"]["template"]["spec"]["containers"]
+            refs = [r["secretRef"]["name"] for r in role_container.get("envFrom", []) if "secretRef" in r]
+            assert not set(root) & set(refs), f"{name}: {role} has MinIO's root user"
+
+
 def test_settings_are_flags_of_the_roles() -> None:
     """A misspelt QUIVER_* variable would be ignored without a word: every one set is read."""
     files = [COMPOSE_FILE, *K8S.rglob("*.yaml")]
     used = {n for f in files for doc in load_all(f.read_text()) for n in env_names(doc)}
-    config = (BASE / "config.env").read_text().splitlines()
-    used |= {line.split("=", 1)[0] for line in config if line[:1].isalpha()}
+    for env_file in [BASE / "config.env", *DEPLOY.glob("*.env")]:
+        lines = env_file.read_text().splitlines()
+        used |= {line.split("=", 1)[0] for line in lines if line.startswith("QUIVER_")}
     assert used, "no settings found"
     assert used <= settings(), f"no role reads {sorted(used - settings())}"
