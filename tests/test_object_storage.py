@@ -100,6 +100,8 @@ async def test_an_object_store_outage_delays_uploads_and_loses_nothing(
     ledger = Ledger()
     await storage_cluster.object_store.kill()
     try:
+        batch = rng.standard_normal((200, DIM)).astype(np.float32)
+        ledger.vectors.update(zip(await v1.insert(name, batch), batch))
         status, reply = await v1.request("PUT", "/system/task", {"flush": {"collection_names": [name]}})
         assert status != 200, "a flush cannot finish while the bucket is away"
         assert "object store" in str(reply) or "unavailable" in str(reply).lower(), reply
