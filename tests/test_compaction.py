@@ -196,7 +196,7 @@ def test_deletes_made_during_a_compaction_reach_the_new_segment(tmp_path: Path) 
     ids, _, deleted = compacted.ids_and_deletes()
     assert ids.tolist() == [2, 3, 4, 5]
     assert ids[~deleted].tolist() == [2, 5]
-    assert compacted.unpersisted_deletes_lsn == 0, "the WAL is kept until the deletes are written"
+    assert compacted.unpersisted_deletes_lsn == 0, "the checkpoint stays put until the deletes are uploaded"
 
 
 def test_a_crash_mid_compaction_is_settled_on_restart(tmp_path: Path) -> None:

@@ -186,7 +186,7 @@ async def test_restarted_standalone_serves_everything_it_had(
         vectors = np.random.default_rng(4).standard_normal((2000, DIM)).astype(np.float32)
         flushed_ids = await v1.insert(name, vectors[:1000])
         await v1.flush(name)
-        growing_ids = await v1.insert(name, vectors[1000:])  # only in the WAL
+        growing_ids = await v1.insert(name, vectors[1000:])  # only in the log
     finally:
         await stop_standalone(process)
 
@@ -244,7 +244,7 @@ async def test_compacted_data_survives_a_crash(
         await v1.insert(name, vectors[start : start + 100], list(range(start, start + 100)))
         await v1.flush(name)
     gone = [str(i) for i in range(0, 300, 3)]
-    await v1.request("PUT", f"/collections/{name}/vectors", {"delete": {"ids": gone}})  # in the WAL only
+    await v1.request("PUT", f"/collections/{name}/vectors", {"delete": {"ids": gone}})  # in the log only
     status, _ = await v1.request("PUT", "/system/task", {"compact": {"collection_name": name}})
     assert status == 200
     more_gone = [str(i) for i in range(1, 300, 3)]

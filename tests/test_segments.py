@@ -1,4 +1,4 @@
-"""A segment's rows, deletes by WAL order, persistence; exact top-k merging."""
+"""A segment's rows, deletes by log order, persistence; exact top-k merging."""
 
 from __future__ import annotations
 
