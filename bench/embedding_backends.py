@@ -21,7 +21,7 @@ import aiohttp
 import psutil
 
 from common import cluster
-from managed_indexes import FORMATS, WORDS, Api, build, document, latencies, paragraph, percentiles
+from managed_indexes import Api, build, corpus, latencies, paragraph, percentiles
 
 
 def embedding_model_dir(backend: str) -> str:
@@ -62,13 +62,7 @@ async def measure(backend: str, files: dict[str, bytes], queries: list[str]) -> 
 
 
 async def run(args: argparse.Namespace) -> None:
-    rng = random.Random(11)
-    files = {
-        f"doc-{n:03d}.{FORMATS[n % len(FORMATS)]}": document(
-            FORMATS[n % len(FORMATS)], [paragraph(rng) for _ in range(args.paragraphs)])
-        for n in range(args.documents)
-    }
-    queries = [" ".join(rng.choices(WORDS, k=rng.randint(3, 8))) for _ in range(args.queries)]
+    files, queries = corpus(random.Random(11), args.documents, args.paragraphs, args.queries)
     print(f"{len(files)} documents, {args.paragraphs} paragraphs each; {len(queries)} queries one at a time, "
           f"top 10; {psutil.cpu_count()} CPUs")
     for backend in args.backends:

@@ -126,14 +126,19 @@ def percentiles(values: list[float]) -> str:
     return f"p50 {statistics.median(ordered):7.1f} ms   p99 {p99:7.1f} ms"
 
 
-async def run(args: argparse.Namespace) -> None:
-    rng = random.Random(11)
+def corpus(rng: random.Random, documents: int, paragraphs: int, queries: int) -> tuple[dict[str, bytes], list[str]]:
+    """Seeded documents in every format, and queries of their words."""
     files = {
         f"doc-{n:03d}.{FORMATS[n % len(FORMATS)]}": document(
-            FORMATS[n % len(FORMATS)], [paragraph(rng) for _ in range(args.paragraphs)])
-        for n in range(args.documents)
+            FORMATS[n % len(FORMATS)], [paragraph(rng) for _ in range(paragraphs)])
+        for n in range(documents)
     }
-    queries = [" ".join(rng.choices(WORDS, k=rng.randint(3, 8))) for _ in range(args.queries)]
+    return files, [" ".join(rng.choices(WORDS, k=rng.randint(3, 8))) for _ in range(queries)]
+
+
+async def run(args: argparse.Namespace) -> None:
+    rng = random.Random(11)
+    files, queries = corpus(rng, args.documents, args.paragraphs, args.queries)
     async with cluster(args.url, args.url) as endpoints, \
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as http:
         api = Api(http, endpoints.http)

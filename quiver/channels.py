@@ -42,8 +42,8 @@ class DeleteRecord:
     ids: np.ndarray
 
 
-def pack_insert(partition_id: int, ids: np.ndarray, vectors: bytes, scalars: bytes) -> bytes:
-    head = _INSERT_HEAD.pack(INSERT, partition_id, len(ids), len(vectors))
+def pack_insert(partition_id: int, ids: np.ndarray, vectors: bytes | memoryview, scalars: bytes) -> bytes:
+    head = _INSERT_HEAD.pack(INSERT, partition_id, len(ids), memoryview(vectors).nbytes)
     return b"".join((head, ids.astype(ID_DTYPE, copy=False).tobytes(), vectors, scalars))
 
 

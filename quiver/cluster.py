@@ -407,11 +407,13 @@ class ClusterClient:
         rows_per_message = max(1, int(MAX_MESSAGE_BYTES // (vectors[0].nbytes + 8 + scalar_bytes)))
         messages = []
         for shard, rows in _by_shard(ids, collection.shards_num):
-            for start in range(0, len(rows), rows_per_message):
-                part = rows[start : start + rows_per_message]
-                data = pack_insert(
-                    partition_id, ids[part], vectors[part].tobytes(), pack_table(scalars.take(part) if scalars is not None else None)
-                )
+            # One channel takes every row as it came: the messages are slices, not copies.
+            shard_ids, shard_vectors = (ids, vectors) if rows is None else (ids[rows], vectors[rows])
+            shard_scalars = scalars if rows is None or scalars is None else scalars.take(rows)
+            for start in range(0, len(shard_ids), rows_per_message):
+                end = start + rows_per_message
+                part = shard_scalars.slice(start, rows_per_message) if shard_scalars is not None else None
+                data = pack_insert(partition_id, shard_ids[start:end], shard_vectors[start:end].data, pack_table(part))
                 messages.append((shard, data))
         await self._publish(collection, messages)
         return ids
@@ -430,7 +432,10 @@ class ClusterClient:
         if ids is None or not len(ids):
             return 0
         partitions = sorted(partition_ids or ())
-        await self._publish(collection, [(shard, pack_delete(partitions, ids[rows])) for shard, rows in _by_shard(ids, collection.shards_num)])
+        await self._publish(collection, [
+            (shard, pack_delete(partitions, ids if rows is None else ids[rows]))
+            for shard, rows in _by_shard(ids, collection.shards_num)
+        ])
         return len(ids)
 
     async def _publish(self, collection: Collection, messages: list[tuple[int, bytes]]) -> None:
@@ -717,10 +722,10 @@ def _follow(order: np.ndarray, ids: list[np.ndarray], tables: list[pa.Table | No
     return combined.take(offsets[nodes[hit]] + rows[hit])
 
 
-def _by_shard(ids: np.ndarray, shards: int) -> list[tuple[int, np.ndarray]]:
-    """The positions of the rows of each channel (every row when there is one channel)."""
+def _by_shard(ids: np.ndarray, shards: int) -> list[tuple[int, np.ndarray | None]]:
+    """The positions of the rows of each channel (None: every row, when there is one channel)."""
     if shards == 1:
-        return [(0, np.arange(len(ids)))]
+        return [(0, None)]
     of = shard_of(ids, shards)
     return [(shard, rows) for shard in range(shards) if len(rows := np.flatnonzero(of == shard))]
 

@@ -293,37 +293,32 @@ class Standalone:
 
 
 async def wait_for_redis(port: int, log_path: Path, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            reader, writer = await asyncio.open_connection(LOOPBACK, port)
-            try:
-                writer.write(b"PING\r\n")
-                if (await asyncio.wait_for(reader.readline(), timeout=1)).startswith(b"+PONG"):
-                    return
-            finally:
-                writer.close()
-        except (OSError, TimeoutError):
-            pass
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"Redis did not start; see {log_path}")
+    await _wait_for_greeting("Redis", port, b"PING\r\n", b"+PONG", log_path, timeout_s)
 
 
 async def wait_for_nats(port: int, log_path: Path, timeout_s: float = 30.0) -> None:
     """Until the server greets clients (its INFO line)."""
+    await _wait_for_greeting("NATS", port, b"", b"INFO", log_path, timeout_s)
+
+
+async def _wait_for_greeting(
+    name: str, port: int, probe: bytes, greeting: bytes, log_path: Path, timeout_s: float
+) -> None:
+    """Until a server on this port answers `probe` (nothing: just connecting) with `greeting`."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
             reader, writer = await asyncio.open_connection(LOOPBACK, port)
             try:
-                if (await asyncio.wait_for(reader.readline(), timeout=1)).startswith(b"INFO"):
+                writer.write(probe)
+                if (await asyncio.wait_for(reader.readline(), timeout=1)).startswith(greeting):
                     return
             finally:
                 writer.close()
         except (OSError, TimeoutError):
             pass
         await asyncio.sleep(0.05)
-    raise TimeoutError(f"NATS did not start; see {log_path}")
+    raise TimeoutError(f"{name} did not start; see {log_path}")
 
 
 def _http_status(url: str) -> int:

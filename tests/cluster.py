@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import io
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +207,20 @@ class TestCluster:
                 tail = child.log_path.read_text(errors="replace").splitlines()[-lines:]
                 out.append(f"== {child.name}\n" + "\n".join(tail))
         return "\n".join(out)
+
+
+@asynccontextmanager
+async def running(cluster: TestCluster, log_lines: int = 40) -> AsyncIterator[TestCluster]:
+    """Starts a cluster of a test's own and stops it after; prints its logs' tails if the
+    start or the test fails."""
+    try:
+        await cluster.start()
+        yield cluster
+    except BaseException:
+        print(cluster.log_tail(log_lines))
+        raise
+    finally:
+        await cluster.stop()
 
 
 def object_store_flags(cfg: ObjectStoreConfig) -> list[str]:

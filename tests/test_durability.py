@@ -17,22 +17,15 @@ import pytest
 
 from datanode.storage import DATA_FILE
 from quiver.standalone import free_port
-from tests.cluster import TestCluster, V1Client
+from tests.cluster import TestCluster, V1Client, running
 
 DIM = 8
 
 
 @pytest.fixture
 async def crash_cluster(tmp_path: Path) -> AsyncIterator[TestCluster]:
-    running = TestCluster(tmp_path, data_nodes=1)
-    try:
-        await running.start()
-        yield running
-    except BaseException:
-        print(running.log_tail())
-        raise
-    finally:
-        await running.stop()
+    async with running(TestCluster(tmp_path, data_nodes=1)) as cluster:
+        yield cluster
 
 
 class Ledger:

@@ -24,7 +24,7 @@ import aiohttp
 import numpy as np
 import pytest
 
-from tests.cluster import TestCluster, V1Client, V2Client, create_sharded_collection
+from tests.cluster import TestCluster, V1Client, V2Client, create_sharded_collection, running
 from tests.reference import float_distances
 
 pytestmark = pytest.mark.faults
@@ -66,15 +66,8 @@ class Ledger:
 
 @pytest.fixture
 async def fault_cluster(tmp_path: Path) -> AsyncIterator[TestCluster]:
-    running = TestCluster(tmp_path, data_nodes=3, log_nodes=3, index_min_rows=1000)
-    try:
-        await running.start()
-        yield running
-    except BaseException:
-        print(running.log_tail(80))
-        raise
-    finally:
-        await running.stop()
+    async with running(TestCluster(tmp_path, data_nodes=3, log_nodes=3, index_min_rows=1000), log_lines=80) as cluster:
+        yield cluster
 
 
 async def request(v1: V1Client, method: str, path: str, body: object) -> tuple[int, object]:

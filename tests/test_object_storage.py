@@ -16,7 +16,7 @@ import pytest
 
 from quiver import bucket
 from quiver.objectstore import ObjectStore
-from tests.cluster import TestCluster, V1Client, V2Client, create_sharded_collection, metric_sample
+from tests.cluster import TestCluster, V1Client, V2Client, create_sharded_collection, metric_sample, running
 from tests.test_durability import Ledger, assert_all_present, retry_until_ok
 
 DIM = 8
@@ -25,15 +25,8 @@ OUTAGE_S = 30.0  # the object store is away this long
 
 @pytest.fixture
 async def storage_cluster(tmp_path: Path) -> AsyncIterator[TestCluster]:
-    running = TestCluster(tmp_path, data_nodes=1, index_min_rows=500, gc_grace_s=0.5)
-    try:
-        await running.start()
-        yield running
-    except BaseException:
-        print(running.log_tail())
-        raise
-    finally:
-        await running.stop()
+    async with running(TestCluster(tmp_path, data_nodes=1, index_min_rows=500, gc_grace_s=0.5)) as cluster:
+        yield cluster
 
 
 def objects_of(cluster: TestCluster) -> ObjectStore:
@@ -167,9 +160,7 @@ async def test_an_unreachable_bucket_at_start_up_is_named(tmp_path: Path) -> Non
 async def test_a_whole_cluster_restarted_with_every_data_node_disk_wiped_serves_the_same(
     tmp_path: Path, http: aiohttp.ClientSession, name: str
 ) -> None:
-    cluster = TestCluster(tmp_path, data_nodes=2, index_min_rows=500)
-    await cluster.start()
-    try:
+    async with running(TestCluster(tmp_path, data_nodes=2, index_min_rows=500)) as cluster:
         v1 = V1Client(http, cluster.v1_url)
         await create_sharded_collection(V2Client(http, cluster.http_url), name, DIM, "L2", shards=2, auto_id=False)
         vectors = np.random.default_rng(14).standard_normal((3000, DIM)).astype(np.float32)
@@ -186,8 +177,6 @@ async def test_a_whole_cluster_restarted_with_every_data_node_disk_wiped_serves_
         await cluster.start()
         await retry_until_ok(lambda: _same(v1, name, queries, before), timeout_s=30)
         assert (await v1.info(name))["count"] == 3000 - 300
-    finally:
-        await cluster.stop()
 
 
 async def _same(v1: V1Client, name: str, queries: np.ndarray, expected: list[list[tuple[int, float]]]) -> None:
