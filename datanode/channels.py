@@ -249,33 +249,37 @@ class Channels:
     async def wait_fresh(
         self, collection_id: int, shards: tuple[int, ...], consistency: Consistency, session: dict[int, int]
     ) -> None:
-        """Waits until the node's channels of a read are as fresh as it asks; raises a retriable
-        error naming a channel this node does not (yet) serve."""
-        for shard in shards:
-            if (collection_id, shard) not in self.consumed:  # assigned a moment ago, maybe
-                await self.refresh()
-            consumed = self.consumed.get((collection_id, shard))
-            if consumed is None:
-                raise QuiverError(
-                    ErrorCode.UNAVAILABLE, f"channel {collection_id}/{shard} is not served by data node {self.node_id}"
-                )
-            try:
-                await asyncio.wait_for(consumed.ready.wait(), CATCH_UP_S)  # its segments are restoring
-            except TimeoutError:
-                raise QuiverError(
-                    ErrorCode.UNAVAILABLE,
-                    f"channel {consumed.name} is still being restored on data node {self.node_id}; retry shortly",
-                ) from None
-            assert consumed.reader is not None
-            if consistency is Consistency.EVENTUALLY:
-                continue
-            if consistency is Consistency.SESSION and consumed.reader.position >= session.get(shard, 0):
-                continue
-            if consistency is Consistency.BOUNDED and time.monotonic() - consumed.caught_up_at < BOUNDED_STALENESS_S:
-                continue
-            started = time.monotonic()
-            await consumed.reader.caught_up(CATCH_UP_S)
-            consumed.caught_up_at = started
+        """Waits until the node's channels of a read are as fresh as it asks, all at once; raises
+        a retriable error naming a channel this node does not (yet) serve."""
+        await asyncio.gather(*(self._wait_fresh(collection_id, shard, consistency, session) for shard in shards))
+
+    async def _wait_fresh(
+        self, collection_id: int, shard: int, consistency: Consistency, session: dict[int, int]
+    ) -> None:
+        if (collection_id, shard) not in self.consumed:  # assigned a moment ago, maybe
+            await self.refresh()
+        consumed = self.consumed.get((collection_id, shard))
+        if consumed is None:
+            raise QuiverError(
+                ErrorCode.UNAVAILABLE, f"channel {collection_id}/{shard} is not served by data node {self.node_id}"
+            )
+        try:
+            await asyncio.wait_for(consumed.ready.wait(), CATCH_UP_S)  # its segments are restoring
+        except TimeoutError:
+            raise QuiverError(
+                ErrorCode.UNAVAILABLE,
+                f"channel {consumed.name} is still being restored on data node {self.node_id}; retry shortly",
+            ) from None
+        assert consumed.reader is not None
+        if consistency is Consistency.EVENTUALLY:
+            return
+        if consistency is Consistency.SESSION and consumed.reader.position >= session.get(shard, 0):
+            return
+        if consistency is Consistency.BOUNDED and time.monotonic() - consumed.caught_up_at < BOUNDED_STALENESS_S:
+            return
+        started = time.monotonic()
+        await consumed.reader.caught_up(CATCH_UP_S)
+        consumed.caught_up_at = started
 
     async def flush(self, collection_ids: set[int]) -> list[LocalSegment]:
         """Seals the growing segments of these collections' channels (all when empty) once every

@@ -18,7 +18,7 @@ import urllib.parse
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 import nats.errors
 import nats.js.errors
@@ -56,6 +56,7 @@ BARRIER_TTL_S = 600  # caught_up's barrier messages expire; by then every caller
 PULL_ENDED = frozenset({"Message Size Exceeds MaxBytes", "Batch Completed"})
 # JetStream's refusals for want of disk: insufficient resources, storage resources exceeded.
 OUT_OF_STORAGE = frozenset({10023, 10047})
+NO_MESSAGE_FOUND = 10037  # JetStream's answer to a message lookup that found none
 
 # JetStream's header names (as plain strings: nats-py's are str enums).
 MSG_ID_HEADER = "Nats-Msg-Id"
@@ -286,6 +287,21 @@ class Log:
         info = await self._retrying("reading the log's state", lambda: self._js.stream_info(self.cfg.stream))
         return int(info.state.last_seq)
 
+    async def next_seq(self, subject: str, after: int) -> int | None:
+        """The sequence of the first message of `subject` after sequence `after`; None when there
+        is none. The stream's leader answers (never a replica that may be behind)."""
+
+        async def lookup() -> int | None:
+            try:
+                message = await self._js.get_msg(self.cfg.stream, seq=after + 1, subject=subject, next=True)
+            except nats.js.errors.NotFoundError as error:
+                if error.err_code == NO_MESSAGE_FOUND:
+                    return None
+                raise
+            return int(message.seq)
+
+        return await self._retrying(f"reading {subject}", lookup)
+
     async def purge_before(self, subject: str, seq: int) -> None:
         """Removes the messages of `subject` with a sequence below `seq` (a checkpoint moved)."""
         if seq <= 1:
@@ -396,8 +412,8 @@ class ChannelReader:
         # This reader's own subject for caught_up's barriers: inside the stream, but never a
         # channel (channel subjects end in numbers).
         self._barrier_subject = f"{log_.cfg.subject_prefix}.barrier.{log_._client.new_inbox().rsplit('.', 1)[1]}"
-        self._barrier_publishing: asyncio.Task[int] | None = None
-        self._barrier_next: asyncio.Task[int] | None = None
+        self._lookup = _SharedCall(self._next_unapplied)
+        self._barrier = _SharedCall(self._publish_barrier)
 
         # The consumer of this generation and what it delivered so far.
         self._consumer: str | None = None
@@ -439,60 +455,72 @@ class ChannelReader:
         """Returns once the caller has applied every message stored on the channel before this
         call began; raises LogUnavailable after timeout_s. The caller must be consuming.
 
-        How: a barrier message (no payload) is published to this reader's own barrier subject,
-        which its consumer also delivers, in stream order with the channel. JetStream gives the
-        barrier a stream sequence above every message stored before the barrier was published, so
-        once the reader has read past it, every message of the channel stored before this call
-        has been handed on, and applied, since the reader only reads on when the caller asks for
-        the next message. Concurrent calls share one barrier, but only one published after the
-        call began: a barrier that was already on its way might be sequenced before a message
-        stored just before the call.
+        How: first a read. The stream's leader is asked for the channel's first message after
+        the last one applied; when there is none, nothing the channel carried before the call
+        is still to be applied. The leader answers: it stores a message before it acknowledges
+        it, and with R>1 a message is acknowledged once a quorum has it, so a new leader has it
+        too. That read writes nothing and is the common case of an idle or consumed channel.
+
+        When the read finds the reader behind, a barrier (a message without payload) is
+        published to this reader's own barrier subject, which its consumer also delivers, in
+        stream order with the channel. JetStream gives the barrier a sequence above every message
+        stored before it, so once the reader read past it, everything stored before this call
+        was handed on and applied (the reader only reads on when the caller asks for the next
+        message). A barrier bounds the wait under a steady stream of writes, where repeated reads
+        could keep finding a newer message.
+
+        Concurrent calls share the read and the barrier, but only ones started after the call
+        began: one already on its way might have missed a message stored just before the call.
 
         Why not the consumer's own counters (consumer info: delivered C + num_pending P): the
         server acknowledges a publish before it tells the consumers about the message
         (nats-server stream.go sends the ack, then queues the consumer signal that increments
         num_pending), and an R1 consumer of an R3 stream may run on a follower whose store is
-        behind the leader that acknowledged. Either way C+P can miss a message that was already
-        acknowledged. A barrier costs one small publish and no payload transfer.
+        behind the leader that acknowledged. Either way C+P can miss an acknowledged message.
         """
         try:
             async with asyncio.timeout(timeout_s):
+                if await asyncio.shield(self._lookup.after_now()) is None:
+                    return
                 try:
-                    barrier_seq = await asyncio.shield(self._barrier_after_now())
+                    barrier_seq = await asyncio.shield(self._barrier.after_now())
                 except LogRejected as error:
                     if error.code is not ErrorCode.STORAGE_FULL:
                         raise
-                    await self._drained()  # no barrier fits, and no write can be acknowledged
+                    await self._chase()  # no barrier fits, and no write can be acknowledged
                     return
-                while self._applied_through < barrier_seq:
-                    await self._progress.wait()
+                await self._applied(barrier_seq)
         except TimeoutError:
             raise LogUnavailable(
                 f"the reader of {self.subject} did not catch up within {timeout_s:g} s "
                 f"(applied through sequence {self._applied_through})"
             ) from None
 
-    async def _drained(self) -> None:
-        """While the log is out of storage it acknowledges no write, so every acknowledged one is
-        stored already: caught up once the consumer has nothing pending and the caller applied
-        everything it delivered."""
-        while True:
-            if self._consumer is not None:
-                info = await self._log._retrying(
-                    f"reading {self.subject}", lambda: self._log._js.consumer_info(self._log.cfg.stream, self._consumer)
-                )
-                if info.num_pending == 0 and (info.delivered.stream_seq or 0) <= max(self._applied_through, self.position):
-                    return
-            await asyncio.sleep(0.05)
+    async def _next_unapplied(self) -> int | None:
+        """The sequence of the channel's first stored message the caller has not applied."""
+        return await self._log.next_seq(self.subject, after=self._applied_through)
+
+    async def _chase(self) -> None:
+        """Applies up to the channel's last stored message. Ends only while no new messages are
+        acknowledged (the log is out of storage); otherwise a barrier bounds the wait."""
+        while (seq := await self._next_unapplied()) is not None:
+            await self._applied(seq)
+
+    async def _applied(self, seq: int) -> None:
+        while self._applied_through < seq:
+            await self._progress.wait()
+
+    async def _publish_barrier(self) -> int:
+        msg_id = f"barrier-{self._log._client.new_inbox().rsplit('.', 1)[1]}"
+        return await self._log._publish(self._barrier_subject, b"", msg_id=msg_id, ttl_s=BARRIER_TTL_S)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._log._readers.discard(self)
-        for task in (self._barrier_publishing, self._barrier_next):
-            if task is not None:
-                task.cancel()
+        self._lookup.cancel()
+        self._barrier.cancel()
         await self._drop_consumer(delete=True)
 
     def _advance(self, seq: int) -> None:
@@ -500,21 +528,6 @@ class ChannelReader:
             self._applied_through = seq
             self._progress.set()
             self._progress = asyncio.Event()
-
-    def _barrier_after_now(self) -> asyncio.Task[int]:
-        """The barrier that is published next: a shared one not yet started, or a new one."""
-        if self._barrier_next is None:
-            self._barrier_next = asyncio.create_task(self._publish_barrier(after=self._barrier_publishing))
-            self._barrier_next.add_done_callback(_retrieve_exception)
-        return self._barrier_next
-
-    async def _publish_barrier(self, after: asyncio.Task[int] | None) -> int:
-        if after is not None:
-            await asyncio.wait([after])  # one at a time: the callers that came meanwhile share the next
-        # From here on this barrier is under way: callers arriving now must wait for the next one.
-        self._barrier_publishing, self._barrier_next = self._barrier_next, None
-        msg_id = f"barrier-{self._log._client.new_inbox().rsplit('.', 1)[1]}"
-        return await self._log._publish(self._barrier_subject, b"", msg_id=msg_id, ttl_s=BARRIER_TTL_S)
 
     async def _next_delivered(self) -> Msg:
         """The next message the consumer delivered, in order; re-creates the consumer as needed."""
@@ -660,8 +673,36 @@ def _header_bytes(msg: Msg) -> int:
     return 10 + sum(len(key) + len(value) + 4 for key, value in msg.headers.items()) + 2
 
 
-def _retrieve_exception(task: asyncio.Task[int]) -> None:
-    """A barrier's failure reaches the callers waiting on it; when none waits any longer, this
-    keeps asyncio from reporting it as never retrieved."""
+class _SharedCall(Generic[T]):
+    """Runs of one call, one at a time, shared by concurrent callers. after_now() is a run that
+    starts after it was asked for: the next one, when it has not started yet, or a new one."""
+
+    def __init__(self, call: Callable[[], Awaitable[T]]) -> None:
+        self._call = call
+        self._running: asyncio.Task[T] | None = None
+        self._next: asyncio.Task[T] | None = None
+
+    def after_now(self) -> asyncio.Task[T]:
+        if self._next is None:
+            self._next = asyncio.create_task(self._run(after=self._running))
+            self._next.add_done_callback(_retrieve_exception)
+        return self._next
+
+    def cancel(self) -> None:
+        for task in (self._running, self._next):
+            if task is not None:
+                task.cancel()
+
+    async def _run(self, after: asyncio.Task[T] | None) -> T:
+        if after is not None:
+            await asyncio.wait([after])
+        # Under way from here: callers asking now must wait for the next run.
+        self._running, self._next = self._next, None
+        return await self._call()
+
+
+def _retrieve_exception(task: asyncio.Task[Any]) -> None:
+    """A shared run's failure reaches the callers waiting on it; when none waits any longer,
+    this keeps asyncio from reporting it as never retrieved."""
     if not task.cancelled():
         task.exception()

@@ -148,6 +148,41 @@ async def test_caught_up_waits_for_messages_stored_before_it_and_not_after(log: 
         await reader.close()
 
 
+async def test_caught_up_sees_a_message_acknowledged_just_before(log: Log) -> None:
+    subject = log.channel_subject(6, 0)
+    reader = log.consume(subject, 1)
+    received: list[LogMessage] = []
+
+    async def read() -> None:
+        async for message in reader:
+            received.append(message)
+
+    reading = asyncio.create_task(read())
+    try:
+        await assert_caught_up_sees_each_acknowledged_message(log, reader, subject, received)
+    finally:
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
+        await reader.close()
+
+
+async def assert_caught_up_sees_each_acknowledged_message(
+    log: Log, reader: ChannelReader, subject: str, received: list[LogMessage], rounds: int = 30
+) -> list[tuple[int, bytes]]:
+    """Each round publishes one message and at once waits for the reader to catch up: the
+    message must have been applied (the reader asked for the next one after appending it).
+    Returns what was published, as (sequence, data)."""
+    published = []
+    for i in range(rounds):
+        data = f"fresh-{i}".encode()
+        seq = await log.publish(subject, data, msg_id=f"fresh-{uuid.uuid4().hex}")
+        await reader.caught_up(5)
+        assert received and received[-1].seq == seq, f"round {i}: caught up before message {seq} was applied"
+        published.append((seq, data))
+    return published
+
+
 async def test_caught_up_with_nothing_pending_is_quick(log: Log) -> None:
     subject = log.channel_subject(4, 0)
     await log.publish(subject, b"x" * 4 * 1024 * 1024, msg_id="big")
@@ -315,6 +350,7 @@ async def test_r3_stream_keeps_acknowledging_and_reading_through_the_loss_of_its
         stop_publishing.set()
         await publishing
         await reader.caught_up(15)
+        acknowledged += await assert_caught_up_sees_each_acknowledged_message(publisher, reader, subject, received)
         reading.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reading
