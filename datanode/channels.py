@@ -251,6 +251,9 @@ class Channels:
     ) -> None:
         """Waits until the node's channels of a read are as fresh as it asks, all at once; raises
         a retriable error naming a channel this node does not (yet) serve."""
+        if len(shards) == 1:  # the common case, without a task per channel
+            await self._wait_fresh(collection_id, shards[0], consistency, session)
+            return
         await asyncio.gather(*(self._wait_fresh(collection_id, shard, consistency, session) for shard in shards))
 
     async def _wait_fresh(
@@ -263,13 +266,14 @@ class Channels:
             raise QuiverError(
                 ErrorCode.UNAVAILABLE, f"channel {collection_id}/{shard} is not served by data node {self.node_id}"
             )
-        try:
-            await asyncio.wait_for(consumed.ready.wait(), CATCH_UP_S)  # its segments are restoring
-        except TimeoutError:
-            raise QuiverError(
-                ErrorCode.UNAVAILABLE,
-                f"channel {consumed.name} is still being restored on data node {self.node_id}; retry shortly",
-            ) from None
+        if not consumed.ready.is_set():
+            try:
+                await asyncio.wait_for(consumed.ready.wait(), CATCH_UP_S)  # its segments are restoring
+            except TimeoutError:
+                raise QuiverError(
+                    ErrorCode.UNAVAILABLE,
+                    f"channel {consumed.name} is still being restored on data node {self.node_id}; retry shortly",
+                ) from None
         assert consumed.reader is not None
         if consistency is Consistency.EVENTUALLY:
             return

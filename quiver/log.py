@@ -147,6 +147,7 @@ class Log:
         self._client = client
         self._js: JetStreamContext = client.jetstream(timeout=REQUEST_TIMEOUT_S)
         self._readers: set[ChannelReader] = set()
+        self._msg_get_subject = f"{api.DEFAULT_PREFIX}.STREAM.MSG.GET.{cfg.stream}"
 
     @classmethod
     async def connect(cls, cfg: LogConfig, *, name: str) -> Log:
@@ -290,15 +291,17 @@ class Log:
     async def next_seq(self, subject: str, after: int) -> int | None:
         """The sequence of the first message of `subject` after sequence `after`; None when there
         is none. The stream's leader answers (never a replica that may be behind)."""
+        request = orjson.dumps({"seq": after + 1, "next_by_subj": subject})
 
         async def lookup() -> int | None:
-            try:
-                message = await self._js.get_msg(self.cfg.stream, seq=after + 1, subject=subject, next=True)
-            except nats.js.errors.NotFoundError as error:
-                if error.err_code == NO_MESSAGE_FOUND:
+            # The API request itself, not nats-py's get_msg: that one decodes the whole message
+            # (base64 in JSON, up to 4 MB) when only its sequence is wanted.
+            reply = orjson.loads((await self._client.request(self._msg_get_subject, request, timeout=REQUEST_TIMEOUT_S)).data)
+            if "error" in reply:
+                if reply["error"].get("err_code") == NO_MESSAGE_FOUND:
                     return None
-                raise
-            return int(message.seq)
+                nats.js.errors.APIError.from_error(reply["error"])  # raises the error's own type
+            return int(reply["message"]["seq"])
 
         return await self._retrying(f"reading {subject}", lookup)
 
