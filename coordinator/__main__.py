@@ -19,9 +19,10 @@ from coordinator.lease import Lease, LeaseLost
 from coordinator.server import CoordinatorServer
 from coordinator.service import CoordinatorService
 from coordinator.users import DEFAULT_ROOT_PASSWORD, Users
-from quiver import config, runtime
+from quiver import config, redisconn, runtime
 from quiver.log import Log, LogConfig, add_log_args, log_config
 from quiver.objectstore import ObjectStore, ObjectStoreConfig, add_object_store_args, object_store_config
+from quiver.redisconn import RedisConfig, add_redis_args, redis_config
 from quiver.rpc import Channels, start_server
 from quiver_pb.coordinator_pb2_grpc import add_CoordinatorServicer_to_server
 
@@ -36,7 +37,7 @@ class CoordinatorConfig:
     host: str
     port: int
     advertise_host: str
-    redis_url: str
+    redis: RedisConfig
     node_ttl_s: float
     min_build_rows: int
     root_password: str
@@ -51,7 +52,7 @@ class CoordinatorConfig:
 def parse_args(argv: list[str] | None = None) -> CoordinatorConfig:
     parser = argparse.ArgumentParser(prog="quiver coordinator", description=__doc__)
     config.add_server_args(parser, default_port=19100)
-    parser.add_argument("--redis-url", default=config.env("REDIS_URL", config.DEFAULT_REDIS_URL))
+    add_redis_args(parser)
     parser.add_argument(
         "--node-ttl",
         type=float,
@@ -94,7 +95,7 @@ def parse_args(argv: list[str] | None = None) -> CoordinatorConfig:
         host=args.host,
         port=args.port,
         advertise_host=args.advertise_host,
-        redis_url=args.redis_url,
+        redis=redis_config(args),
         node_ttl_s=args.node_ttl,
         min_build_rows=args.index_min_rows,
         root_password=args.root_password,
@@ -120,9 +121,9 @@ async def wait_for_redis(redis: Redis, stop: asyncio.Event) -> None:
 async def serve(cfg: CoordinatorConfig, stop: asyncio.Event) -> None:
     log_ = await Log.connect(cfg.log, name="coordinator")  # unreachable: stops here, naming it
     await log_.ensure_stream()
-    redis = Redis.from_url(cfg.redis_url, decode_responses=True)
+    redis = await redisconn.connect(cfg.redis)  # no sentinel names a primary: stops here, naming them
     channels = Channels()
-    catalog = Catalog(redis, cfg.gc_grace_s)
+    catalog = Catalog(redis, cfg.gc_grace_s, wait_for_replica=cfg.redis.sentinel)
     store = ObjectStore.open(cfg.object_store)
     # A coordinator on any free port has no stable address: it is named by its process.
     stable = runtime.advertised(cfg.host, cfg.advertise_host, cfg.port)
@@ -152,7 +153,7 @@ async def serve(cfg: CoordinatorConfig, stop: asyncio.Event) -> None:
                 cfg.port,
             )
             address = runtime.advertised(cfg.host, cfg.advertise_host, port)
-            log.info("coordinator serving on %s (redis %s)", address, cfg.redis_url)
+            log.info("coordinator serving on %s (redis %s)", address, cfg.redis.describe())
             runtime.write_ready_file(cfg.process.ready_file, address=address, ops_port=ops, notice=notice)
             keeper = asyncio.create_task(lease.keep(stop))
             liveness = asyncio.create_task(service.watch_liveness(stop))
@@ -172,7 +173,7 @@ async def serve(cfg: CoordinatorConfig, stop: asyncio.Event) -> None:
             await keeper  # raises LeaseLost when that is why it stops
     finally:
         await channels.close()
-        await redis.aclose()
+        await redisconn.close(redis)
         await log_.close()
 
 

@@ -2,6 +2,11 @@
 
 This is the only module that reads or writes Redis keys (their formats live in quiver.keys).
 Changes that touch several keys run in MULTI/EXEC transactions guarded by WATCH, or in Lua.
+Writes whose loss would lose or duplicate data or metadata (collections, partitions, segments,
+channels and their checkpoints, ids, indexes, aliases, settings, users) are durable writes: under
+Sentinel they wait for the replica (quiver.redisconn.ReplicatedTransaction), so that a failover
+keeps them. What is rebuilt or renewed on its own (node liveness, leases, statistics, build
+states, garbage schedules) is written to the primary alone.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from quiver import bucket, keys
 from quiver.leases import Leases
 from quiver.errors import ErrorCode, QuiverError
 from quiver.ids import now_ms, time_floor
+from quiver.redisconn import ReplicatedTransaction, ReplicaWait
 from quiver.schema import (
     Channel,
     Collection,
@@ -97,8 +103,10 @@ return 1
 
 
 class Catalog:
-    def __init__(self, redis: Redis, garbage_grace_s: float = 60.0) -> None:
+    def __init__(self, redis: Redis, garbage_grace_s: float = 60.0, *, wait_for_replica: bool = False) -> None:
+        """`wait_for_replica`: Redis has a replica (Sentinel) that durable writes wait for."""
         self._redis = redis
+        self._replicas = ReplicaWait() if wait_for_replica else None
         self.garbage_grace_ms = int(garbage_grace_s * 1000)
         self._update_segments = redis.register_script(_UPDATE_SEGMENTS)
         self._record_checkpoint = redis.register_script(_RECORD_CHECKPOINT)
@@ -111,10 +119,16 @@ class Catalog:
         # reads each collection its node serves.
         self._parsed: dict[int, tuple[tuple[str | None, ...], Collection]] = {}
 
+    def _durable(self) -> Pipeline:
+        """A MULTI/EXEC transaction for a durable write (see the module's doc)."""
+        if self._replicas is not None:
+            return ReplicatedTransaction(self._redis, self._replicas)
+        return self._redis.pipeline(transaction=True)
+
     async def _transaction(self, watch: list[str], body: Callable[[Pipeline], Awaitable[T]]) -> T:
-        """Runs `body` under WATCH until no watched key changed underneath it."""
+        """Runs `body` under WATCH until no watched key changed underneath it: a durable write."""
         while True:
-            async with self._redis.pipeline(transaction=True) as pipe:
+            async with self._durable() as pipe:
                 try:
                     await pipe.watch(*watch)
                     return await body(pipe)
@@ -264,7 +278,10 @@ class Catalog:
         await self._transaction([keys.COLLECTION_NAMES, keys.ALIASES], body)
 
     async def drop_alias(self, alias: str) -> None:
-        if not await self._redis.hdel(keys.ALIASES, alias):
+        async with self._durable() as pipe:
+            pipe.hdel(keys.ALIASES, alias)
+            (removed,) = await pipe.execute()
+        if not removed:
             raise QuiverError(ErrorCode.ALIAS_NOT_FOUND, f"alias {alias!r} not found")
 
     async def get_collection(self, collection_id: int) -> Collection | None:
@@ -311,10 +328,13 @@ class Catalog:
             self._parsed[collection_id] = (source, _collection_from_hash(*heads[collection_id], listed))
 
     async def add_partition(self, collection_id: int, collection_name: str, partition: Partition, limit: int) -> None:
-        added = await self._add_partition(
-            keys=[keys.collection(collection_id), keys.collection_partitions(collection_id)],
-            args=[partition.name, _partition_json(partition), limit, keys.COLLECTION_VERSION],
-        )
+        async with self._durable() as pipe:
+            await self._add_partition(
+                keys=[keys.collection(collection_id), keys.collection_partitions(collection_id)],
+                args=[partition.name, _partition_json(partition), limit, keys.COLLECTION_VERSION],
+                client=pipe,
+            )
+            (added,) = await pipe.execute()
         if added == -1:
             raise QuiverError(ErrorCode.COLLECTION_NOT_FOUND, f"collection {collection_name!r} not found")
         if added == 0:
@@ -329,7 +349,7 @@ class Catalog:
 
     async def remove_partition(self, collection_id: int, partition: Partition, segments: list[Segment]) -> None:
         """Removes the partition and the records of its segments."""
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._durable() as pipe:
             pipe.hdel(keys.collection_partitions(collection_id), partition.name)
             pipe.hincrby(keys.collection(collection_id), keys.COLLECTION_VERSION, 1)
             self._remove_segments(pipe, segments)
@@ -347,13 +367,16 @@ class Catalog:
         key = keys.collection(collection_id)
         if not await self._redis.exists(key):
             raise QuiverError(ErrorCode.COLLECTION_NOT_FOUND, f"collection {collection_id} not found")
-        await self._redis.hsetnx(key, keys.COLLECTION_ID_MODE, int(mode))
-        return IdMode(int(await self._redis.hget(key, keys.COLLECTION_ID_MODE)))
+        async with self._durable() as pipe:
+            pipe.hsetnx(key, keys.COLLECTION_ID_MODE, int(mode))
+            pipe.hget(key, keys.COLLECTION_ID_MODE)
+            _, in_force = await pipe.execute()
+        return IdMode(int(in_force))
 
     # -- segments -----------------------------------------------------------------------------
 
     async def add_segment(self, segment: Segment) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._durable() as pipe:
             pipe.hset(keys.segment(segment.id), mapping=_segment_hash(segment))
             pipe.sadd(keys.collection_segments(segment.collection_id), segment.id)
             pipe.hincrby(keys.collection(segment.collection_id), keys.COLLECTION_VERSION, 1)
@@ -361,7 +384,7 @@ class Catalog:
 
     async def replace_segments(self, removed: list[Segment], added: Segment) -> None:
         """A compaction's outcome: the new segment's record in place of its sources'."""
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._durable() as pipe:
             pipe.hset(keys.segment(added.id), mapping=_segment_hash(added))
             pipe.sadd(keys.collection_segments(added.collection_id), added.id)
             self._remove_segments(pipe, removed)
@@ -370,7 +393,7 @@ class Catalog:
 
     async def remove_segments(self, segments: list[Segment]) -> None:
         """Forgets segments (gone from their node)."""
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._durable() as pipe:
             self._remove_segments(pipe, segments)
             for collection_id in {s.collection_id for s in segments}:
                 pipe.hincrby(keys.collection(collection_id), keys.COLLECTION_VERSION, 1)
@@ -455,10 +478,13 @@ class Catalog:
 
     async def record_checkpoint(self, channel: Channel) -> bool:
         """Moves a channel's checkpoint on, if the reporting node still consumes it."""
-        moved = await self._record_checkpoint(
-            keys=[keys.collection_channels(channel.collection_id)],
-            args=[str(channel.shard), channel.node_id, channel.checkpoint],
-        )
+        async with self._durable() as pipe:
+            await self._record_checkpoint(
+                keys=[keys.collection_channels(channel.collection_id)],
+                args=[str(channel.shard), channel.node_id, channel.checkpoint],
+                client=pipe,
+            )
+            (moved,) = await pipe.execute()
         return bool(moved)
 
     async def move_channel(self, channel: Channel, node_id: str) -> bool:
@@ -490,14 +516,14 @@ class Catalog:
 
     async def put_index(self, collection_id: int, spec: IndexSpec) -> None:
         info = json_format.MessageToJson(spec.to_proto(), preserving_proto_field_name=True)
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._durable() as pipe:
             pipe.hset(keys.collection_indexes(collection_id), spec.field_name, info)
             pipe.hincrby(keys.collection(collection_id), keys.COLLECTION_VERSION, 1)
             await pipe.execute()
 
     async def drop_index(self, collection_id: int, spec: IndexSpec, segment_ids: list[int]) -> None:
         """Removes the index and every segment's build state of it (and, later, its files)."""
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._durable() as pipe:
             pipe.hdel(keys.collection_indexes(collection_id), spec.field_name)
             pipe.hincrby(keys.collection(collection_id), keys.COLLECTION_VERSION, 1)
             for segment_id in segment_ids:
@@ -550,7 +576,10 @@ class Catalog:
 
     async def ensure_user(self, user: str, password_hash: str) -> bool:
         """Creates the user unless it exists; True if it was created."""
-        return bool(await self._redis.hsetnx(keys.USERS, user, password_hash))
+        async with self._durable() as pipe:
+            pipe.hsetnx(keys.USERS, user, password_hash)
+            (created,) = await pipe.execute()
+        return bool(created)
 
     async def password_hash(self, user: str) -> str | None:
         return await self._redis.hget(keys.USERS, user)
@@ -559,7 +588,9 @@ class Catalog:
         return await self._redis.hget(keys.API_KEYS, digest)
 
     async def add_api_key(self, digest: str, user: str) -> None:
-        await self._redis.hset(keys.API_KEYS, digest, user)
+        async with self._durable() as pipe:
+            pipe.hset(keys.API_KEYS, digest, user)
+            await pipe.execute()
 
     async def replace_password_hash(self, user: str, expected: str, new: str) -> bool:
         """Sets the user's hash if it is still `expected` (no concurrent change or drop)."""

@@ -11,14 +11,14 @@ import socket
 from dataclasses import dataclass
 
 import faiss
-from redis.asyncio import Redis
 
 from indexnode.server import IndexNodeServer
 from indexnode.worker import BuildWorker
-from quiver import config, runtime
+from quiver import config, redisconn, runtime
 from quiver.objectstore import ObjectStore, ObjectStoreConfig, add_object_store_args, object_store_config
 from quiver.devices import local_node
 from quiver.membership import Membership
+from quiver.redisconn import RedisConfig, add_redis_args, redis_config
 from quiver.rpc import Channels, start_server
 from quiver.schema import NodeRole
 from quiver_pb.coordinator_pb2_grpc import CoordinatorStub
@@ -33,7 +33,7 @@ class IndexNodeConfig:
     port: int
     advertise_host: str
     coordinator: str
-    redis_url: str
+    redis: RedisConfig
     node_id: str
     heartbeat_s: float
     claim_timeout_s: float
@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> IndexNodeConfig:
         default=config.env("NODE_ID", ""),
         help="name of this node (default: indexnode-<host>-<random>; index nodes are stateless)",
     )
-    parser.add_argument("--redis-url", default=config.env("REDIS_URL", config.DEFAULT_REDIS_URL))
+    add_redis_args(parser)
     parser.add_argument("--heartbeat", type=float, default=config.env_float("HEARTBEAT", 1.0))
     parser.add_argument(
         "--claim-timeout",
@@ -79,7 +79,7 @@ def parse_args(argv: list[str] | None = None) -> IndexNodeConfig:
         port=args.port,
         advertise_host=args.advertise_host,
         coordinator=args.coordinator,
-        redis_url=args.redis_url,
+        redis=redis_config(args),
         node_id=args.node_id or f"indexnode-{socket.gethostname()}-{secrets.token_hex(3)}",
         heartbeat_s=args.heartbeat,
         claim_timeout_s=args.claim_timeout,
@@ -93,8 +93,8 @@ def parse_args(argv: list[str] | None = None) -> IndexNodeConfig:
 async def serve(cfg: IndexNodeConfig, stop: asyncio.Event) -> None:
     store = ObjectStore.open(cfg.object_store)
     await store.check()  # an unreachable bucket stops the node here, naming it
+    redis = await redisconn.connect(cfg.redis)  # so do sentinels that name no primary
     channels = Channels()
-    redis = Redis.from_url(cfg.redis_url, decode_responses=True)
     faiss.omp_set_num_threads(cfg.build_threads)
     try:
         servicer = IndexNodeServer()
@@ -117,7 +117,7 @@ async def serve(cfg: IndexNodeConfig, stop: asyncio.Event) -> None:
             await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         await channels.close()
-        await redis.aclose()
+        await redisconn.close(redis)
 
 
 def main(argv: list[str] | None = None) -> None:

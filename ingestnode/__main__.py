@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from redis.asyncio import Redis
 
 from ingestnode.blobs import BlobStore
 from ingestnode.files import FileLibrary
@@ -27,9 +26,10 @@ from ingestnode.service import IngestService, IngestSettings
 from ingestnode.store import ManagedStore
 from ingestnode.sync import SyncSettings, SyncWorker
 from managed.embedding import Embedder, EmbeddingPool, available_cpus
-from quiver import config, runtime
+from quiver import config, redisconn, runtime
 from quiver.cluster import ClusterClient
 from quiver.log import LogConfig, add_log_args, log_config
+from quiver.redisconn import RedisConfig, add_redis_args, redis_config
 from quiver.rpc import start_server
 from quiver_pb.ingestnode_pb2_grpc import add_IngestNodeServicer_to_server
 
@@ -43,7 +43,7 @@ class IngestNodeConfig:
     advertise_host: str
     coordinator: str
     log: LogConfig
-    redis_url: str
+    redis: RedisConfig
     node_id: str
     data_dir: Path
     import_root: Path | None
@@ -64,7 +64,7 @@ def parse_args(argv: list[str] | None = None) -> IngestNodeConfig:
     config.add_server_args(parser, default_port=19400)
     config.add_coordinator_arg(parser)
     add_log_args(parser)
-    parser.add_argument("--redis-url", default=config.env("REDIS_URL", config.DEFAULT_REDIS_URL))
+    add_redis_args(parser)
     parser.add_argument(
         "--node-id",
         default=config.env("NODE_ID", ""),
@@ -117,7 +117,7 @@ def parse_args(argv: list[str] | None = None) -> IngestNodeConfig:
         advertise_host=args.advertise_host,
         coordinator=args.coordinator,
         log=log_config(args),
-        redis_url=args.redis_url,
+        redis=redis_config(args),
         node_id=args.node_id or f"ingestnode-{socket.gethostname()}-{secrets.token_hex(3)}",
         data_dir=Path(args.data_dir),
         import_root=Path(args.import_root).resolve() if args.import_root else None,
@@ -135,7 +135,7 @@ def parse_args(argv: list[str] | None = None) -> IngestNodeConfig:
 
 
 async def serve(cfg: IngestNodeConfig, stop: asyncio.Event) -> None:
-    redis = Redis.from_url(cfg.redis_url, decode_responses=True)
+    redis = await redisconn.connect(cfg.redis)  # sentinels that name no primary stop the node here
     cluster = ClusterClient(cfg.coordinator, cfg.log, name=cfg.node_id)
     await cluster.connect()  # an unreachable log stops the node here, naming it
     follower = asyncio.create_task(cluster.follow_catalog(stop))
@@ -190,7 +190,7 @@ async def serve(cfg: IngestNodeConfig, stop: asyncio.Event) -> None:
         follower.cancel()
         await asyncio.gather(follower, return_exceptions=True)
         await cluster.close()
-        await redis.aclose()
+        await redisconn.close(redis)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -62,3 +62,9 @@ OBJECT_STORE_BYTES = Counter("quiver_object_store_bytes", "bytes moved to (put) 
 OBJECT_STORE_SECONDS = Histogram(
     "quiver_object_store_seconds", "object store operation latency, retries included", ["op"], buckets=_SECONDS
 )
+
+# Redis, the metadata store (quiver/redisconn.py).
+REDIS_UNREPLICATED_WRITES = Counter(
+    "quiver_redis_unreplicated_writes",
+    "catalogue writes that no Redis replica acknowledged in time (WAIT, under Sentinel): only the primary has them",
+)

@@ -165,6 +165,8 @@ class Standalone:
         self.redis_port, self.nats_port = redis_port, nats_port
         coordinator = f"{LOOPBACK}:{coordinator_port}"
         common = ["--log-level", cfg.log_level]
+        # Its own Redis, even where QUIVER_REDIS_SENTINELS in the environment names others.
+        redis_flags = ["--redis-url", f"redis://{LOOPBACK}:{redis_port}/0", "--redis-sentinels", ""]
         nats_conf = nats_config(
             data / "nats" / "nats.conf", host=LOOPBACK, client_port=nats_port, store_dir=data / "nats" / "store",
             server_name="quiver-standalone",
@@ -178,7 +180,7 @@ class Standalone:
         self.coordinator = Child(
             "coordinator",
             role_argv("coordinator", "--host", LOOPBACK, "--port", str(coordinator_port),
-                      "--redis-url", f"redis://{LOOPBACK}:{redis_port}/0",
+                      *redis_flags,
                       "--ready-file", str(run / "coordinator.json"), *objects, *log_flags, *common),
             logs_dir / "coordinator.log",
             run / "coordinator.json",
@@ -199,7 +201,7 @@ class Standalone:
             "indexnode",
             role_argv("indexnode", "--host", LOOPBACK, "--port", str(free_port()),
                       "--coordinator", coordinator, "--node-id", "indexnode-1",
-                      "--redis-url", f"redis://{LOOPBACK}:{redis_port}/0",
+                      *redis_flags,
                       "--ready-file", str(run / "indexnode.json"), *objects, *common),
             logs_dir / "indexnode.log",
             run / "indexnode.json",
@@ -209,7 +211,7 @@ class Standalone:
             "ingestnode",
             role_argv("ingestnode", "--host", LOOPBACK, "--port", ingest_node.rsplit(":", 1)[1],
                       "--coordinator", coordinator, "--node-id", "ingestnode-1",
-                      "--redis-url", f"redis://{LOOPBACK}:{redis_port}/0", "--data-dir", str(data / "ingest"),
+                      *redis_flags, "--data-dir", str(data / "ingest"),
                       "--ready-file", str(run / "ingestnode.json"), *log_flags, *common),
             logs_dir / "ingestnode.log",
             run / "ingestnode.json",

@@ -32,6 +32,7 @@ from quiver.standalone import (
 )
 from tests.nats import NatsCluster
 from tests.seaweedfs import SeaweedFS
+from tests.sentinel import SentinelRedis
 
 
 class TestCluster:
@@ -49,6 +50,7 @@ class TestCluster:
         auto_compact_s: float = 0.0,  # off: the tests that share a cluster expect their segments to stay
         gc_grace_s: float = 5.0,
         log_nodes: int = 1,  # 3: a JetStream cluster, the stream replicated on all three
+        redis_sentinel: bool = False,  # Redis as a primary, a replica and three sentinels (tests/sentinel.py)
     ) -> None:
         self.root = root
         self.object_store = SeaweedFS(root / "seaweedfs")
@@ -63,10 +65,11 @@ class TestCluster:
         (root / "redis").mkdir(parents=True, exist_ok=True)
         common = ["--log-level", "INFO"]
         self.redis = Child("redis", redis_argv(find_redis_server(), self.redis_port, root / "redis"), logs / "redis.log")
+        self.sentinel = SentinelRedis(root / "sentinel") if redis_sentinel else None
+        redis_flags = self.sentinel.flags if self.sentinel else ["--redis-url", f"redis://{LOOPBACK}:{self.redis_port}/0"]
         self.coordinator = Child(
             "coordinator",
-            role_argv("coordinator", "--port", self.coordinator_address.rsplit(":", 1)[1],
-                      "--redis-url", f"redis://{LOOPBACK}:{self.redis_port}/0",
+            role_argv("coordinator", "--port", self.coordinator_address.rsplit(":", 1)[1], *redis_flags,
                       "--node-ttl", str(node_ttl_s), "--index-min-rows", str(index_min_rows),
                       "--auto-compact-interval", str(auto_compact_s), "--gc-grace", str(gc_grace_s),
                       "--ready-file", str(run / "coordinator.json"), *objects, *log_flags, *common),
@@ -88,8 +91,7 @@ class TestCluster:
         self.index_nodes = [
             Child(
                 f"indexnode-{i}",
-                role_argv("indexnode", "--port", "0", "--coordinator", self.coordinator_address,
-                          "--redis-url", f"redis://{LOOPBACK}:{self.redis_port}/0",
+                role_argv("indexnode", "--port", "0", "--coordinator", self.coordinator_address, *redis_flags,
                           "--node-id", f"indexnode-{i}", "--heartbeat", str(heartbeat_s),
                           "--claim-timeout", str(claim_timeout_s),
                           "--ready-file", str(run / f"indexnode-{i}.json"), *objects, *common),
@@ -107,7 +109,7 @@ class TestCluster:
             "ingestnode",
             role_argv("ingestnode", "--port", self.ingest_node_address.rsplit(":", 1)[1],
                       "--coordinator", self.coordinator_address,
-                      "--redis-url", f"redis://{LOOPBACK}:{self.redis_port}/0", "--node-id", "ingestnode-1",
+                      *redis_flags, "--node-id", "ingestnode-1",
                       "--data-dir", str(root / "ingest"), "--import-root", str(self.import_root),
                       "--claim-timeout", str(claim_timeout_s), "--lease-ttl", str(claim_timeout_s),
                       "--log-servers", ",".join(self.log.servers),
@@ -140,9 +142,13 @@ class TestCluster:
     async def start(self) -> None:
         # Redis first: its port was picked when the cluster was made, and the other servers'
         # start-up connections take ephemeral ports that could land on it meanwhile.
-        await self.redis.start()
+        if self.sentinel is not None:
+            await self.sentinel.start()
+        else:
+            await self.redis.start()
         await asyncio.gather(self.object_store.start(), self.log.start())
-        await wait_for_redis(self.redis_port, self.redis.log_path)
+        if self.sentinel is None:
+            await wait_for_redis(self.redis_port, self.redis.log_path)
         for child in self.roles.values():
             await child.start()
             await child.wait_ready()
@@ -198,11 +204,13 @@ class TestCluster:
     async def stop(self) -> None:
         for child in reversed([self.redis, *self.roles.values()]):
             await child.stop()
+        if self.sentinel is not None:
+            await self.sentinel.stop()
         await asyncio.gather(self.object_store.stop(), self.log.stop())
 
     def log_tail(self, lines: int = 40) -> str:
         out = []
-        for child in [self.redis, *self.roles.values()]:
+        for child in [self.redis, *(self.sentinel.children if self.sentinel else []), *self.roles.values()]:
             if child.log_path.exists():
                 tail = child.log_path.read_text(errors="replace").splitlines()[-lines:]
                 out.append(f"== {child.name}\n" + "\n".join(tail))
