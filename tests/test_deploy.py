@@ -11,7 +11,10 @@
 - the log and the bucket: every role that uses the log names all the JetStream servers, which run
   as three with `sync_interval: always`; every role that uses the bucket names it and takes its
   keys from a Secret (an env file in compose), never from a literal; the bucket exists before
-  them (compose's one-shot job, the bundled-object-store component's Job).
+  them (compose's one-shot job, the bundled-object-store component's Job);
+- Redis under Sentinel (compose, and overlays/production): two servers with an append-only file
+  and three sentinels, all started by the one script, and every role that uses Redis names all
+  three sentinels.
 
 The Python tools come with the `test` extra. docker-compose comes from Debian (apt-get install
 docker-compose) and kubectl or kustomize as a binary: a test that needs one of those skips,
@@ -55,9 +58,17 @@ REST_PORTS = (19121, 19530)
 # none: its standby is never ready, so a budget that keeps a ready pod forbids evicting the active.
 AUTOSCALED = ("indexnode", "proxy")
 DISRUPTION_BUDGETS = ("datanode", "indexnode", "ingestnode", "nats", "proxy")
+# Where Redis runs under Sentinel (components/redis-sentinel), its servers and sentinels have one too.
+SENTINEL_BUDGETS = ("redis", "redis-sentinel")
 # Who takes which flags (quiver ROLE --help): the log's servers, the bucket and its keys.
 LOG_ROLES = ("coordinator", "datanode", "ingestnode", "proxy")
 BUCKET_ROLES = ("coordinator", "datanode", "indexnode")
+REDIS_ROLES = ("coordinator", "indexnode", "ingestnode")
+# Redis under Sentinel: two servers, three sentinels (two agreeing start a failover), one script
+# that starts each (the component holds a copy: kustomize reads nothing outside it).
+REDIS_SERVERS, REDIS_SENTINELS = 2, 3
+REDIS_START = DEPLOY / "redis" / "start.sh"
+SENTINEL_COMPONENT = K8S / "components" / "redis-sentinel"
 S3_KEYS = ("QUIVER_S3_ACCESS_KEY", "QUIVER_S3_SECRET_KEY")
 NATS_CLIENT_PORT = 4222
 NATS_CLUSTER_PORT = 6222
@@ -162,11 +173,17 @@ def base_documents() -> list[dict[str, Any]]:
 
 
 def example_overlay(tmp: Path) -> Path:
-    """An overlay on production with every component, as deploy/README.md shows them used."""
+    """An overlay on production with every component it does not have yet, as deploy/README.md
+    shows them used."""
     overlay = tmp / "every-component"
     overlay.mkdir()
     production = os.path.relpath(K8S / "overlays" / "production", overlay)
-    components = [os.path.relpath(K8S / "components" / name, overlay) for name in COMPONENTS]
+    used = yaml.safe_load((K8S / "overlays" / "production" / "kustomization.yaml").read_text()).get("components", [])
+    components = [
+        os.path.relpath(K8S / "components" / name, overlay)
+        for name in COMPONENTS
+        if f"../../components/{name}" not in used
+    ]
     (overlay / "credentials.env").write_text("QUIVER_ROOT_PASSWORD=change-me-in-your-overlay\n")
     (overlay / "kustomization.yaml").write_text(
         yaml.safe_dump(
@@ -386,10 +403,45 @@ def test_compose_volumes(compose: dict[str, Any]) -> None:
     node_ids = {s["environment"]["QUIVER_NODE_ID"] for s in data_nodes}
     assert len(node_ids) == len(data_nodes) == 2, f"distinct data node ids: {node_ids}"
 
-    redis = compose["services"]["redis"]
-    command = redis["command"]
-    assert command[command.index("--appendonly") + 1] == "yes"
-    assert any(v.split(":")[0] in declared and v.split(":")[1] == "/data" for v in redis["volumes"])
+
+
+def test_compose_redis_sentinel(compose: dict[str, Any]) -> None:
+    """Two Redis servers and three sentinels, each started by redis/start.sh with its data on a
+    volume of its own; every role that uses Redis names all three sentinels and the name they
+    monitor, and the coordinator waits for them."""
+    services = compose["services"]
+    declared = set(compose["volumes"])
+    members = {name: s for name, s in services.items() if s["image"].startswith("redis:")}
+    modes = {name: s["command"][-1] for name, s in members.items()}
+    servers = sorted(name for name, mode in modes.items() if mode == "server")
+    sentinels = sorted(name for name, mode in modes.items() if mode == "sentinel")
+    assert (len(servers), len(sentinels)) == (REDIS_SERVERS, REDIS_SENTINELS), modes
+    stores = []
+    for name, service in members.items():
+        mounts = dict(reversed(v.split(":")[:2]) for v in service["volumes"])
+        script = service["command"][1]
+        assert mounts[script] == "./redis/start.sh", f"{name} runs redis/start.sh"
+        assert mounts.get("/data") in declared, f"{name}: its data on a named volume"
+        stores.append(mounts["/data"])
+        env = service["environment"]
+        assert env["REDIS_ANNOUNCE_HOST"] == name, name
+        assert sorted(env["REDIS_SERVERS"].split()) == servers and env["REDIS_FIRST_PRIMARY"] in servers, name
+    assert len(set(stores)) == len(stores), f"every member has its own volume: {stores}"
+    expected = {f"{name}:26379" for name in sentinels}
+    for name, service in [*members.items(), *quiver_services(compose).items()]:
+        env = service["environment"]
+        assert set(env["QUIVER_REDIS_SENTINELS"].split(",")) == expected, name
+        assert env["QUIVER_REDIS_MASTER"] == services[sentinels[0]]["environment"]["QUIVER_REDIS_MASTER"], name
+        assert "QUIVER_REDIS_URL" not in env, f"{name}: the sentinels name the primary"
+    (coordinator,) = [s for s in quiver_services(compose).values() if s["command"][0] == "coordinator"]
+    assert set(sentinels) <= set(coordinator["depends_on"]), "the coordinator waits for the sentinels"
+    check_redis_start(REDIS_START.read_text())
+
+
+def check_redis_start(script: str) -> None:
+    """The servers keep every write in an append-only file fsynced before they answer."""
+    assert "--appendonly yes --appendfsync always" in script
+    assert "sentinel monitor $QUIVER_REDIS_MASTER $primary 6379 2" in script, "a quorum of 2 of 3 sentinels"
 
 
 def test_compose_proxy_publishes_rest_ports(compose: dict[str, Any]) -> None:
@@ -690,7 +742,8 @@ def check_cluster(docs: list[dict[str, Any]], where: str) -> None:
     check_pods_restricted(docs, where)
 
     budgets = {component(d) for d in docs if d["kind"] == "PodDisruptionBudget"}
-    assert budgets == set(DISRUPTION_BUDGETS), f"{where}: {budgets}"
+    sentinel = "quiver-redis-sentinel" in by_kind(docs, "StatefulSet")
+    assert budgets == {*DISRUPTION_BUDGETS, *(SENTINEL_BUDGETS if sentinel else ())}, f"{where}: {budgets}"
     autoscalers = [d for d in docs if d["kind"] == "HorizontalPodAutoscaler"]
     assert {a["apiVersion"] for a in autoscalers} == {"autoscaling/v2"}
     targets = {a["spec"]["scaleTargetRef"]["name"] for a in autoscalers}
@@ -736,7 +789,8 @@ def test_k8s_overlay_sizes(overlays: dict[str, list[dict[str, Any]]]) -> None:
         docs = overlays[name]
         redis = by_kind(docs, "StatefulSet")["quiver-redis"]
         args = redis["spec"]["template"]["spec"]["containers"][0]["args"]
-        assert args[args.index("--appendonly") + 1] == "yes", name
+        if args[:2] != ["sh", "/etc/quiver-redis/start.sh"]:  # under Sentinel: test_k8s_redis_sentinel
+            assert args[args.index("--appendonly") + 1] == "yes", name
         assert redis["spec"]["volumeClaimTemplates"], name
         config = quiver_config(docs)
         assert config["QUIVER_COORDINATOR"] == "quiver-coordinator:19100"
@@ -749,10 +803,57 @@ def test_k8s_overlay_sizes(overlays: dict[str, list[dict[str, Any]]]) -> None:
         assert ingest_service["spec"]["ports"][0]["port"] == GRPC_PORTS["ingestnode"]
 
 
+def test_redis_start_script_is_one_file() -> None:
+    assert (SENTINEL_COMPONENT / "start.sh").read_text() == REDIS_START.read_text(), (
+        "components/redis-sentinel/start.sh is a copy of deploy/redis/start.sh: keep them the same"
+    )
+
+
+def test_k8s_redis_sentinel(overlays: dict[str, list[dict[str, Any]]]) -> None:
+    """Production's Redis: two servers and three sentinels on volumes, with stable names through
+    headless Services, all started by deploy/redis/start.sh; every role that uses Redis reads the
+    sentinels' addresses (all three) before the optional Secret quiver-redis. Small has one Redis."""
+    assert "quiver-redis-sentinel" not in by_kind(overlays["small"], "StatefulSet")
+    docs = overlays["production"]
+    statefulsets, services = by_kind(docs, "StatefulSet"), by_kind(docs, "Service")
+    settings = generated(docs, "ConfigMap", "quiver-redis-sentinel")
+    start = generated(docs, "ConfigMap", "quiver-redis-start")
+    assert settings is not None and start is not None
+    assert start["data"]["start.sh"] == REDIS_START.read_text()
+    names = {}
+    for workload, count, mode in (("quiver-redis", REDIS_SERVERS, "server"), ("quiver-redis-sentinel", REDIS_SENTINELS, "sentinel")):
+        members = statefulsets[workload]
+        assert members["spec"]["replicas"] == count, workload
+        assert [c["metadata"]["name"] for c in members["spec"]["volumeClaimTemplates"]] == ["data"], workload
+        headless = services[members["spec"]["serviceName"]]
+        assert headless["spec"]["clusterIP"] == "None" and headless["spec"]["publishNotReadyAddresses"], workload
+        names[mode] = [f"{workload}-{i}.{headless['metadata']['name']}" for i in range(count)]
+        pod = members["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["args"] == ["sh", "/etc/quiver-redis/start.sh", mode], workload
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes[mounts["/etc/quiver-redis"]]["configMap"]["name"] == start["metadata"]["name"], workload
+        assert mounts["/data"] == "data", workload
+        assert container["envFrom"] == [{"configMapRef": {"name": settings["metadata"]["name"]}}], workload
+        env = env_of(container)
+        assert env["REDIS_SERVERS"].split() == names["server"] and env["REDIS_FIRST_PRIMARY"] == names["server"][0]
+    config = settings["data"]
+    assert config["QUIVER_REDIS_SENTINELS"].split(",") == [f"{name}:26379" for name in names["sentinel"]]
+    assert config["QUIVER_REDIS_MASTER"]
+    check_redis_start(start["data"]["start.sh"])
+    for role, workload in workloads(docs).items():
+        refs = [r.get("configMapRef", r.get("secretRef"))["name"] for r in workload["spec"]["template"]["spec"]["containers"][0]["envFrom"]]
+        if role in REDIS_ROLES:
+            assert refs.index(settings["metadata"]["name"]) < refs.index("quiver-redis"), f"{role}: {refs}"
+
+
 def test_k8s_components(overlays: dict[str, list[dict[str, Any]]]) -> None:
     docs = overlays["every-component"]
     assert "quiver-redis" not in by_kind(docs, "StatefulSet"), "external-redis removes the in-cluster Redis"
     assert "quiver-redis" not in by_kind(docs, "Service")
+    leftovers = [d["metadata"]["name"] for d in docs if d["metadata"]["name"].startswith("quiver-redis")]
+    assert not leftovers, f"external-redis removes production's sentinels too: {leftovers}"
     redis_url = quiver_config(docs)["QUIVER_REDIS_URL"]
     assert redis_url == "redis://redis.internal.example:6379/0", "the overlay's URL"
     claim = by_kind(docs, "PersistentVolumeClaim")["quiver-ingestnode-data"]
