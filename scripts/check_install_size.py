@@ -9,6 +9,9 @@
    the venv's size and its 15 largest packages. Fails when the venv exceeds the budget
    (MB = 10^6 bytes).
 
+Exits with 77 (the "skipped" status of automake's test harness) without checking anything when
+the package index cannot be reached: tests/test_install_size.py then skips, saying so.
+
 pip runs isolated from this machine's setup: no configuration files (a constraints file, extra
 local indexes, find-links), no PIP_* variables, no wheel cache; only the public index counts.
 The project is copied from the working tree (tracked and unignored files), so nothing is built
@@ -36,6 +39,7 @@ ARCHITECTURES = ("x86_64", "aarch64")
 # later). pip takes a target platform literally, so each older tag a wheel may carry is listed.
 GLIBC_MINORS = range(17, 29)
 LARGEST_SHOWN = 15
+SKIPPED = 77
 
 # Prints {distribution: bytes of the files its RECORD lists}, run by the new venv's Python.
 SIZES_BY_DISTRIBUTION = """
@@ -72,6 +76,21 @@ def default_requirements(arch: str) -> list[str]:
             requirement.marker = None
             wanted.append(str(requirement))
     return wanted
+
+
+def index_unreachable(pip: list[str], env: dict[str, str], work: Path) -> str | None:
+    """Why the package index does not answer (pip's last words), or None when it does: a dry-run
+    install of one small pinned dependency, with a short timeout and one retry."""
+    probe = next(line for line in default_requirements("x86_64") if line.startswith("lark=="))
+    result = subprocess.run(
+        [*pip, "install", "--isolated", "--no-cache-dir", "--dry-run", "--ignore-installed", "--no-deps",
+         "--timeout", "15", "--retries", "1", "--quiet", "--target", str(work / "probe"), probe],
+        env=env, capture_output=True, text=True, check=False,
+    )
+    if result.returncode == 0:
+        return None
+    last_words = [line for line in result.stderr.splitlines() if line.strip()][-1:]
+    return f"pip could not fetch {probe} from the package index: {' '.join(last_words) or 'no output'}"
 
 
 def check_wheels(pip: list[str], env: dict[str, str], work: Path) -> list[str]:
@@ -139,7 +158,12 @@ def main() -> int:
         home = work / "home"
         home.mkdir()
         env = isolated_pip_env(home)
-        failed = check_wheels([sys.executable, "-m", "pip"], env, work)
+        pip = [sys.executable, "-m", "pip"]
+        unreachable = index_unreachable(pip, env, work)
+        if unreachable is not None:
+            print(f"SKIPPED: {unreachable}")
+            return SKIPPED
+        failed = check_wheels(pip, env, work)
         total, sizes = install_size(work, env)
     finally:
         if args.keep:
