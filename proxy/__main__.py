@@ -39,6 +39,7 @@ class ProxyConfig:
     auth: bool
     rate_limit: float
     rate_burst: int
+    access_log_sample: float
     ingest_nodes: tuple[str, ...]
     processes: int
     reuse_port: bool
@@ -97,6 +98,13 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
         help="requests a user may make at once above the rate (0: twice the rate)",
     )
     parser.add_argument(
+        "--access-log-sample",
+        type=float,
+        default=config.env_float("ACCESS_LOG_SAMPLE", 1.0),
+        help="fraction of requests written to the access log at info level, one line each "
+        "(method, path, status, duration, request id), chosen at random: 1 every one, 0 none",
+    )
+    parser.add_argument(
         "--processes",
         type=int,
         default=config.env_int("PROXY_PROCESSES", 1),
@@ -107,6 +115,8 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
     args = parser.parse_args(argv)
     if args.processes < 1:
         parser.error("--processes must be at least 1")
+    if not 0.0 <= args.access_log_sample <= 1.0:
+        parser.error("--access-log-sample must be between 0 and 1")
     return ProxyConfig(
         host=args.host,
         v1_port=args.v1_port,
@@ -118,6 +128,7 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
         auth=not args.no_auth,
         rate_limit=args.rate_limit,
         rate_burst=args.rate_burst,
+        access_log_sample=args.access_log_sample,
         ingest_nodes=tuple(a.strip() for a in args.ingestnode.split(",") if a.strip()),
         processes=args.processes,
         reuse_port=args.reuse_port or args.processes > 1,
@@ -129,7 +140,7 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
 def http_app(cluster: ClusterClient, cfg: ProxyConfig, limiter: RateLimiter) -> web.Application:
     """The :19530 surfaces: Milvus REST v2 and managed document indexes (LlamaCloud's API),
     which share their users, credential checks and rate limits."""
-    app = web.Application(client_max_size=DATA_BODY_BYTES, middlewares=[observe("http")])
+    app = web.Application(client_max_size=DATA_BODY_BYTES, middlewares=[observe("http", cfg.access_log_sample)])
     access = Access(Credentials(cluster, limiter) if cfg.auth else None, limiter)
     v2.add_routes(app, cluster, access)
     managed.add_routes(app, managed.ManagedSettings(cfg.ingest_nodes, cfg.max_upload_bytes), access)
@@ -145,7 +156,8 @@ async def serve(cfg: ProxyConfig, stop: asyncio.Event) -> None:
     try:
         ports = {}
         for label, app, port in (
-            ("v1", v1.create_app(cluster, cfg.max_body_bytes, Access(None, limiter)), cfg.v1_port),
+            ("v1", v1.create_app(cluster, cfg.max_body_bytes, Access(None, limiter), cfg.access_log_sample),
+             cfg.v1_port),
             ("http", http_app(cluster, cfg, limiter), cfg.http_port),
         ):
             # Long request lines: GET .../vectors?ids= takes up to 1000 ids of 19 digits.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import random
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -59,12 +61,15 @@ async def read_json_object(request: web.Request, limit: int = CONTROL_BODY_BYTES
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+access_log = logging.getLogger("proxy.access")
 
 
-def observe(surface: str) -> Callable:
+def observe(surface: str, access_log_sample: float) -> Callable:
     """The outermost middleware of a surface: gives the request an id (the client's
     `X-Request-Id` when it is a sane token) that its logs and gRPC calls carry, echoes it in
-    the response, and counts and times the request by route template."""
+    the response, counts and times the request by route template, and writes an access-log
+    line (method, path, status, duration; the request id comes with every log line) at info
+    level for `access_log_sample` of the requests (1: every one, 0: none), chosen at random."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -84,7 +89,15 @@ def observe(surface: str) -> Callable:
             error.headers["X-Request-Id"] = request_id
             raise
         finally:
+            seconds = time.perf_counter() - started
             metrics.HTTP_REQUESTS.labels(surface, request.method, route, str(status)).inc()
-            metrics.HTTP_SECONDS.labels(surface, request.method, route).observe(time.perf_counter() - started)
+            metrics.HTTP_SECONDS.labels(surface, request.method, route).observe(seconds)
+            if access_log_sample >= 1.0 or random.random() < access_log_sample:
+                duration_ms = round(seconds * 1000, 3)
+                access_log.info(
+                    "%s %s %d %.3f ms", request.method, request.path, status, duration_ms,
+                    extra={"surface": surface, "method": request.method, "path": request.path,
+                           "status": status, "duration_ms": duration_ms},
+                )
 
     return middleware

@@ -4,6 +4,7 @@ work, JSON logs that follow one request through every role, and a standby coordi
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import orjson
 import pytest
 
 from quiver.standalone import LOOPBACK, Child, free_port, role_argv
-from tests.cluster import TestCluster, V1Client, metric_sample, object_store_flags
+from tests.cluster import TestCluster, V1Client, V2Client, metric_sample, object_store_flags
 
 
 async def get(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
@@ -106,6 +107,67 @@ async def test_one_request_id_follows_a_request_through_every_role(
         entries = log_entries(cluster, role)
         assert entries and all({"time", "level", "logger", "message", "role", "request_id"} <= set(e) for e in entries)
         assert {e["role"] for e in entries} == {role.split("-")[0]}
+
+
+async def test_the_proxy_writes_one_access_log_line_per_request(
+    cluster: TestCluster, http: aiohttp.ClientSession, v2: V2Client, name: str
+) -> None:
+    request_id = f"access-{name}"
+    headers = {"X-Request-Id": request_id}
+    await V1Client(http, cluster.v1_url).create_collection(name, 4)
+    async with http.get(f"{cluster.v1_url}/collections/{name}", headers=headers) as response:
+        assert response.status == 200
+    async with http.get(f"{cluster.v1_url}/collections/no_such_{name}", headers=headers) as response:
+        assert response.status == 404
+    status, _ = await v2.post("collections/describe", {"collectionName": name}, headers)
+    assert status == 200
+
+    await asyncio.sleep(0.2)  # the proxy writes its log line after the response
+    lines = [e for e in log_entries(cluster, "proxy") if e["logger"] == "proxy.access" and e["request_id"] == request_id]
+    assert [(e["surface"], e["method"], e["path"], e["status"]) for e in lines] == [
+        ("v1", "GET", f"/collections/{name}", 200),
+        ("v1", "GET", f"/collections/no_such_{name}", 404),
+        ("http", "POST", "/v2/vectordb/collections/describe", 200),
+    ]
+    for entry in lines:
+        assert entry["level"] == "INFO" and 0 < entry["duration_ms"] < 30_000, entry
+        assert entry["message"] == f"{entry['method']} {entry['path']} {entry['status']} {entry['duration_ms']:.3f} ms"
+    await V1Client(http, cluster.v1_url).request("DELETE", f"/collections/{name}")
+
+
+async def test_the_access_log_takes_the_sample_it_is_told(
+    cluster: TestCluster, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """A second proxy on the cluster with a quarter of its requests in the access log (the
+    environment variable), then with none (the flag, which wins)."""
+    requests = 400
+    for sample, expected in (("", range(50, 151)), ("0", range(0, 1))):  # binomial(400, 1/4): 100 ± 6 sd
+        v1_port = free_port()
+        proxy = Child(
+            "proxy-sampled",
+            role_argv("proxy", "--host", LOOPBACK, "--v1-port", str(v1_port), "--http-port", str(free_port()),
+                      "--coordinator", cluster.coordinator_address, *cluster.log_flags,
+                      "--ready-file", str(tmp_path / "proxy.json"), "--log-level", "INFO",
+                      *(["--access-log-sample", sample] if sample else [])),
+            tmp_path / f"proxy-{sample or 'env'}.log",
+            tmp_path / "proxy.json",
+        )
+        os.environ["QUIVER_ACCESS_LOG_SAMPLE"] = "0.25"  # the child inherits it
+        try:
+            await proxy.start()
+        finally:
+            del os.environ["QUIVER_ACCESS_LOG_SAMPLE"]
+        try:
+            await proxy.wait_ready()
+            for _ in range(requests):
+                async with http.get(f"http://{LOOPBACK}:{v1_port}/state") as response:
+                    assert response.status == 200
+        finally:
+            await proxy.stop()
+        entries = [orjson.loads(line) for line in proxy.log_path.read_text().splitlines() if line.startswith("{")]
+        written = [e for e in entries if e["logger"] == "proxy.access"]
+        assert len(written) in expected, (sample, len(written))
+        assert all(e["path"] == "/state" and e["status"] == 200 for e in written)
 
 
 @pytest.fixture

@@ -954,10 +954,14 @@ async def _rate_limit(request: web.Request, handler: Callable[[web.Request], Any
 openapi = document_handler("milvus-v1")
 
 
-def create_app(cluster: ClusterClient, max_body_bytes: int, access: Access) -> web.Application:
-    """`max_body_bytes` bounds an insert's body; other bodies take far less (limits.py)."""
+def create_app(
+    cluster: ClusterClient, max_body_bytes: int, access: Access, access_log_sample: float = 1.0
+) -> web.Application:
+    """`max_body_bytes` bounds an insert's body; other bodies take far less (limits.py).
+    `access_log_sample`: the fraction of requests written to the access log (proxy/http.py)."""
     app = web.Application(
-        middlewares=[observe("v1"), v1_error_middleware(render_error), _rate_limit], client_max_size=max_body_bytes
+        middlewares=[observe("v1", access_log_sample), v1_error_middleware(render_error), _rate_limit],
+        client_max_size=max_body_bytes,
     )
     app[CLUSTER] = cluster
     app[ACCESS] = access
