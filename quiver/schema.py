@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 import orjson
@@ -196,6 +197,9 @@ class IndexSpec:
     version: int = 0
     dialect_name: str = ""
     created_ms: int = 0
+    # The build parameters as the client gave them, before validation added defaults: what the
+    # Milvus 0.x API shows back (None: not kept, for indexes created otherwise).
+    client_params: dict[str, Any] | None = None
 
     @property
     def catalogue_type(self) -> IndexType:
@@ -211,6 +215,7 @@ class IndexSpec:
             version=self.version,
             dialect_name=self.dialect_name,
             created_ms=self.created_ms,
+            client_params_json="" if self.client_params is None else orjson.dumps(self.client_params).decode(),
         )
 
     @classmethod
@@ -224,6 +229,7 @@ class IndexSpec:
             version=msg.version,
             dialect_name=msg.dialect_name,
             created_ms=msg.created_ms,
+            client_params=orjson.loads(msg.client_params_json) if msg.client_params_json else None,
         )
 
 

@@ -148,7 +148,7 @@ class PartitionInfo(_message.Message):
     def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., created_ms: _Optional[int] = ...) -> None: ...
 
 class IndexSpec(_message.Message):
-    __slots__ = ("index_name", "field_name", "index_type", "metric_type", "params_json", "version", "dialect_name", "created_ms")
+    __slots__ = ("index_name", "field_name", "index_type", "metric_type", "params_json", "version", "dialect_name", "created_ms", "client_params_json")
     INDEX_NAME_FIELD_NUMBER: _ClassVar[int]
     FIELD_NAME_FIELD_NUMBER: _ClassVar[int]
     INDEX_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -157,6 +157,7 @@ class IndexSpec(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DIALECT_NAME_FIELD_NUMBER: _ClassVar[int]
     CREATED_MS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_PARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
     index_name: str
     field_name: str
     index_type: str
@@ -165,7 +166,8 @@ class IndexSpec(_message.Message):
     version: int
     dialect_name: str
     created_ms: int
-    def __init__(self, index_name: _Optional[str] = ..., field_name: _Optional[str] = ..., index_type: _Optional[str] = ..., metric_type: _Optional[str] = ..., params_json: _Optional[str] = ..., version: _Optional[int] = ..., dialect_name: _Optional[str] = ..., created_ms: _Optional[int] = ...) -> None: ...
+    client_params_json: str
+    def __init__(self, index_name: _Optional[str] = ..., field_name: _Optional[str] = ..., index_type: _Optional[str] = ..., metric_type: _Optional[str] = ..., params_json: _Optional[str] = ..., version: _Optional[int] = ..., dialect_name: _Optional[str] = ..., created_ms: _Optional[int] = ..., client_params_json: _Optional[str] = ...) -> None: ...
 
 class CollectionInfo(_message.Message):
     __slots__ = ("id", "name", "fields", "metric_type", "index_file_size_mb", "created_ms", "id_mode", "version", "partitions", "indexes", "enable_dynamic_field", "description", "consistency_level", "released", "aliases", "shards_num")

@@ -40,6 +40,7 @@ CREATE_CASES = [
     ({"collection_name": "x", "dimension": None}, 34),
     ({"collection_name": "x", "dimension": "four"}, 36),
     ({"collection_name": "x", "dimension": 4, "metric_type": "COSINE_ISH"}, 23),
+    ({"collection_name": "x", "dimension": 4, "metric_type": ""}, 23),  # no metric is an unknown one
     ({"collection_name": "1starts_with_digit", "dimension": 4}, 9),
     ({"collection_name": "has-dash", "dimension": 4}, 9),
     ({"collection_name": "a" * 256, "dimension": 4}, 9),

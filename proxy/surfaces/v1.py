@@ -244,6 +244,14 @@ def index_name(spec: IndexSpec | None) -> str:
     return spec.dialect_name or (kind.v1_names[0] if kind.v1_names else kind.name)
 
 
+def index_params(spec: IndexSpec | None) -> dict[str, Any]:
+    """The build parameters as the client gave them, as Milvus 0.x showed them back (not with
+    the defaults that validation added; those for an index created through another API)."""
+    if spec is None:
+        return {}
+    return spec.params if spec.client_params is None else spec.client_params
+
+
 def collection_info(collection: Collection, row_count: int) -> dict[str, Any]:
     spec = collection.vector_index
     return {
@@ -252,7 +260,7 @@ def collection_info(collection: Collection, row_count: int) -> dict[str, Any]:
         "index_file_size": collection.index_file_size_mb,
         "index": index_name(spec),
         # A JSON string, as Milvus 0.10 served it.
-        "index_params": orjson.dumps(spec.params if spec else {}).decode(),
+        "index_params": orjson.dumps(index_params(spec)).decode(),
         "metric_type": collection.metric_type,
         "count": row_count,
     }
@@ -302,7 +310,9 @@ async def create_collection(request: web.Request) -> web.Response:
     dimension = _integer(_require(body, "dimension"), "dimension")
     size = body.get("index_file_size")
     index_file_size = DEFAULT_INDEX_FILE_SIZE_MB if size is None else _integer(size, "index_file_size")
-    metric_type = _string(body.get("metric_type") or "L2", "metric_type")
+    # Absent or null: L2. An empty string names no metric, and is refused as unknown (code 23).
+    given_metric = body.get("metric_type")
+    metric_type = "L2" if given_metric is None else _string(given_metric, "metric_type")
     if metric_type not in V1_METRICS:
         raise QuiverError(ErrorCode.INVALID_METRIC, f"metric_type {metric_type!r} is not supported")
     spec = vector_collection(name, dimension, metric_type, index_file_size)
@@ -619,7 +629,7 @@ async def segment_rows(request: web.Request) -> web.Response:
 async def get_index(request: web.Request) -> web.Response:
     name = validate_collection_name(request.match_info["name"])
     spec = (await request.app[CLUSTER].collection(name)).vector_index
-    return json_response({"index_type": index_name(spec), "params": spec.params if spec else {}})
+    return json_response({"index_type": index_name(spec), "params": index_params(spec)})
 
 
 async def create_index(request: web.Request) -> web.Response:
@@ -641,6 +651,7 @@ async def create_index(request: web.Request) -> web.Response:
         metric_type=collection.metric_type,
         params=kind.validate_build(params, Dialect.V1, collection.dim),
         dialect_name=type_name,
+        client_params=params,
     )
     await cluster.create_index(name, spec, replace=True)
     progress = await cluster.wait_for_index(name)
