@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-# One project holds everything: Quiver has no organisations. Its id is a fixed UUID, as
-# LlamaCloud's project ids are; requests naming another project get a 404.
+# One project holds everything, in one organisation. Their ids are fixed UUIDs, as LlamaCloud's
+# are; requests naming another project get a 404, and so do the account calls (GET /projects)
+# naming another organisation.
 DEFAULT_PROJECT_ID = "00000000-0000-4000-8000-000000000001"
+DEFAULT_PROJECT_NAME = "Default"
+DEFAULT_ORGANIZATION_ID = "00000000-0000-4000-8000-000000000000"
 
 DIRECTORY_TYPES = ("user", "ephemeral", "index")  # "index": an index's parsed output
 FILE_PURPOSES = ("user_data", "parse", "extract", "split", "classify", "sheet", "agent_app")

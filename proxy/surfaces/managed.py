@@ -44,6 +44,9 @@ from pydantic import (
 
 from managed.api import (
     ATTACHMENT_KINDS,
+    DEFAULT_ORGANIZATION_ID,
+    DEFAULT_PROJECT_ID,
+    DEFAULT_PROJECT_NAME,
     DIRECTORY_TYPES,
     FILE_PURPOSES,
     FILTER_OPERATORS,
@@ -160,6 +163,14 @@ PAGE_LIST = r"^\s*\d+\s*(-\s*\d+\s*)?(,\s*\d+\s*(-\s*\d+\s*)?)*$"  # 1,3,5-8
 class ProjectQuery(Model):
     project_id: Label | None = None
     organization_id: Label | None = None
+
+
+class OrganizationQuery(Model):
+    organization_id: Label | None = None
+
+
+class ProjectListQuery(OrganizationQuery):
+    project_name: Label | None = None
 
 
 class PageQuery(ProjectQuery):
@@ -524,6 +535,32 @@ def _page_request(query: PageQuery) -> ipb.PageRequest:
 
 def _project(request: web.Request) -> str:
     return query_of(request, ProjectQuery).project_id or ""
+
+
+# -- projects (the account calls) ---------------------------------------------------------------------
+
+# The one project, which every directory, file and index belongs to (managed/api.py).
+DEFAULT_PROJECT = {
+    "id": DEFAULT_PROJECT_ID, "name": DEFAULT_PROJECT_NAME, "organization_id": DEFAULT_ORGANIZATION_ID,
+    "is_default": True, "created_at": None, "updated_at": None,
+}
+
+
+def _in_default_organization(query: OrganizationQuery) -> bool:
+    return query.organization_id in (None, DEFAULT_ORGANIZATION_ID)
+
+
+async def list_projects(request: web.Request) -> web.Response:
+    query = query_of(request, ProjectListQuery)
+    named = query.project_name in (None, DEFAULT_PROJECT_NAME)
+    return json_response([DEFAULT_PROJECT] if named and _in_default_organization(query) else [])
+
+
+async def get_project(request: web.Request) -> web.Response:
+    project_id = request.match_info["project_id"]
+    if project_id != DEFAULT_PROJECT_ID or not _in_default_organization(query_of(request, OrganizationQuery)):
+        raise QuiverError(ErrorCode.RESOURCE_NOT_FOUND, f"Project {project_id} not found")
+    return json_response(DEFAULT_PROJECT)
 
 
 # -- directories -------------------------------------------------------------------------------------
@@ -988,6 +1025,8 @@ async def download_attachment(request: web.Request) -> web.StreamResponse:
 def routes() -> list[tuple[str, str, Handler]]:
     directory, files = "/beta/directories/{directory_id}", "/beta/directories/{directory_id}/files"
     return [
+        ("GET", "/projects", list_projects),
+        ("GET", "/projects/{project_id}", get_project),
         ("POST", "/beta/directories", create_directory),
         ("GET", "/beta/directories", list_directories),
         ("GET", directory, get_directory),

@@ -12,6 +12,7 @@ import llama_cloud
 import pytest
 from llama_cloud import AsyncLlamaCloud
 
+from managed.api import DEFAULT_ORGANIZATION_ID, DEFAULT_PROJECT_ID
 from tests.cluster import TestCluster
 from tests.managed.conftest import SYNC_TIMEOUT_S, issue_api_key
 from tests.managed.test_managed_api import ANSWERS, corpus
@@ -121,3 +122,26 @@ async def test_sdk_configurations_and_project_files(client: AsyncLlamaCloud) -> 
     assert found.results[0].static_fields.parsed_directory_file_id == added.id
     await client.indexes.delete(created.id)
     await client.configurations.delete(config.id)
+
+
+async def test_sdk_account_calls_find_the_default_project_and_organisation(client: AsyncLlamaCloud) -> None:
+    projects = await client.projects.list()
+    assert [(p.id, p.name, p.organization_id, p.is_default) for p in projects] == \
+        [(DEFAULT_PROJECT_ID, "Default", DEFAULT_ORGANIZATION_ID, True)]
+    project = projects[0]
+    assert await client.projects.get(project.id) == project
+    assert await client.projects.get(project.id, organization_id=project.organization_id) == project
+    assert await client.projects.list(organization_id=project.organization_id, project_name="Default") == projects
+    assert await client.projects.list(project_name="Another") == []
+    assert await client.projects.list(organization_id="another-organisation") == []
+    with pytest.raises(llama_cloud.NotFoundError):
+        await client.projects.get("another-project")
+    with pytest.raises(llama_cloud.NotFoundError):
+        await client.projects.get(project.id, organization_id="another-organisation")
+
+    # Everything lives in it: what the SDK creates, and finds again by naming the project.
+    directory = await client.beta.directories.create(name="in the default project")
+    assert directory.project_id == project.id
+    listed = [d.id async for d in client.beta.directories.list(project_id=project.id, organization_id=project.organization_id)]
+    assert directory.id in listed
+    await client.beta.directories.delete(directory.id)
