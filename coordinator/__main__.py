@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from coordinator.catalog import Catalog
-from coordinator.garbage import GarbageCollector
+from coordinator.garbage import ORPHAN_SWEEP_S, GarbageCollector
 from coordinator.datanodes import DataNodes
 from coordinator.lease import Lease, LeaseLost
 from coordinator.server import CoordinatorServer
@@ -44,6 +44,7 @@ class CoordinatorConfig:
     lease_ttl_s: float
     auto_compact_s: float
     gc_grace_s: float
+    gc_orphan_sweep_s: float
     object_store: ObjectStoreConfig
     log: LogConfig
     process: config.ProcessConfig
@@ -88,6 +89,12 @@ def parse_args(argv: list[str] | None = None) -> CoordinatorConfig:
         default=config.env_float("GC_GRACE", 60.0),
         help="seconds the object-store files of dropped segments and indexes are kept for readers still on them",
     )
+    parser.add_argument(
+        "--gc-orphan-sweep",
+        type=float,
+        default=config.env_float("GC_ORPHAN_SWEEP", ORPHAN_SWEEP_S),
+        help="seconds between sweeps of the bucket for files of segments the catalogue never recorded",
+    )
     add_object_store_args(parser)
     add_log_args(parser)
     args = parser.parse_args(argv)
@@ -102,6 +109,7 @@ def parse_args(argv: list[str] | None = None) -> CoordinatorConfig:
         lease_ttl_s=args.lease_ttl,
         auto_compact_s=args.auto_compact_interval,
         gc_grace_s=args.gc_grace,
+        gc_orphan_sweep_s=args.gc_orphan_sweep,
         object_store=object_store_config(args),
         log=log_config(args),
         process=config.process_config(args),
@@ -156,10 +164,12 @@ async def serve(cfg: CoordinatorConfig, stop: asyncio.Event) -> None:
             log.info("coordinator serving on %s (redis %s)", address, cfg.redis.describe())
             runtime.write_ready_file(cfg.process.ready_file, address=address, ops_port=ops, notice=notice)
             keeper = asyncio.create_task(lease.keep(stop))
-            liveness = asyncio.create_task(service.watch_liveness(stop))
-            compacting = asyncio.create_task(service.compact_periodically(stop))
+            liveness = asyncio.create_task(service.membership.watch_liveness(stop))
+            compacting = asyncio.create_task(service.compactor.compact_periodically(stop))
             collecting = asyncio.create_task(
-                GarbageCollector(catalog, store, max(1.0, min(cfg.gc_grace_s, GC_INTERVAL_S))).run(stop)
+                GarbageCollector(
+                    catalog, store, max(1.0, min(cfg.gc_grace_s, GC_INTERVAL_S)), cfg.gc_grace_s, cfg.gc_orphan_sweep_s
+                ).run(stop)
             )
             truncating = asyncio.create_task(service.truncate_log_periodically(stop, LOG_TRUNCATE_INTERVAL_S))
             await asyncio.wait([keeper, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)

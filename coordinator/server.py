@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from coordinator.service import CatalogChange, ChangeKind, CoordinatorService, NodeUpkeep
+from coordinator.changes import CatalogChange, ChangeKind
+from coordinator.membership import NodeUpkeep
+from coordinator.service import CoordinatorService
 from coordinator.users import Users
 from quiver.rpc import ok, servicer_method
 from quiver.schema import Channel, Collection, IdMode, IndexSpec, Node, NodeRole, RuntimeConfig, Segment
@@ -44,7 +46,7 @@ class CoordinatorServer(CoordinatorServicer):
             row_count=sum(s.live_rows for s in segments),
             segments=[s.to_proto() for s in segments],
         )
-        progress = self.service.build_progress(collection, segments)
+        progress = self.service.indexes.progress(collection, segments)
         if progress is not None:
             stats.index_progress.CopyFrom(
                 cpb.IndexProgress(
@@ -145,12 +147,12 @@ class CoordinatorServer(CoordinatorServicer):
 
     @servicer_method(pb.StatusReply)
     async def Compact(self, request: cpb.CollectionRef) -> pb.StatusReply:
-        await self.service.compact(request.name)
+        await self.service.compactor.compact(await self.service.collection(name=request.name))
         return pb.StatusReply(status=ok())
 
     @servicer_method(cpb.NodeReply)
     async def RegisterNode(self, request: cpb.RegisterNodeRequest) -> cpb.NodeReply:
-        upkeep = await self.service.register_node(
+        upkeep = await self.service.membership.register(
             Node.from_proto(request.node),
             [Segment.from_proto(s) for s in request.segments],
             [Channel.from_proto(c) for c in request.channels],
@@ -159,7 +161,7 @@ class CoordinatorServer(CoordinatorServicer):
 
     @servicer_method(cpb.NodeReply)
     async def Heartbeat(self, request: cpb.HeartbeatRequest) -> cpb.NodeReply:
-        upkeep = await self.service.heartbeat(
+        upkeep = await self.service.membership.heartbeat(
             request.node_id,
             NodeRole(request.role),
             [Segment.from_proto(s) for s in request.segments],
@@ -196,19 +198,19 @@ class CoordinatorServer(CoordinatorServicer):
 
     @servicer_method(cpb.CollectionReply)
     async def CreateIndex(self, request: cpb.CreateIndexRequest) -> cpb.CollectionReply:
-        collection = await self.service.create_index(
-            request.collection_name, IndexSpec.from_proto(request.spec), request.replace
+        collection = await self.service.indexes.create(
+            await self.service.collection(name=request.collection_name), IndexSpec.from_proto(request.spec), request.replace
         )
         return cpb.CollectionReply(status=ok(), collection=collection.to_proto())
 
     @servicer_method(pb.StatusReply)
     async def DropIndex(self, request: cpb.DropIndexRequest) -> pb.StatusReply:
-        await self.service.drop_index(request.collection_name, request.field_name)
+        await self.service.indexes.drop(await self.service.collection(name=request.collection_name), request.field_name)
         return pb.StatusReply(status=ok())
 
     @servicer_method(cpb.StartBuildReply)
     async def StartBuild(self, request: cpb.BuildRef) -> cpb.StartBuildReply:
-        job = await self.service.start_build(request.segment_id, request.index_version)
+        job = await self.service.indexes.start_build(request.segment_id, request.index_version)
         if job is None:
             return cpb.StartBuildReply(status=ok(), proceed=False)
         return cpb.StartBuildReply(
@@ -222,7 +224,7 @@ class CoordinatorServer(CoordinatorServicer):
 
     @servicer_method(pb.StatusReply)
     async def FinishBuild(self, request: cpb.FinishBuildRequest) -> pb.StatusReply:
-        await self.service.finish_build(
+        await self.service.indexes.finish_build(
             request.build.segment_id, request.build.index_version, request.failed, request.reason
         )
         return pb.StatusReply(status=ok())

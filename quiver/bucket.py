@@ -7,10 +7,13 @@ derived from ids alone, so the catalogue records states, not paths.
 
 from __future__ import annotations
 
+SEGMENTS = "segments/"
+INDEXES = "indexes/"
+
 
 def segment_prefix(collection_id: int, segment_id: int) -> str:
     """Everything of one segment (GC removes the prefix once the segment is dropped)."""
-    return f"segments/{collection_id}/{segment_id}/"
+    return f"{SEGMENTS}{collection_id}/{segment_id}/"
 
 
 def segment_meta(collection_id: int, segment_id: int) -> str:
@@ -29,9 +32,17 @@ def segment_deletes(collection_id: int, segment_id: int) -> str:
 
 
 def index_prefix(collection_id: int, segment_id: int) -> str:
-    return f"indexes/{collection_id}/{segment_id}/"
+    return f"{INDEXES}{collection_id}/{segment_id}/"
 
 
 def index_file(collection_id: int, segment_id: int, version: int) -> str:
     """A serialised index (faiss or Annoy) of one index version over one segment's vectors."""
     return index_prefix(collection_id, segment_id) + f"{version}.bin"
+
+
+def segment_of(key: str) -> int | None:
+    """The id of the segment an object under SEGMENTS or INDEXES belongs to; None for any other key."""
+    parts = key.split("/")
+    if len(parts) == 4 and f"{parts[0]}/" in (SEGMENTS, INDEXES) and parts[1].isdigit() and parts[2].isdigit():
+        return int(parts[2])
+    return None

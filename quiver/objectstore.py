@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -116,6 +116,7 @@ def object_store_config(args: argparse.Namespace) -> ObjectStoreConfig:
 class ObjectInfo:
     key: str
     size: int
+    last_modified: datetime
 
 
 class ObjectStoreError(QuiverError):
@@ -281,7 +282,7 @@ class ObjectStore:
         found: list[ObjectInfo] = []
         with self._operation("list", prefix):
             async for batch in obstore.list(self._store, prefix.strip("/") or None, chunk_size=1000):
-                found.extend(ObjectInfo(meta["path"], meta["size"]) for meta in batch)
+                found.extend(ObjectInfo(meta["path"], meta["size"], meta["last_modified"]) for meta in batch)
         return found
 
     @contextmanager

@@ -49,6 +49,7 @@ class TestCluster:
         index_min_rows: int = 4096,
         auto_compact_s: float = 0.0,  # off: the tests that share a cluster expect their segments to stay
         gc_grace_s: float = 5.0,
+        gc_orphan_sweep_s: float = 3600.0,
         log_nodes: int = 1,  # 3: a JetStream cluster, the stream replicated on all three
         redis_sentinel: bool = False,  # Redis as a primary, a replica and three sentinels (tests/sentinel.py)
     ) -> None:
@@ -72,6 +73,7 @@ class TestCluster:
             role_argv("coordinator", "--port", self.coordinator_address.rsplit(":", 1)[1], *redis_flags,
                       "--node-ttl", str(node_ttl_s), "--index-min-rows", str(index_min_rows),
                       "--auto-compact-interval", str(auto_compact_s), "--gc-grace", str(gc_grace_s),
+                      "--gc-orphan-sweep", str(gc_orphan_sweep_s),
                       "--ready-file", str(run / "coordinator.json"), *objects, *log_flags, *common),
             logs / "coordinator.log",
             run / "coordinator.json",

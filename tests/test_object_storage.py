@@ -25,7 +25,9 @@ OUTAGE_S = 30.0  # the object store is away this long
 
 @pytest.fixture
 async def storage_cluster(tmp_path: Path) -> AsyncIterator[TestCluster]:
-    async with running(TestCluster(tmp_path, data_nodes=1, index_min_rows=500, gc_grace_s=0.5)) as cluster:
+    async with running(
+        TestCluster(tmp_path, data_nodes=1, index_min_rows=500, gc_grace_s=0.5, gc_orphan_sweep_s=1.0)
+    ) as cluster:
         yield cluster
 
 
@@ -137,6 +139,33 @@ async def test_dropped_segments_and_indexes_are_deleted_from_the_bucket(
         assert not await keys_under(store, f"indexes/{owner}/")
 
     await retry_until_ok(emptied, timeout_s=30)
+
+
+async def test_files_the_catalogue_never_recorded_are_swept_from_the_bucket(
+    storage_cluster: TestCluster, http: aiohttp.ClientSession, name: str
+) -> None:
+    """A fenced data node's late upload, say: files of a segment id the catalogue does not know
+    go after the grace period; the files of recorded segments stay."""
+    v1 = V1Client(http, storage_cluster.v1_url)
+    await v1.create_collection(name, DIM, "L2")
+    await v1.insert(name, np.random.default_rng(14).standard_normal((1000, DIM)).astype(np.float32))
+    await v1.flush(name)
+    owner = await collection_id(storage_cluster, name)
+    store = objects_of(storage_cluster)
+    recorded = await keys_under(store, f"segments/{owner}/")
+    assert recorded
+    unknown_segment = 1  # ids are allocated from large numbers: no segment has this one
+    orphans = [bucket.segment_rows(owner, unknown_segment), bucket.index_file(owner, unknown_segment, 7)]
+    for key in orphans:
+        await store.put(key, b"late upload")
+
+    async def swept() -> None:
+        assert not await keys_under(store, bucket.segment_prefix(owner, unknown_segment))
+        assert not await keys_under(store, bucket.index_prefix(owner, unknown_segment))
+
+    await retry_until_ok(swept, timeout_s=30)
+    assert await keys_under(store, f"segments/{owner}/") == recorded
+    assert len((await v1.search(name, np.zeros((1, DIM), np.float32), 5))[0]) == 5  # the data still answers
 
 
 async def test_an_unreachable_bucket_at_start_up_is_named(tmp_path: Path) -> None:
