@@ -12,6 +12,7 @@ import logging
 from collections import Counter
 
 from coordinator.catalog import Catalog
+from quiver import metrics
 from quiver.schema import Channel, Node, NodeRole
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class Placement:
             if await self.catalog.move_channel(channel, node_id):
                 load[node_id] += 1
                 moved.append(channel)
+                metrics.CHANNEL_MOVES.inc()
+                metrics.LAST_CHANNEL_MOVE.set_to_current_time()
                 log.warning(
                     "channel %d/%d moves from %s to %s", channel.collection_id, channel.shard,
                     channel.node_id or "no node", node_id,

@@ -325,6 +325,8 @@ class CoordinatorService:
                 metrics.NODES.labels(role=role.name.lower(), alive=str(alive).lower()).set(count)
         metrics.COLLECTIONS.set(len(await self.catalog.list_collections()))
         metrics.INDEX_QUEUE.set(await self.catalog.index_tasks_queued())
+        consumers = {n.node_id for n in nodes if n.role is NodeRole.DATA and n.alive}
+        metrics.CHANNELS_UNSERVED.set(sum(c.node_id not in consumers for c in await self.catalog.all_channels()))
 
     async def truncate_log_periodically(self, stop: asyncio.Event, interval_s: float) -> None:
         """Drops from the log what every channel's checkpoint has passed: it is in the bucket."""

@@ -40,6 +40,13 @@ EVENT_LOOP_LAG_SECONDS = Histogram(
 
 NODES = Gauge("quiver_nodes", "registered nodes, by role and liveness", ["role", "alive"])
 COLLECTIONS = Gauge("quiver_collections", "collections in the catalogue")
+CHANNELS_UNSERVED = Gauge(
+    "quiver_channels_unserved", "shard channels without a live data node consuming them: their reads fail until one does"
+)
+CHANNEL_MOVES = Counter("quiver_channel_moves", "shard channels handed to a live data node, theirs lost (or none yet)")
+LAST_CHANNEL_MOVE = Gauge(
+    "quiver_last_channel_move_timestamp_seconds", "when a channel last moved off a lost data node (Unix time)"
+)
 
 # The log (NATS JetStream, quiver/log.py).
 LOG_PUBLISH_SECONDS = Histogram(

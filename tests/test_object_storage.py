@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -206,6 +207,40 @@ async def test_a_whole_cluster_restarted_with_every_data_node_disk_wiped_serves_
         await cluster.start()
         await retry_until_ok(lambda: _same(v1, name, queries, before), timeout_s=30)
         assert (await v1.info(name))["count"] == 3000 - 300
+
+
+async def test_a_lost_data_node_s_channel_moves_to_a_live_one_and_the_metrics_say_so(
+    tmp_path: Path, http: aiohttp.ClientSession, name: str
+) -> None:
+    async with running(TestCluster(tmp_path, data_nodes=2, index_min_rows=500)) as cluster:
+        v1 = V1Client(http, cluster.v1_url)
+        await create_sharded_collection(V2Client(http, cluster.http_url), name, DIM, "L2", shards=2, auto_id=False)
+        vectors = np.random.default_rng(15).standard_normal((1500, DIM)).astype(np.float32)
+        ids = list(range(1, 1501))
+        await v1.insert(name, vectors[:1000], ids[:1000])
+        await v1.flush(name)  # in the bucket
+        await v1.insert(name, vectors[1000:], ids[1000:])  # only in the log
+        moved_before = metric_sample(await cluster.metrics(http, "coordinator"), "quiver_channel_moves_total")
+
+        await cluster.kill("datanode-1")  # the machine is lost with its disk, and stays lost
+        shutil.rmtree(cluster.root / "datanode-1")
+
+        async def served_by_the_survivor() -> None:
+            coordinator = await cluster.metrics(http, "coordinator")
+            assert metric_sample(coordinator, "quiver_channels_unserved") == 0
+            assert metric_sample(coordinator, "quiver_channel_moves_total") == moved_before + 1
+            assert metric_sample(coordinator, "quiver_last_channel_move_timestamp_seconds") > time.time() - 60
+            hits = await v1.search(name, vectors[::100], 1)
+            assert [h[0][0] for h in hits] == ids[::100]
+
+        await retry_until_ok(served_by_the_survivor, timeout_s=30)
+        stored = {**await v1.get_vectors(name, ids[:1000]), **await v1.get_vectors(name, ids[1000:])}
+        assert [i for i in ids if not stored[i]] == []
+
+        async def counted() -> None:  # row counts come with the nodes' heartbeats
+            assert (await v1.info(name))["count"] == 1500
+
+        await retry_until_ok(counted, timeout_s=10)
 
 
 async def _same(v1: V1Client, name: str, queries: np.ndarray, expected: list[list[tuple[int, float]]]) -> None:
