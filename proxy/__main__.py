@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from proxy import docs
 from proxy.http import observe
 from proxy.surfaces import managed, v1, v2
 from proxy.surfaces.auth import Access, Credentials, RateLimiter
@@ -137,13 +138,24 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
     )
 
 
+def v1_app(cluster: ClusterClient, cfg: ProxyConfig, limiter: RateLimiter) -> web.Application:
+    """The :19121 surface, Milvus 0.x REST, and its Swagger UI at /docs."""
+    app = v1.create_app(cluster, cfg.max_body_bytes, Access(None, limiter), cfg.access_log_sample)
+    docs.add_routes(app, "Quiver: Milvus 0.x REST API", {"Milvus 0.x REST API": "openapi.json"})
+    return app
+
+
 def http_app(cluster: ClusterClient, cfg: ProxyConfig, limiter: RateLimiter) -> web.Application:
     """The :19530 surfaces: Milvus REST v2 and managed document indexes (LlamaCloud's API),
-    which share their users, credential checks and rate limits."""
+    which share their users, credential checks and rate limits; Swagger UI over both at /docs."""
     app = web.Application(client_max_size=DATA_BODY_BYTES, middlewares=[observe("http", cfg.access_log_sample)])
     access = Access(Credentials(cluster, limiter) if cfg.auth else None, limiter)
     v2.add_routes(app, cluster, access)
     managed.add_routes(app, managed.ManagedSettings(cfg.ingest_nodes, cfg.max_upload_bytes), access)
+    docs.add_routes(app, "Quiver: Milvus REST v2 and managed indexes", {
+        "Milvus REST v2": "v2/vectordb/openapi.json",
+        "Managed document indexes (LlamaCloud's API)": "api/v1/openapi.json",
+    })
     return app
 
 
@@ -156,8 +168,7 @@ async def serve(cfg: ProxyConfig, stop: asyncio.Event) -> None:
     try:
         ports = {}
         for label, app, port in (
-            ("v1", v1.create_app(cluster, cfg.max_body_bytes, Access(None, limiter), cfg.access_log_sample),
-             cfg.v1_port),
+            ("v1", v1_app(cluster, cfg, limiter), cfg.v1_port),
             ("http", http_app(cluster, cfg, limiter), cfg.http_port),
         ):
             # Long request lines: GET .../vectors?ids= takes up to 1000 ids of 19 digits.
