@@ -76,7 +76,9 @@ async def flush(http: aiohttp.ClientSession, v1_url: str, name: str) -> None:
     await call(http, "PUT", f"{v1_url}/system/task", {"flush": {"collection_names": [name]}})
 
 
-def hey(url: str, body: bytes, concurrency: int, requests: int, method: str = "PUT") -> dict[str, float]:
+def hey(
+    url: str, body: bytes, concurrency: int, requests: int, method: str = "PUT", headers: dict[str, str] | None = None
+) -> dict[str, float]:
     """Loads `url` with `hey` (Debian package `hey`), a client fast enough not to be the limit:
     QPS and p50/p99 latency in ms. Raises if any request failed."""
     if shutil.which("hey") is None:
@@ -86,7 +88,8 @@ def hey(url: str, body: bytes, concurrency: int, requests: int, method: str = "P
         file.flush()
         out = subprocess.run(
             ["hey", "-n", str(requests), "-c", str(concurrency), "-m", method,
-             "-T", "application/json", "-D", file.name, url],
+             "-T", "application/json", *(f for k, v in (headers or {}).items() for f in ("-H", f"{k}: {v}")),
+             "-D", file.name, url],
             check=True, capture_output=True, text=True,
         ).stdout
     codes = re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)

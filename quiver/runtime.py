@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import uvloop
+
 from quiver import logs
 from quiver.config import ProcessConfig
 from quiver.errors import QuiverError
@@ -33,7 +35,9 @@ ALLOCATOR_ENVIRONMENT = {"MALLOC_ARENA_MAX": "2"}
 
 
 def run(role: str, process: ProcessConfig, main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Runs `main(stop)` until it returns; SIGINT and SIGTERM set `stop`."""
+    """Runs `main(stop)` on uvloop until it returns; SIGINT and SIGTERM set `stop`. uvloop
+    (libuv) runs a loop iteration in a fraction of asyncio's Python selector loop, which a
+    serial request pays several times over (HTTP, gRPC, the log's client) in every role."""
     logs.configure(role, process.log_level, process.log_format)
 
     async def runner() -> None:
@@ -49,7 +53,7 @@ def run(role: str, process: ProcessConfig, main: Callable[[asyncio.Event], Await
             await trimming
 
     try:
-        asyncio.run(runner())
+        uvloop.run(runner())
     except QuiverError as error:  # what it needs is unreachable (the log, the bucket): one clear line
         logging.getLogger(role).error("%s stopped: %s", role, error.message)
         sys.exit(1)
