@@ -8,19 +8,18 @@ Parsing is blocking work: call it from a worker thread or process, never on an e
 from __future__ import annotations
 
 import io
+import posixpath
 import re
 import threading
+import zipfile
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import PurePath
+from xml.etree import ElementTree
 
-import docx
 import pypdfium2
-from docx.document import Document as DocxDocument
-from docx.table import Table, _Cell, _Row
-from docx.text.paragraph import Paragraph
 
 PAGE_SEPARATOR = "\n\n"
 
@@ -166,6 +165,21 @@ def _normalise_pdf_text(text: str) -> str:
 
 
 # --- DOCX --------------------------------------------------------------------------------------
+# Read with the standard library: a DOCX file is a zip of XML parts, and its text is in the main
+# document part. python-docx (and lxml under it) would add 15 MB to the install for this;
+# tests/managed/test_parsing.py checks that the text is what python-docx gives.
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_RELATIONSHIP = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
+_MAIN_DOCUMENT = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"
+# What a run's elements stand for in its text, as python-docx reads them (w:t has its own text).
+_RUN_CHARACTERS = {f"{_W}tab": "\t", f"{_W}ptab": "\t", f"{_W}cr": "\n", f"{_W}noBreakHyphen": "-"}
+# Elements of a paragraph that hold runs: links, tracked insertions, fields, content controls.
+_RUN_CONTAINERS = frozenset(
+    f"{_W}{name}" for name in ("hyperlink", "ins", "moveTo", "smartTag", "fldSimple", "customXml", "sdt", "sdtContent")
+)
+# Elements of a body or a cell that hold paragraphs and tables: content controls, custom XML.
+_BLOCK_CONTAINERS = frozenset(f"{_W}{name}" for name in ("sdt", "sdtContent", "customXml"))
 
 
 def _docx_text(data: bytes) -> str:
@@ -173,27 +187,72 @@ def _docx_text(data: bytes) -> str:
     # A damaged file can fail anywhere in the zip, the package or the XML, each raising its own
     # exception type; all of them mean the same thing to the caller.
     try:
-        blocks = list(_docx_blocks(docx.Document(io.BytesIO(data))))
+        blocks = list(_docx_blocks(_docx_body(data)))
     except Exception as error:
         raise ParseError(f"not a readable DOCX file: {error}") from error
     return PAGE_SEPARATOR.join(block for block in blocks if block)
 
 
-def _docx_blocks(container: DocxDocument | _Cell) -> Iterator[str]:
-    for block in container.iter_inner_content():
-        if isinstance(block, Paragraph):
-            yield block.text.strip()
-        elif isinstance(block, Table):
-            yield "\n".join(_docx_row(row) for row in block.rows)
+def _docx_body(data: bytes) -> ElementTree.Element:
+    """The w:body of the package's main document part (the officeDocument relationship's target)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as package:
+        relationships = ElementTree.fromstring(package.read("_rels/.rels"))
+        targets = [r.get("Target", "") for r in relationships.iter(_RELATIONSHIP) if r.get("Type") == _MAIN_DOCUMENT]
+        if not targets:
+            raise ValueError("the package has no main document part")
+        document = ElementTree.fromstring(package.read(posixpath.normpath(targets[0].lstrip("/"))))
+    body = document.find(f"{_W}body")
+    if body is None:
+        raise ValueError("the main document part has no body")
+    return body
 
 
-def _docx_row(row: _Row) -> str:
-    cells: list[_Cell] = []
-    for cell in row.cells:
-        # A cell spanning several grid columns is listed once per column.
-        if not cells or cell != cells[-1]:
-            cells.append(cell)
-    return " | ".join(" ".join(b for b in _docx_blocks(cell) if b) for cell in cells)
+def _docx_blocks(container: ElementTree.Element) -> Iterator[str]:
+    for element in container:
+        if element.tag == f"{_W}p":
+            yield _docx_paragraph(element).strip()
+        elif element.tag == f"{_W}tbl":
+            yield _docx_table(element)
+        elif element.tag in _BLOCK_CONTAINERS:
+            yield from _docx_blocks(element)
+
+
+def _docx_paragraph(container: ElementTree.Element) -> str:
+    parts = []
+    for element in container:
+        if element.tag == f"{_W}r":
+            for piece in element:
+                if piece.tag == f"{_W}t":
+                    parts.append(piece.text or "")
+                elif piece.tag == f"{_W}br":
+                    # A line break is a new line; a page or column break is nothing.
+                    parts.append("\n" if piece.get(f"{_W}type", "textWrapping") == "textWrapping" else "")
+                else:
+                    parts.append(_RUN_CHARACTERS.get(piece.tag, ""))
+        elif element.tag in _RUN_CONTAINERS:
+            parts.append(_docx_paragraph(element))
+    return "".join(parts)
+
+
+def _docx_table(table: ElementTree.Element) -> str:
+    """One line a row. A cell spanning columns is there once; one that continues a vertical
+    merge shows the merged cell's text again, as in each row it spans."""
+    rows = []
+    text_by_column: dict[int, str] = {}  # the text of the last cell starting at each grid column
+    for row in table.findall(f"{_W}tr"):
+        cells, column = [], 0
+        for cell in row.findall(f"{_W}tc"):
+            span = cell.find(f"{_W}tcPr/{_W}gridSpan")
+            merge = cell.find(f"{_W}tcPr/{_W}vMerge")
+            if merge is not None and merge.get(f"{_W}val", "continue") == "continue":
+                text = text_by_column.get(column, "")
+            else:
+                text = " ".join(block for block in _docx_blocks(cell) if block)
+                text_by_column[column] = text
+            cells.append(text)
+            column += int(span.get(f"{_W}val", "1")) if span is not None else 1
+        rows.append(" | ".join(cells))
+    return "\n".join(rows)
 
 
 # --- HTML --------------------------------------------------------------------------------------

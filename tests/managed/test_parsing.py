@@ -1,15 +1,22 @@
-"""parse_document on every supported format, and on input it must refuse."""
+"""parse_document on every supported format, and on input it must refuse; DOCX text as python-docx
+(the reader it replaced) reads it."""
 
 from __future__ import annotations
 
 import io
 import random
 import zipfile
+from collections.abc import Iterator
 
+import docx
 import pytest
+from docx.document import Document as DocxDocument
+from docx.enum.text import WD_BREAK
+from docx.table import Table, _Cell, _Row
+from docx.text.paragraph import Paragraph
 
 from managed.parsing import ParseError, parse_document
-from tests.managed.documents import A4_PT, PDF_MARGIN_PT, PDF_TEXT_LEFT_PT, make_docx, make_pdf
+from tests.managed.documents import A4_PT, PDF_MARGIN_PT, PDF_TEXT_LEFT_PT, make_docx, make_pdf, make_prose_docx
 
 LIGHTHOUSE = "The lighthouse keeper feeds the cats at dawn."
 VOLCANO = "The volcano observatory records tremors every night."
@@ -95,6 +102,53 @@ def test_unsupported_type_is_a_parse_error(filename: str, content_type: str | No
     with pytest.raises(ParseError, match="unsupported file type") as caught:
         parse_document(b"whatever", filename, content_type)
     assert filename in str(caught.value)
+
+
+def _python_docx_text(data: bytes) -> str:
+    """The text python-docx reads, joined as managed/parsing.py joins it (the reader it replaced)."""
+    def blocks(container: DocxDocument | _Cell) -> Iterator[str]:
+        for block in container.iter_inner_content():
+            if isinstance(block, Paragraph):
+                yield block.text.strip()
+            elif isinstance(block, Table):
+                yield "\n".join(row_text(row) for row in block.rows)
+
+    def row_text(row: _Row) -> str:
+        cells: list[_Cell] = []
+        for cell in row.cells:  # a cell spanning several grid columns is listed once per column
+            if not cells or cell != cells[-1]:
+                cells.append(cell)
+        return " | ".join(" ".join(b for b in blocks(cell) if b) for cell in cells)
+
+    return "\n\n".join(block for block in blocks(docx.Document(io.BytesIO(data))) if block)
+
+
+def _docx_of_every_kind() -> bytes:
+    """Tabs, line and page breaks, cells merged across and down, a table inside a cell."""
+    document = docx.Document()
+    document.add_paragraph("Tabs\tbetween words")
+    lines = document.add_paragraph("one line")
+    lines.add_run().add_break()
+    lines.add_run("and the next")
+    pages = document.add_paragraph("before the page break")
+    pages.add_run().add_break(WD_BREAK.PAGE)
+    pages.add_run(" after it")
+    table = document.add_table(rows=3, cols=3)
+    table.cell(0, 0).merge(table.cell(1, 0)).text = "two rows high"
+    for (row, column), text in {(0, 1): "a", (0, 2): "b", (1, 1): "c", (1, 2): "d", (2, 0): "e"}.items():
+        table.cell(row, column).text = text
+    table.cell(2, 1).merge(table.cell(2, 2)).text = "two columns wide"
+    inner = table.cell(2, 0).add_table(rows=1, cols=2)
+    inner.cell(0, 0).text, inner.cell(0, 1).text = "inner left", "inner right"
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("data", [make_docx(), _docx_of_every_kind(), make_prose_docx(["First.", "Second."])],
+                         ids=["report", "every-kind", "prose"])
+def test_docx_text_is_what_python_docx_reads(data: bytes) -> None:
+    assert parse_document(data, "same.docx").text == _python_docx_text(data)
 
 
 def _zip_without_document() -> bytes:
