@@ -112,9 +112,8 @@ class WordPieceTokenizer:
         self._sep = self._vocab["[SEP]"]
         self._pad = config["padding"]["pad_id"] if config.get("padding") else 0
         self._max_content_tokens = max_tokens - 2  # [CLS] and [SEP]
-        special = {token["content"]: token["id"] for token in config["added_tokens"] if token["special"]}
-        self._special = special
-        self._special_pattern = re.compile("(" + "|".join(map(re.escape, special)) + ")")
+        self._special = {token["content"]: token["id"] for token in config["added_tokens"] if token["special"]}
+        self._special_pattern = re.compile("(" + "|".join(map(re.escape, self._special)) + ")")
         self._table = _NormalisationTable()
         self._word_ids = functools.lru_cache(maxsize=65536)(self._wordpiece)
 
