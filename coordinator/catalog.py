@@ -487,6 +487,25 @@ class Catalog:
             (moved,) = await pipe.execute()
         return bool(moved)
 
+    async def set_standby(self, channel: Channel, standby: str) -> bool:
+        """Names the node that prepares to take the channel over ("" for none), unless the
+        channel moved or another standby was named meanwhile."""
+        channels_key = keys.collection_channels(channel.collection_id)
+
+        async def body(pipe: Pipeline) -> bool:
+            current = await pipe.hget(channels_key, str(channel.shard))
+            if current is None:
+                return False
+            recorded = _channel_from_json(channel.collection_id, channel.shard, current)
+            if (recorded.node_id, recorded.standby) != (channel.node_id, channel.standby):
+                return False
+            pipe.multi()
+            pipe.hset(channels_key, str(channel.shard), _channel_json(replace(recorded, standby=standby)))
+            await pipe.execute()
+            return True
+
+        return await self._transaction([channels_key], body)
+
     async def move_channel(self, channel: Channel, node_id: str) -> bool:
         """Hands a channel (and the segments of its rows) to another node, unless it moved
         meanwhile. Growing segments are forgotten: the new node replays their rows from the log."""
@@ -497,7 +516,7 @@ class Catalog:
             current = await pipe.hget(channels_key, str(channel.shard))
             if current is None or _channel_from_json(channel.collection_id, channel.shard, current).node_id != channel.node_id:
                 return False
-            moved = replace(_channel_from_json(channel.collection_id, channel.shard, current), node_id=node_id)
+            moved = replace(_channel_from_json(channel.collection_id, channel.shard, current), node_id=node_id, standby="")
             pipe.multi()
             pipe.hset(channels_key, str(channel.shard), _channel_json(moved))
             for segment in segments:
@@ -710,12 +729,14 @@ def _segment_objects(segments: list[Segment]) -> list[str]:
 
 
 def _channel_json(channel: Channel) -> str:
-    return orjson.dumps({"node_id": channel.node_id, "checkpoint": channel.checkpoint}).decode()
+    return orjson.dumps(
+        {"node_id": channel.node_id, "checkpoint": channel.checkpoint, "standby": channel.standby}
+    ).decode()
 
 
 def _channel_from_json(collection_id: int, shard: int, value: str) -> Channel:
     fields = orjson.loads(value)
-    return Channel(collection_id, shard, fields["node_id"], int(fields["checkpoint"]))
+    return Channel(collection_id, shard, fields["node_id"], int(fields["checkpoint"]), fields.get("standby", ""))
 
 
 def _segment_hash(segment: Segment) -> dict[str, str | int]:

@@ -12,6 +12,7 @@ from coordinator.catalog import Catalog
 from coordinator.changes import ChangeFeed
 from coordinator.indexing import Indexes
 from coordinator.placement import Placement
+from coordinator.rebalance import Rebalancer
 from quiver.schema import Channel, Node, NodeRole, RuntimeConfig, Segment, SegmentState
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class Membership:
         self,
         catalog: Catalog,
         placement: Placement,
+        rebalancer: Rebalancer,
         indexes: Indexes,
         changes: ChangeFeed,
         node_ttl_s: float,
@@ -40,6 +42,7 @@ class Membership:
     ) -> None:
         self.catalog = catalog
         self.placement = placement
+        self.rebalancer = rebalancer
         self.indexes = indexes
         self.changes = changes
         self.node_ttl_s = node_ttl_s
@@ -104,6 +107,7 @@ class Membership:
                 alive = now_alive
                 if await self.placement.reassign_orphans():
                     self.changes.nodes_changed()
+                await self.rebalancer.step(self.record_reports)
             except Exception:  # Redis hiccup: try again next tick
                 log.exception("liveness check failed")
             try:
@@ -128,17 +132,22 @@ class Membership:
     ) -> NodeUpkeep:
         """Records a data node's report (segment statistics, channel checkpoints) and tells it
         what to consume, what to restore and what to drop."""
-        upkeep = await self.record_reports(node_id, segments)
         if role is not NodeRole.DATA:
-            return upkeep
+            return await self.record_reports(node_id, segments)
         recorded = {(c.collection_id, c.shard): c for c in await self.catalog.all_channels()}
+        # Segments of channels it is to take over: kept, although the catalogue places them elsewhere.
+        standby = await self.rebalancer.standby_segments(node_id, list(recorded.values()), segments)
+        standby_ids = {s.id for s in standby}
+        upkeep = await self.record_reports(node_id, [s for s in segments if s.id not in standby_ids])
         for channel in channels:
             known = recorded.get((channel.collection_id, channel.shard))
             # Most heartbeats report checkpoints that have not moved: a durable write each is waste.
             if known is None or known.node_id != node_id or known.checkpoint != channel.checkpoint:
                 await self.catalog.record_checkpoint(replace(channel, node_id=node_id))
-        assigned = [c for c in await self.catalog.all_channels() if c.node_id == node_id]
-        return replace(upkeep, channels=assigned, restore=await self._missing(node_id, assigned, segments))
+        assigned = [c for c in recorded.values() if c.node_id == node_id]
+        present = {s.id for s in segments}
+        restore = await self._missing(node_id, assigned, segments) + [s for s in standby if s.id not in present]
+        return replace(upkeep, channels=assigned, restore=restore)
 
     async def _missing(self, node_id: str, assigned: list[Channel], reported: list[Segment]) -> list[Segment]:
         """Flushed segments of the node's channels it does not report: it restores them from

@@ -53,7 +53,7 @@ class Placement:
             if await self.catalog.move_channel(channel, node_id):
                 load[node_id] += 1
                 moved.append(channel)
-                metrics.CHANNEL_MOVES.inc()
+                metrics.CHANNEL_MOVES.labels("failover").inc()
                 metrics.LAST_CHANNEL_MOVE.set_to_current_time()
                 log.warning(
                     "channel %d/%d moves from %s to %s", channel.collection_id, channel.shard,

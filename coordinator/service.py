@@ -21,6 +21,7 @@ from coordinator.ids import IdBlocks
 from coordinator.indexing import Indexes
 from coordinator.membership import Membership
 from coordinator.placement import Placement
+from coordinator.rebalance import Rebalancer
 from quiver import metrics
 from quiver.errors import METADATA_STORE_DOWN, ErrorCode, QuiverError
 from quiver.ids import now_ms
@@ -74,7 +75,10 @@ class CoordinatorService:
             catalog, self.ids, datanodes, self.indexes, self.changes, self._layout_locks, auto_compact_s, compaction_due
         )
         self.placement = Placement(catalog)
-        self.membership = Membership(catalog, self.placement, self.indexes, self.changes, node_ttl_s, self.runtime_config)
+        self.membership = Membership(
+            catalog, self.placement, Rebalancer(catalog, datanodes, self.changes), self.indexes, self.changes,
+            node_ttl_s, self.runtime_config,
+        )
 
     # -- collections --------------------------------------------------------------------------
 

@@ -283,8 +283,12 @@ class DataNodeService:
             await asyncio.sleep(delay)
             delay = min(2 * delay, 10.0)
 
-    def _check_complete(self, collection_id: int) -> None:
-        restoring = sorted(i for i, info in self._restoring.items() if info.collection_id == collection_id)
+    def _check_complete(self, collection_id: int, shards: tuple[int, ...]) -> None:
+        """Raises a retriable error while segments of these channels are being restored (not
+        those of a channel this node restores only to take it over later)."""
+        restoring = sorted(
+            i for i, info in self._restoring.items() if info.collection_id == collection_id and info.shard in shards
+        )
         if restoring:
             raise QuiverError(
                 ErrorCode.UNAVAILABLE,
@@ -422,7 +426,7 @@ class DataNodeService:
     ) -> list[LocalSegment]:
         """The segments a read covers, once the channels it names are fresh enough."""
         await self.channels.wait_fresh(collection_id, scope.shards, scope.consistency, scope.session)
-        self._check_complete(collection_id)
+        self._check_complete(collection_id, scope.shards)
         partitions, chosen, shards = set(partition_ids), set(segment_ids), set(scope.shards)
         return [
             s

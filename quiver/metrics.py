@@ -43,7 +43,11 @@ COLLECTIONS = Gauge("quiver_collections", "collections in the catalogue")
 CHANNELS_UNSERVED = Gauge(
     "quiver_channels_unserved", "shard channels without a live data node consuming them: their reads fail until one does"
 )
-CHANNEL_MOVES = Counter("quiver_channel_moves", "shard channels handed to a live data node, theirs lost (or none yet)")
+CHANNEL_MOVES = Counter(
+    "quiver_channel_moves",
+    "shard channels handed to another data node: theirs was lost (or there was none), or to even out the load",
+    ["reason"],
+)
 LAST_CHANNEL_MOVE = Gauge(
     "quiver_last_channel_move_timestamp_seconds", "when a channel last moved off a lost data node (Unix time)"
 )

@@ -585,6 +585,9 @@ class Channel:
     shard: int
     node_id: str = ""
     checkpoint: int = 0  # everything the channel carried up to here is in the object store
+    # A node restoring the channel's flushed segments to take it over (rebalancing); the
+    # coordinator's own business, not sent to other roles.
+    standby: str = ""
 
     def to_proto(self) -> pb.ChannelInfo:
         return pb.ChannelInfo(

@@ -220,7 +220,9 @@ async def test_a_lost_data_node_s_channel_moves_to_a_live_one_and_the_metrics_sa
         await v1.insert(name, vectors[:1000], ids[:1000])
         await v1.flush(name)  # in the bucket
         await v1.insert(name, vectors[1000:], ids[1000:])  # only in the log
-        moved_before = metric_sample(await cluster.metrics(http, "coordinator"), "quiver_channel_moves_total")
+        moved_before = metric_sample(
+            await cluster.metrics(http, "coordinator"), "quiver_channel_moves_total", reason="failover"
+        )
 
         await cluster.kill("datanode-1")  # the machine is lost with its disk, and stays lost
         shutil.rmtree(cluster.root / "datanode-1")
@@ -228,7 +230,7 @@ async def test_a_lost_data_node_s_channel_moves_to_a_live_one_and_the_metrics_sa
         async def served_by_the_survivor() -> None:
             coordinator = await cluster.metrics(http, "coordinator")
             assert metric_sample(coordinator, "quiver_channels_unserved") == 0
-            assert metric_sample(coordinator, "quiver_channel_moves_total") == moved_before + 1
+            assert metric_sample(coordinator, "quiver_channel_moves_total", reason="failover") == moved_before + 1
             assert metric_sample(coordinator, "quiver_last_channel_move_timestamp_seconds") > time.time() - 60
             hits = await v1.search(name, vectors[::100], 1)
             assert [h[0][0] for h in hits] == ids[::100]
@@ -241,6 +243,62 @@ async def test_a_lost_data_node_s_channel_moves_to_a_live_one_and_the_metrics_sa
             assert (await v1.info(name))["count"] == 1500
 
         await retry_until_ok(counted, timeout_s=10)
+
+
+async def test_a_data_node_that_joins_takes_over_channels_without_a_failed_read(
+    tmp_path: Path, http: aiohttp.ClientSession, name: str
+) -> None:
+    async with running(TestCluster(tmp_path, data_nodes=2, index_min_rows=500)) as cluster:
+        await cluster.kill("datanode-2")  # not there yet: every channel goes to datanode-1
+
+        async def one_live_data_node() -> None:
+            coordinator = await cluster.metrics(http, "coordinator")
+            assert metric_sample(coordinator, "quiver_nodes", role="data", alive="true") == 1
+
+        await retry_until_ok(one_live_data_node, timeout_s=15)
+        v1 = V1Client(http, cluster.v1_url)
+        await create_sharded_collection(V2Client(http, cluster.http_url), name, DIM, "L2", shards=4, auto_id=False)
+        vectors = np.random.default_rng(16).standard_normal((2500, DIM)).astype(np.float32)
+        ids = list(range(1, 2501))
+        await v1.insert(name, vectors[:2000], ids[:2000])
+        await v1.flush(name)  # in the bucket
+        await v1.insert(name, vectors[2000:], ids[2000:])  # only in the log
+
+        reads, failed, stop = 0, [], asyncio.Event()
+
+        async def read_continuously() -> None:
+            nonlocal reads
+            rng = np.random.default_rng(17)
+            while not stop.is_set():
+                picked = rng.choice(len(ids), 4, replace=False)
+                status, reply = await v1.request(
+                    "PUT", f"/collections/{name}/vectors", {"search": {"topk": 1, "vectors": vectors[picked].tolist(), "params": {}}}
+                )
+                reads += 1
+                if status != 200 or [int(hits[0]["id"]) for hits in reply["results"]] != [ids[i] for i in picked]:
+                    failed.append((status, reply))
+
+        reading = asyncio.create_task(read_continuously())
+        try:
+            await cluster.restart("datanode-2")  # joins
+
+            async def balanced() -> None:
+                coordinator = await cluster.metrics(http, "coordinator")
+                assert metric_sample(coordinator, "quiver_channel_moves_total", reason="rebalance") == 2
+                assert metric_sample(coordinator, "quiver_channels_unserved") == 0
+                joined = await cluster.metrics(http, "datanode-2")
+                assert metric_sample(joined, "quiver_rows_stored") > 0
+
+            await retry_until_ok(balanced, timeout_s=60)
+            await asyncio.sleep(2)  # reads on the new layout, the old owner having dropped its copies
+        finally:
+            stop.set()
+            await reading
+        print(f"\n{reads} reads while two channels moved, {len(failed)} failed")
+        assert reads > 50 and failed == [], f"{len(failed)} of {reads} reads failed, e.g. {failed[:2]}"
+        stored = {**await v1.get_vectors(name, ids[:1000]), **await v1.get_vectors(name, ids[1000:2000]),
+                  **await v1.get_vectors(name, ids[2000:])}
+        assert [i for i in ids if not stored[i]] == []
 
 
 async def _same(v1: V1Client, name: str, queries: np.ndarray, expected: list[list[tuple[int, float]]]) -> None:
