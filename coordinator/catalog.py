@@ -434,6 +434,10 @@ class Catalog:
         ids = sorted(int(i) for i in await self._redis.smembers(keys.collection_segments(collection_id)))
         return await self._segments(ids)
 
+    async def segments(self, ids: list[int]) -> list[Segment]:
+        """The records of these segments (those that exist)."""
+        return await self._segments(ids)
+
     async def segments_of(self, collection_ids: list[int]) -> list[Segment]:
         async with self._redis.pipeline(transaction=False) as pipe:
             for collection_id in collection_ids:

@@ -13,7 +13,7 @@ from coordinator.changes import ChangeFeed
 from coordinator.indexing import Indexes
 from coordinator.placement import Placement
 from coordinator.rebalance import Rebalancer
-from quiver.schema import Channel, Node, NodeRole, RuntimeConfig, Segment, SegmentState
+from quiver.schema import Channel, IndexState, Node, NodeRole, RuntimeConfig, Segment, SegmentState
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ class NodeUpkeep:
     """What a node is told after it reports: what to consume, restore and drop."""
 
     drop_segment_ids: list[int]
-    index_versions: dict[int, int]  # segment id -> the index version it should serve (0: none)
+    index_versions: dict[int, int]  # segment id -> the index version it should serve (0: none), where it differs
     config: RuntimeConfig
     channels: list[Channel] = field(default_factory=list)  # what it consumes (data nodes)
     restore: list[Segment] = field(default_factory=list)  # flushed segments it serves and lacks
@@ -85,13 +85,25 @@ class Membership:
             ]
             if unbuilt:
                 await self.indexes.queue_builds(collection, unbuilt)
-        stale_indexes = {}
+        index_versions = {}  # the segments whose index the node should change
+        lacking = []
         for segment in segments:
             collection = collections.get(segment.collection_id)
             wanted = collection.vector_index.version if collection and collection.vector_index else 0
-            if segment.index_version and segment.index_version != wanted:
-                stale_indexes[segment.id] = wanted
-        return NodeUpkeep(unknown, stale_indexes, await self._runtime_config())
+            if segment.index_version == wanted:
+                continue
+            if segment.index_version:  # dropped or replaced: the node drops it (0: serve none)
+                index_versions[segment.id] = 0
+            if wanted and segment.state is SegmentState.FLUSHED and segment.row_count >= self.indexes.min_build_rows:
+                lacking.append(segment.id)
+        # Once built, the wanted version: the node loads it from the bucket when it has not got
+        # it (built while another node served the segment, or for a copy restored before).
+        for recorded in await self.catalog.segments(lacking) if lacking else []:
+            collection = collections[recorded.collection_id]
+            assert collection.vector_index is not None
+            if recorded.index_version == collection.vector_index.version and recorded.index_state is IndexState.FINISHED:
+                index_versions[recorded.id] = recorded.index_version
+        return NodeUpkeep(unknown, index_versions, await self._runtime_config())
 
     async def watch_liveness(self, stop: asyncio.Event) -> None:
         """Publishes a change whenever a node goes down or comes back, and hands the channels of

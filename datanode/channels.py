@@ -98,6 +98,7 @@ class Channels:
         log_: Log,
         seal_later: Callable[[LocalSegment], None],
         restoring: Callable[[int, int], bool],
+        reconcile_deletes: Callable[[list[LocalSegment]], Awaitable[None]],
     ) -> None:
         self.node_id = node_id
         self.segments = segments  # the node's segments, shared with the service
@@ -106,6 +107,8 @@ class Channels:
         self.log = log_
         self._seal_later = seal_later  # persists a sealed segment and reports it flushed
         self._restoring = restoring  # whether segments of (collection, shard) are still restoring
+        # Adds the deletes the bucket has of flushed segments, and they lack.
+        self._reconcile_deletes = reconcile_deletes
         self.consumed: dict[tuple[int, int], ConsumedChannel] = {}
         # Asks the coordinator at once which channels to consume (a heartbeat): set by the role.
         self.refresh: Callable[[], Awaitable[None]] = _nothing_to_refresh
@@ -169,11 +172,16 @@ class Channels:
     async def _consume(self, consumed: ConsumedChannel) -> None:
         while self._restoring(consumed.collection_id, consumed.shard):
             await asyncio.sleep(0.1)  # deletes must reach every flushed segment of the channel
-        for segment in self.segments.values():
-            meta = segment.meta
-            if (meta.collection_id, meta.shard) == consumed.key and segment.state is SegmentState.FLUSHED and segment.count:
-                last = consumed.flushed_through.get(meta.partition_id, 0)
-                consumed.flushed_through[meta.partition_id] = max(last, segment.max_lsn)
+        flushed = [
+            s for s in self.segments.values()
+            if (s.meta.collection_id, s.meta.shard) == consumed.key and s.state is SegmentState.FLUSHED and s.count
+        ]
+        # A copy made before the channel was this node's (restored to take it over, or kept from
+        # an earlier stint) may lack deletes its owner persisted, which the log no longer replays.
+        await self._reconcile_deletes(flushed)
+        for segment in flushed:
+            last = consumed.flushed_through.get(segment.meta.partition_id, 0)
+            consumed.flushed_through[segment.meta.partition_id] = max(last, segment.max_lsn)
         subject = self.log.channel_subject(consumed.collection_id, consumed.shard)
         consumed.reader = self.log.consume(subject, consumed.start_seq)
         consumed.ready.set()

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import numpy as np
+
 from datanode import indexes, storage
 from datanode.storage import DATA_FILE, DELETES_FILE, META_FILE, SegmentMeta
 from quiver import bucket
@@ -32,6 +34,11 @@ class SegmentObjects:
 
     async def upload_deletes(self, meta: SegmentMeta, staged: Path) -> None:
         await self.store.put_file(bucket.segment_deletes(meta.collection_id, meta.id), staged)
+
+    async def deletes(self, collection_id: int, segment_id: int, rows: int) -> np.ndarray:
+        """A flushed segment's deleted-row flags as the bucket has them."""
+        key = bucket.segment_deletes(collection_id, segment_id)
+        return storage.parse_deletes(await self.store.get(key), rows, key)
 
     async def restore_segment(
         self, collection_id: int, segment_id: int, directory: Path, index: IndexSpec | None

@@ -236,6 +236,15 @@ class LocalSegment:
                 self.unpersisted_deletes_lsn = lsn
         return newly
 
+    def add_persisted_deletes(self, deleted: np.ndarray) -> int:
+        """Hides the rows a copy of this segment elsewhere had deleted and persisted (nothing
+        to persist again); returns how many were new here."""
+        newly = deleted[: self.count] & ~self._deleted[: self.count]
+        self._deleted[: self.count] |= newly
+        added = int(newly.sum())
+        self.deleted_count += added
+        return added
+
     def mark_deleted(self, rows: np.ndarray, lsn: int) -> None:
         """Hides rows by position (deletes carried over from compacted segments)."""
         newly = rows[~self._deleted[rows]]

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DAMAGED_DIR = "damaged"  # beside segments/: segments whose files could not be read at start-up
+RECONCILE_CONCURRENCY = 16  # deletes files read from the object store at once when a channel starts
 
 
 class DataNodeService:
@@ -67,9 +68,11 @@ class DataNodeService:
         # Flushed segments being restored from the object store (the node's disk lost them):
         # requests on their collections wait for them rather than answer from part of the data.
         self._restoring: dict[int, Segment] = {}
+        self._loading_indexes: set[int] = set()  # segments fetching an index another node's build left
         self.segments: dict[int, LocalSegment] = {}
         self.channels = Channels(
-            node_id, self.segments, self.segments_dir, coordinator, log_, self._seal_later, self._restores
+            node_id, self.segments, self.segments_dir, coordinator, log_, self._seal_later, self._restores,
+            self._reconcile_deletes,
         )
         self._pool = ThreadPoolExecutor(max_workers=search_threads, thread_name_prefix="search")
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="persist")
@@ -283,6 +286,29 @@ class DataNodeService:
             await asyncio.sleep(delay)
             delay = min(2 * delay, 10.0)
 
+    async def _reconcile_deletes(self, segments: list[LocalSegment]) -> None:
+        """Adds to these flushed segments the deletes their copies in the bucket have, retried
+        until the bucket answers: serving the channel without them would undo deletes."""
+
+        async def reconcile(segment: LocalSegment) -> None:
+            delay = 0.5
+            while True:
+                try:
+                    async with fetching:
+                        deleted = await self.objects.deletes(segment.meta.collection_id, segment.id, segment.count)
+                    break
+                except ObjectNotFound:  # dropped meanwhile: the coordinator has the node drop it
+                    return
+                except (QuiverError, OSError) as error:
+                    log.warning("reading the deletes of segment %d from the object store: %s; retrying", segment.id, error)
+                    await asyncio.sleep(delay)
+                    delay = min(2 * delay, 10.0)
+            if added := segment.add_persisted_deletes(deleted):
+                log.info("segment %d: %d deletes its copy in the object store had", segment.id, added)
+
+        fetching = asyncio.Semaphore(RECONCILE_CONCURRENCY)
+        await asyncio.gather(*(reconcile(s) for s in segments))
+
     def _check_complete(self, collection_id: int, shards: tuple[int, ...]) -> None:
         """Raises a retriable error while segments of these channels are being restored (not
         those of a channel this node restores only to take it over later)."""
@@ -359,9 +385,14 @@ class DataNodeService:
         if segment is None or segment.state is not SegmentState.FLUSHED:
             raise QuiverError(ErrorCode.SEGMENT_NOT_FOUND, f"segment {segment_id} is not flushed on {self.node_id}")
         directory = segment.directory
-        await self.objects.fetch_index(segment.meta.collection_id, segment_id, directory, spec)
-        loaded = await self._in_thread(self._io, indexes.load, directory, spec, segment.meta.layout)
-        mapped = await self._in_thread(self._io, storage.read_rows, directory, segment.meta.layout)
+        try:
+            await self.objects.fetch_index(segment.meta.collection_id, segment_id, directory, spec)
+            loaded = await self._in_thread(self._io, indexes.load, directory, spec, segment.meta.layout)
+            mapped = await self._in_thread(self._io, storage.read_rows, directory, segment.meta.layout)
+        except Exception:  # whatever reading files that vanished raises (faiss, Arrow, the OS)
+            if self.segments.get(segment_id) is not segment:  # dropped meanwhile, with its files
+                raise QuiverError(ErrorCode.SEGMENT_NOT_FOUND, f"segment {segment_id} left {self.node_id}") from None
+            raise
         if self.segments.get(segment_id) is not segment or not segment.use_index(spec, loaded, mapped.vectors):
             return  # dropped, or a newer index arrived first
         await self._in_thread(self._io, indexes.remove_older, directory, spec.version)
@@ -375,12 +406,29 @@ class DataNodeService:
         await self._drop_indexes({segment_id: None for segment_id in segment_ids})
 
     async def keep_indexes(self, versions: dict[int, int]) -> None:
-        """Drops the indexes that are not the version each segment should serve (0: none)."""
+        """Makes each segment serve the index version the coordinator says (0: none): drops the
+        others, and loads from the object store one that was built while another node served
+        the segment."""
         await self._drop_indexes({
             segment_id: s.index_spec.version
             for segment_id, wanted in versions.items()
             if (s := self.segments.get(segment_id)) and s.index_spec and s.index_spec.version != wanted
         })
+        for segment_id, wanted in versions.items():
+            if wanted and segment_id in self.segments and segment_id not in self._loading_indexes:
+                self._loading_indexes.add(segment_id)
+                self._spawn(self._load_built_index(segment_id, wanted))
+
+    async def _load_built_index(self, segment_id: int, version: int) -> None:
+        try:
+            spec = (await self.coordinator.segment_spec(segment_id)).collection.vector_index
+            if spec is not None and spec.version == version:
+                await self.load_index(segment_id, spec)
+                log.info("segment %d loaded index %d built while another node served it", segment_id, version)
+        except QuiverError as error:  # the next heartbeat says so again
+            log.warning("segment %d: loading index %d failed: %s", segment_id, version, error.message)
+        finally:
+            self._loading_indexes.discard(segment_id)
 
     async def _drop_indexes(self, versions: dict[int, int | None]) -> None:
         """Drops each segment's index if it is still the given version (None: any), with its

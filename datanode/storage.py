@@ -134,10 +134,14 @@ def read_deletes(directory: Path, rows: int) -> np.ndarray:
     path = directory / DELETES_FILE
     if not path.exists():
         return np.zeros(rows, dtype=bool)
-    data = path.read_bytes()
+    return parse_deletes(path.read_bytes(), rows, str(path))
+
+
+def parse_deletes(data: bytes, rows: int, source: str) -> np.ndarray:
+    """Deleted-row flags from the bytes stage_deletes wrote (a local file or its copy in the bucket)."""
     count, crc = _DELETES_HEADER.unpack_from(data)
     packed = data[_DELETES_HEADER.size :]
     if count != rows or zlib.crc32(packed) != crc:
-        raise OSError(f"{path} is corrupt: {count} rows, expected {rows}, or bad checksum")
+        raise OSError(f"{source} is corrupt: {count} rows, expected {rows}, or bad checksum")
     bits = np.frombuffer(packed, dtype=np.uint8)
     return np.unpackbits(bits, count=rows, bitorder="little").astype(bool)

@@ -179,7 +179,14 @@ class BuildWorker:
         await self._store.put(bucket.index_file(collection.id, task.segment_id, spec.version), data)
         del data
         request = dpb.LoadIndexRequest(segment_id=task.segment_id, spec=spec.to_proto())
-        await call(data_node.LoadIndex, request, peer=peer, timeout=LOAD_TIMEOUT_S)
+        try:
+            await call(data_node.LoadIndex, request, peer=peer, timeout=LOAD_TIMEOUT_S)
+        except QuiverError as error:
+            if error.code is not ErrorCode.SEGMENT_NOT_FOUND:
+                raise
+            # The segment moved to another data node meanwhile: the index is in the bucket, and
+            # its new owner loads it once the coordinator records the build finished.
+            log.info("segment %d moved off %s during its build: %s", task.segment_id, owner.node_id, error.message)
         await self._finish(task, failed=False)
         metrics.INDEX_BUILD_SECONDS.labels(index_type=spec.index_type).observe(time.perf_counter() - started)
         metrics.INDEX_BUILDS.labels(outcome="finished").inc()
