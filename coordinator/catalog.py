@@ -681,6 +681,17 @@ class Catalog:
             await pipe.execute()
         return revived
 
+    async def set_draining(self, node_id: str, draining: bool) -> None:
+        async with self._durable() as pipe:
+            if draining:
+                pipe.sadd(keys.DRAINING, node_id)
+            else:
+                pipe.srem(keys.DRAINING, node_id)
+            await pipe.execute()
+
+    async def draining(self) -> set[str]:
+        return set(await self._redis.smembers(keys.DRAINING))
+
     async def nodes(self) -> list[Node]:
         rows = await self._redis.hgetall(keys.NODES)
         ids = sorted(rows)

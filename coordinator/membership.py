@@ -13,6 +13,7 @@ from coordinator.changes import ChangeFeed
 from coordinator.indexing import Indexes
 from coordinator.placement import Placement
 from coordinator.rebalance import Rebalancer
+from quiver.errors import ErrorCode, QuiverError
 from quiver.schema import Channel, IndexState, Node, NodeRole, RuntimeConfig, Segment, SegmentState
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class Membership:
         await self.catalog.register_node(node, self.node_ttl_s)
         log.info("%s node %s registered at %s", node.role.name.lower(), node.node_id, node.address)
         if node.role is NodeRole.DATA:
+            await self.catalog.set_draining(node.node_id, False)  # a node that starts is not leaving
             await self._forget_lost_growing(node.node_id, segments)
             await self.placement.reassign_orphans()  # channels that waited for a data node
         self.changes.nodes_changed()
@@ -64,6 +66,16 @@ class Membership:
         if not await self.catalog.heartbeat(node_id, self.node_ttl_s):
             return None
         return await self._upkeep(node_id, role, segments, channels)
+
+    async def drain(self, node_id: str, undo: bool) -> int:
+        """Marks a data node as being drained (its channels move away, none moves to it) or
+        no longer; returns how many channels it still consumes."""
+        if not any(n.node_id == node_id and n.role is NodeRole.DATA for n in await self.catalog.nodes()):
+            raise QuiverError(ErrorCode.NODE_NOT_REGISTERED, f"no data node {node_id!r} is registered")
+        await self.catalog.set_draining(node_id, not undo)
+        if not undo:
+            log.info("draining data node %s: its channels move to other nodes", node_id)
+        return sum(c.node_id == node_id for c in await self.catalog.all_channels())
 
     async def record_reports(self, node_id: str, segments: list[Segment]) -> NodeUpkeep:
         """Records what a data node reports about its segments, queues the builds its flushed

@@ -25,8 +25,8 @@ class Placement:
     async def new_channels(self, collection_id: int, shards: int) -> list[Channel]:
         """A new collection's channels, spread over the live data nodes (none: unassigned
         until one registers)."""
-        alive = await self._live_data_nodes()
-        load = Counter({n.node_id: 0 for n in alive})
+        targets = await self._targets(await self._live_data_nodes())
+        load = Counter({n.node_id: 0 for n in targets})
         load.update(c.node_id for c in await self.catalog.all_channels() if c.node_id in load)
         channels = []
         for shard in range(shards):
@@ -39,15 +39,17 @@ class Placement:
     async def reassign_orphans(self) -> list[Channel]:
         """Hands every channel whose consumer is not alive to a live data node; returns the
         channels it moved (as they were)."""
-        alive = await self._live_data_nodes()
-        if not alive:
+        live = await self._live_data_nodes()
+        targets = await self._targets(live)
+        if not targets:
             return []
+        alive = {n.node_id for n in live}  # a node being drained still serves its channels
         channels = await self.catalog.all_channels()
-        load = Counter({n.node_id: 0 for n in alive})
+        load = Counter({n.node_id: 0 for n in targets})
         load.update(c.node_id for c in channels if c.node_id in load)
         moved = []
         for channel in channels:
-            if channel.node_id in load:
+            if channel.node_id in alive:
                 continue
             node_id = _least_loaded(load)
             if await self.catalog.move_channel(channel, node_id):
@@ -63,6 +65,12 @@ class Placement:
 
     async def _live_data_nodes(self) -> list[Node]:
         return [n for n in await self.catalog.nodes() if n.role is NodeRole.DATA and n.alive]
+
+    async def _targets(self, live: list[Node]) -> list[Node]:
+        """The live data nodes a channel may go to: those not being drained (all of them when
+        every one is: serving the channel comes first)."""
+        draining = await self.catalog.draining()
+        return [n for n in live if n.node_id not in draining] or live
 
 
 def _least_loaded(load: Counter[str]) -> str:

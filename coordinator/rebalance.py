@@ -1,5 +1,6 @@
 """Rebalancing: moving shard channels (and the segments of their rows) from the most loaded live
-data node to the least loaded one, such as a node that just joined, without a gap in service.
+data node to the least loaded one, such as a node that just joined, and off a node being drained
+before it is removed, without a gap in service.
 
 A move goes in three steps, one move at a time in the whole cluster:
 1. The coordinator names the target the channel's standby. From its next heartbeat on, the
@@ -66,40 +67,48 @@ class Rebalancer:
     async def step(self, record_reports: RecordReports) -> None:
         """Switches a move whose standby is ready, or starts the next move worth making."""
         nodes = {n.node_id: n for n in await self.catalog.nodes() if n.role is NodeRole.DATA and n.alive}
+        draining = await self.catalog.draining()
         channels = await self.catalog.all_channels()
         moving = [c for c in channels if c.standby]
         for channel in moving:
-            if channel.node_id not in nodes or channel.standby not in nodes:  # a node was lost
-                await self.catalog.set_standby(channel, "")
+            if channel.node_id not in nodes or channel.standby not in nodes or channel.standby in draining:
+                self._warmed.discard((channel.collection_id, channel.shard, channel.standby))
+                await self.catalog.set_standby(channel, "")  # a node was lost, or is leaving
             elif (channel.collection_id, channel.shard, channel.standby) in self._warmed:
                 await self._switch(channel, nodes[channel.node_id], record_reports)
         if not moving:
-            await self._plan(channels, list(nodes.values()))
+            await self._plan(channels, [n for n in nodes.values() if n.node_id not in draining], draining)
 
-    async def _plan(self, channels: list[Channel], nodes: list[Node]) -> None:
-        """Names a standby for the channel whose move from the heaviest node to the lightest
-        evens them out best, when such a move makes the heaviest lighter."""
-        if len(nodes) < 2:
+    async def _plan(self, channels: list[Channel], targets: list[Node], draining: set[str]) -> None:
+        """Names a standby on the lightest node for a channel of a node being drained, or else
+        for the channel whose move from the heaviest node to the lightest evens them out best,
+        when such a move makes the heaviest lighter."""
+        if not targets:
             return
         weights = await self._weights(channels)
-        load = Counter({n.node_id: 0 for n in nodes})
+        load = Counter({n.node_id: 0 for n in targets})
         for channel in channels:
             if channel.node_id in load:
                 load[channel.node_id] += weights[(channel.collection_id, channel.shard)]
-        heaviest = max(load, key=lambda n: (load[n], n))
         lightest = min(load, key=lambda n: (load[n], n))
-        gap = load[heaviest] - load[lightest]
-        candidates = [
-            c for c in channels
-            if c.node_id == heaviest and weights[(c.collection_id, c.shard)] < gap  # the heaviest gets lighter
-        ]
-        if not candidates:
-            return
-        best = min(candidates, key=lambda c: (abs(gap - 2 * weights[(c.collection_id, c.shard)]), c.collection_id, c.shard))
+        leaving = [c for c in channels if c.node_id in draining]
+        if leaving:
+            best, why = leaving[0], f"{leaving[0].node_id} is being drained"
+        else:
+            heaviest = max(load, key=lambda n: (load[n], n))
+            gap = load[heaviest] - load[lightest]
+            candidates = [
+                c for c in channels
+                if c.node_id == heaviest and weights[(c.collection_id, c.shard)] < gap  # the heaviest gets lighter
+            ]
+            if not candidates:
+                return
+            best = min(candidates, key=lambda c: (abs(gap - 2 * weights[(c.collection_id, c.shard)]), c.collection_id, c.shard))
+            why = "to even out the load"
         if await self.catalog.set_standby(best, lightest):
             log.info(
-                "channel %d/%d moves from %s to %s to even out the load: restoring its segments there first",
-                best.collection_id, best.shard, heaviest, lightest,
+                "channel %d/%d moves from %s to %s (%s): restoring its segments there first",
+                best.collection_id, best.shard, best.node_id, lightest, why,
             )
 
     async def _weights(self, channels: list[Channel]) -> Counter[tuple[int, int]]:
@@ -118,6 +127,6 @@ class Rebalancer:
         await record_reports(owner.node_id, flushed)
         self._warmed.discard((channel.collection_id, channel.shard, channel.standby))
         if await self.catalog.move_channel(channel, channel.standby):
-            metrics.CHANNEL_MOVES.labels("rebalance").inc()
+            metrics.CHANNEL_MOVES.labels("rebalance").inc()  # draining included
             log.info("channel %d/%d moved from %s to %s", channel.collection_id, channel.shard, owner.node_id, channel.standby)
             self.changes.nodes_changed()

@@ -169,6 +169,11 @@ class CoordinatorServer(CoordinatorServicer):
         )
         return _node_reply(upkeep)
 
+    @servicer_method(cpb.DrainReply)
+    async def DrainNode(self, request: cpb.DrainRequest) -> cpb.DrainReply:
+        left = await self.service.membership.drain(request.node_id, request.undo)
+        return cpb.DrainReply(status=ok(), channels_left=left)
+
     @servicer_method(cpb.ListNodesReply)
     async def ListNodes(self, request: pb.Empty) -> cpb.ListNodesReply:
         nodes = await self.service.nodes()

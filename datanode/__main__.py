@@ -18,8 +18,9 @@ from quiver.devices import local_node
 from quiver.log import Log, LogConfig, add_log_args, log_config
 from quiver.membership import Membership
 from quiver.objectstore import ObjectStore, ObjectStoreConfig, add_object_store_args, object_store_config
-from quiver.rpc import Channels, start_server
+from quiver.rpc import Channels, call, start_server
 from quiver.schema import NodeRole
+from quiver_pb import coordinator_pb2 as cpb
 from quiver_pb.coordinator_pb2_grpc import CoordinatorStub
 from quiver_pb.datanode_pb2_grpc import add_DataNodeServicer_to_server
 
@@ -28,6 +29,7 @@ log = logging.getLogger("datanode")
 # How often a data node retries what is only in the log: uploads that failed while the object
 # store was away, and delete bitmaps not yet uploaded.
 PERSIST_INTERVAL_S = 5.0
+DRAIN_POLL_S = 1.0  # --drain asks how many channels are left this often
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class DataNodeConfig:
     node_id: str
     heartbeat_s: float
     search_threads: int
+    drain: bool
     object_store: ObjectStoreConfig
     log: LogConfig
     process: config.ProcessConfig
@@ -59,6 +62,12 @@ def parse_args(argv: list[str] | None = None) -> DataNodeConfig:
     )
     parser.add_argument("--heartbeat", type=float, default=config.env_float("HEARTBEAT", 1.0))
     parser.add_argument(
+        "--drain",
+        action="store_true",
+        help="do not serve: have the coordinator move this node's channels to other data nodes, and "
+        "return once none is left (before the node is removed; Kubernetes' preStop hook runs it)",
+    )
+    parser.add_argument(
         "--search-threads", type=int, default=config.env_int("SEARCH_THREADS", os.cpu_count() or 2)
     )
     args = parser.parse_args(argv)
@@ -72,6 +81,7 @@ def parse_args(argv: list[str] | None = None) -> DataNodeConfig:
         node_id=args.node_id or stored_node_id(data_dir),
         heartbeat_s=args.heartbeat,
         search_threads=args.search_threads,
+        drain=args.drain,
         object_store=object_store_config(args),
         log=log_config(args),
         process=config.process_config(args),
@@ -141,8 +151,28 @@ async def serve(cfg: DataNodeConfig, stop: asyncio.Event) -> None:
         await log_.close()
 
 
+async def drain(cfg: DataNodeConfig, stop: asyncio.Event) -> None:
+    """Asks the coordinator to drain this node until no channel is left on it (each ask names
+    it draining again: a registration in between would have ended the drain)."""
+    channels = Channels()
+    coordinator = CoordinatorStub(channels.get(cfg.coordinator))
+    try:
+        while not stop.is_set():
+            reply = await call(coordinator.DrainNode, cpb.DrainRequest(node_id=cfg.node_id), peer="coordinator")
+            if reply.channels_left == 0:
+                log.info("data node %s is drained: it can be removed", cfg.node_id)
+                return
+            log.info("draining data node %s: %d channels left", cfg.node_id, reply.channels_left)
+            await runtime.first_of(stop, timeout_s=DRAIN_POLL_S)
+    finally:
+        await channels.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     cfg = parse_args(argv)
+    if cfg.drain:
+        runtime.run("datanode", cfg.process, lambda stop: drain(cfg, stop))
+        return
     runtime.run("datanode", cfg.process, lambda stop: serve(cfg, stop))
 
 

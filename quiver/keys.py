@@ -37,6 +37,8 @@ COORDINATOR_LEASE = f"{PREFIX}:coordinator:lease"
 
 # HASH node id -> JSON of quiver.NodeInfo (its last registration).
 NODES = f"{PREFIX}:nodes"
+# SET of data node ids being drained: their channels move away, and none moves to them.
+DRAINING = f"{PREFIX}:nodes:draining"
 # HASH node id -> when its last registration or heartbeat arrived (unix ms).
 NODES_SEEN = f"{PREFIX}:nodes:seen"
 

@@ -220,6 +220,22 @@ class ConfigReply(_message.Message):
     config: _common_pb2.RuntimeConfig
     def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., config: _Optional[_Union[_common_pb2.RuntimeConfig, _Mapping]] = ...) -> None: ...
 
+class DrainRequest(_message.Message):
+    __slots__ = ("node_id", "undo")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    UNDO_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    undo: bool
+    def __init__(self, node_id: _Optional[str] = ..., undo: _Optional[bool] = ...) -> None: ...
+
+class DrainReply(_message.Message):
+    __slots__ = ("status", "channels_left")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    channels_left: int
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., channels_left: _Optional[int] = ...) -> None: ...
+
 class ListNodesReply(_message.Message):
     __slots__ = ("status", "nodes")
     STATUS_FIELD_NUMBER: _ClassVar[int]

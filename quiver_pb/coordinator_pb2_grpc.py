@@ -135,6 +135,11 @@ class CoordinatorStub:
                 request_serializer=quiver__pb_dot_common__pb2.Empty.SerializeToString,
                 response_deserializer=quiver__pb_dot_coordinator__pb2.ListNodesReply.FromString,
                 _registered_method=True)
+        self.DrainNode = channel.unary_unary(
+                '/quiver.Coordinator/DrainNode',
+                request_serializer=quiver__pb_dot_coordinator__pb2.DrainRequest.SerializeToString,
+                response_deserializer=quiver__pb_dot_coordinator__pb2.DrainReply.FromString,
+                _registered_method=True)
         self.GetConfig = channel.unary_unary(
                 '/quiver.Coordinator/GetConfig',
                 request_serializer=quiver__pb_dot_common__pb2.Empty.SerializeToString,
@@ -351,6 +356,14 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DrainNode(self, request, context):
+        """Empties a data node before it is removed: its channels move to other data nodes, and none
+        moves to it until it is undrained (undo). Returns how many channels it still consumes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetConfig(self, request, context):
         """Runtime settings, cluster-wide.
         """
@@ -562,6 +575,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.ListNodes,
                     request_deserializer=quiver__pb_dot_common__pb2.Empty.FromString,
                     response_serializer=quiver__pb_dot_coordinator__pb2.ListNodesReply.SerializeToString,
+            ),
+            'DrainNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.DrainNode,
+                    request_deserializer=quiver__pb_dot_coordinator__pb2.DrainRequest.FromString,
+                    response_serializer=quiver__pb_dot_coordinator__pb2.DrainReply.SerializeToString,
             ),
             'GetConfig': grpc.unary_unary_rpc_method_handler(
                     servicer.GetConfig,
@@ -1184,6 +1202,33 @@ class Coordinator:
             '/quiver.Coordinator/ListNodes',
             quiver__pb_dot_common__pb2.Empty.SerializeToString,
             quiver__pb_dot_coordinator__pb2.ListNodesReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DrainNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quiver.Coordinator/DrainNode',
+            quiver__pb_dot_coordinator__pb2.DrainRequest.SerializeToString,
+            quiver__pb_dot_coordinator__pb2.DrainReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -17,6 +17,7 @@ import pytest
 
 from quiver import bucket
 from quiver.objectstore import ObjectStore
+from quiver.standalone import role_argv
 from tests.cluster import TestCluster, V1Client, V2Client, create_sharded_collection, metric_sample, running
 from tests.test_durability import Ledger, assert_all_present, retry_until_ok
 
@@ -170,7 +171,7 @@ async def test_files_the_catalogue_never_recorded_are_swept_from_the_bucket(
 
 
 async def test_an_unreachable_bucket_at_start_up_is_named(tmp_path: Path) -> None:
-    from quiver.standalone import LOOPBACK, Child, free_port, role_argv
+    from quiver.standalone import LOOPBACK, Child, free_port
 
     endpoint = f"http://{LOOPBACK}:{free_port()}"  # nothing listens there
     child = Child(
@@ -264,22 +265,7 @@ async def test_a_data_node_that_joins_takes_over_channels_without_a_failed_read(
         await v1.flush(name)  # in the bucket
         await v1.insert(name, vectors[2000:], ids[2000:])  # only in the log
 
-        reads, failed, stop = 0, [], asyncio.Event()
-
-        async def read_continuously() -> None:
-            nonlocal reads
-            rng = np.random.default_rng(17)
-            while not stop.is_set():
-                picked = rng.choice(len(ids), 4, replace=False)
-                status, reply = await v1.request(
-                    "PUT", f"/collections/{name}/vectors", {"search": {"topk": 1, "vectors": vectors[picked].tolist(), "params": {}}}
-                )
-                reads += 1
-                if status != 200 or [int(hits[0]["id"]) for hits in reply["results"]] != [ids[i] for i in picked]:
-                    failed.append((status, reply))
-
-        reading = asyncio.create_task(read_continuously())
-        try:
+        async with SteadyReads(v1, name, vectors, ids) as reads:
             await cluster.restart("datanode-2")  # joins
 
             async def balanced() -> None:
@@ -291,11 +277,7 @@ async def test_a_data_node_that_joins_takes_over_channels_without_a_failed_read(
 
             await retry_until_ok(balanced, timeout_s=60)
             await asyncio.sleep(2)  # reads on the new layout, the old owner having dropped its copies
-        finally:
-            stop.set()
-            await reading
-        print(f"\n{reads} reads while two channels moved, {len(failed)} failed")
-        assert reads > 50 and failed == [], f"{len(failed)} of {reads} reads failed, e.g. {failed[:2]}"
+        reads.assert_none_failed("two channels moved")
         stored = {**await v1.get_vectors(name, ids[:1000]), **await v1.get_vectors(name, ids[1000:2000]),
                   **await v1.get_vectors(name, ids[2000:])}
         assert [i for i in ids if not stored[i]] == []
@@ -305,8 +287,73 @@ async def _same(v1: V1Client, name: str, queries: np.ndarray, expected: list[lis
     assert await v1.search(name, queries, 10) == expected
 
 
+async def test_a_drained_data_node_hands_its_channels_over_without_a_failed_read(
+    tmp_path: Path, http: aiohttp.ClientSession, name: str
+) -> None:
+    async with running(TestCluster(tmp_path, data_nodes=2, index_min_rows=500)) as cluster:
+        v1 = V1Client(http, cluster.v1_url)
+        await create_sharded_collection(V2Client(http, cluster.http_url), name, DIM, "L2", shards=2, auto_id=False)
+        vectors = np.random.default_rng(18).standard_normal((1200, DIM)).astype(np.float32)
+        ids = list(range(1, 1201))
+        await v1.insert(name, vectors[:1000], ids[:1000])
+        await v1.flush(name)  # in the bucket
+        await v1.insert(name, vectors[1000:], ids[1000:])  # only in the log
+        failovers = metric_sample(await cluster.metrics(http, "coordinator"), "quiver_channel_moves_total", reason="failover")
+
+        async with SteadyReads(v1, name, vectors, ids) as reads:
+            drain = await asyncio.create_subprocess_exec(
+                *role_argv("datanode", "--drain", "--node-id", "datanode-1", "--coordinator", cluster.coordinator_address,
+                           "--data-dir", str(cluster.root / "datanode-1"), *cluster.log_flags),
+            )
+            assert await asyncio.wait_for(drain.wait(), timeout=60) == 0
+            await asyncio.sleep(1)  # the drained node hears it at its next heartbeat
+            await cluster.kill("datanode-1")  # removed: nothing was left on it
+            await asyncio.sleep(2)
+        reads.assert_none_failed("datanode-1 was drained and removed")
+        coordinator = await cluster.metrics(http, "coordinator")
+        assert metric_sample(coordinator, "quiver_channel_moves_total", reason="failover") == failovers
+        assert metric_sample(coordinator, "quiver_channels_unserved") == 0
+        stored = {**await v1.get_vectors(name, ids[:1000]), **await v1.get_vectors(name, ids[1000:])}
+        assert [i for i in ids if not stored[i]] == []
+
+
+class SteadyReads:
+    """Searches for random stored rows, one after another, while the block runs; a read fails
+    when it errs or misses its row."""
+
+    def __init__(self, v1: V1Client, name: str, vectors: np.ndarray, ids: list[int]) -> None:
+        self.v1, self.name, self.vectors, self.ids = v1, name, vectors, ids
+        self.reads = 0
+        self.failed: list[tuple[int, object]] = []
+        self._stop = asyncio.Event()
+
+    async def __aenter__(self) -> SteadyReads:
+        self._task = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._stop.set()
+        await self._task
+
+    async def _read(self) -> None:
+        rng = np.random.default_rng(17)
+        while not self._stop.is_set():
+            picked = rng.choice(len(self.ids), 4, replace=False)
+            status, reply = await self.v1.request(
+                "PUT", f"/collections/{self.name}/vectors",
+                {"search": {"topk": 1, "vectors": self.vectors[picked].tolist(), "params": {}}},
+            )
+            self.reads += 1
+            if status != 200 or [int(hits[0]["id"]) for hits in reply["results"]] != [self.ids[i] for i in picked]:
+                self.failed.append((status, reply))
+
+    def assert_none_failed(self, meanwhile: str) -> None:
+        print(f"\n{self.reads} reads while {meanwhile}, {len(self.failed)} failed")
+        assert self.reads > 50 and not self.failed, f"{len(self.failed)} of {self.reads} reads failed, e.g. {self.failed[:2]}"
+
+
 async def test_an_unreachable_log_at_start_up_is_named(tmp_path: Path) -> None:
-    from quiver.standalone import LOOPBACK, Child, free_port, role_argv
+    from quiver.standalone import LOOPBACK, Child, free_port
 
     (tmp_path / "objects").mkdir()
     address = f"nats://{LOOPBACK}:{free_port()}"  # nothing listens there
