@@ -8,7 +8,17 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from tests import install_check
 from tests.cluster import TestCluster, V1Client, V2Client
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any(item.nodeid.startswith(install_check.TEST_FILE) for item in session.items):
+        install_check.start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    install_check.stop()
 
 
 @pytest.fixture(scope="session")
