@@ -17,6 +17,7 @@ which the proxies retry.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 # A channel weighs its segments' bytes and this much besides: with little data, channels are
 # spread by their number.
 CHANNEL_WEIGHT_BYTES = 1 << 20
+# Weighing the channels reads every segment: a plan is made when the live data nodes or where
+# the channels are changed, and otherwise this often (segments grow slowly).
+REPLAN_S = 30.0
 
 RecordReports = Callable[[str, list[Segment]], Awaitable[object]]
 
@@ -42,6 +46,8 @@ class Rebalancer:
         self.datanodes = datanodes
         self.changes = changes
         self._warmed: set[tuple[int, int, str]] = set()  # (collection, shard, standby) ready to switch
+        self._planned: tuple[frozenset[str], frozenset[str], frozenset[tuple[int, int, str]]] | None = None
+        self._planned_at = 0.0
 
     async def standby_segments(self, node_id: str, channels: list[Channel], reported: list[Segment]) -> list[Segment]:
         """The flushed segments of the channels `node_id` prepares to take over (it restores
@@ -76,8 +82,13 @@ class Rebalancer:
                 await self.catalog.set_standby(channel, "")  # a node was lost, or is leaving
             elif (channel.collection_id, channel.shard, channel.standby) in self._warmed:
                 await self._switch(channel, nodes[channel.node_id], record_reports)
-        if not moving:
-            await self._plan(channels, [n for n in nodes.values() if n.node_id not in draining], draining)
+        if moving:
+            return
+        placed = (frozenset(nodes), frozenset(draining), frozenset((c.collection_id, c.shard, c.node_id) for c in channels))
+        if placed == self._planned and time.monotonic() - self._planned_at < REPLAN_S:
+            return
+        self._planned, self._planned_at = placed, time.monotonic()
+        await self._plan(channels, [n for n in nodes.values() if n.node_id not in draining], draining)
 
     async def _plan(self, channels: list[Channel], targets: list[Node], draining: set[str]) -> None:
         """Names a standby on the lightest node for a channel of a node being drained, or else
