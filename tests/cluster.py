@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import signal
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -344,6 +345,20 @@ class V2Client:
         assert (got_status, reply.get("code")) == (status, code), reply
         assert reply["message"]
         return reply["message"]
+
+
+async def stored_ids(v2: V2Client, collection: str) -> Counter[int]:
+    """Every row's id as stored, counted (a row stored twice counts 2)."""
+    found: Counter[int] = Counter()
+    low = 0
+    while True:
+        rows = await v2.ok("entities/query", {"collectionName": collection, "filter": f"id > {low}",
+                                              "outputFields": ["id"], "limit": 16384})
+        if not rows:
+            return found
+        ids = sorted(int(r["id"]) for r in rows)
+        found.update(ids)
+        low = ids[-1]
 
 
 async def create_sharded_collection(

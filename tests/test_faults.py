@@ -15,7 +15,6 @@ import asyncio
 import random
 import shutil
 import time
-from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ import aiohttp
 import numpy as np
 import pytest
 
-from tests.cluster import TestCluster, V1Client, V2Client, create_sharded_collection, running
+from tests.cluster import TestCluster, V1Client, V2Client, create_sharded_collection, running, stored_ids
 from tests.reference import float_distances
 
 pytestmark = pytest.mark.faults
@@ -137,24 +136,10 @@ async def served_again(v1: V1Client, ledger: Ledger, rng: np.random.Generator, w
     raise AssertionError(f"not served again within {within_s:.0f}s: last answer {last}")
 
 
-async def stored_ids(v2: V2Client) -> Counter[int]:
-    """Every row's id as stored, counted (a row stored twice counts 2)."""
-    found: Counter[int] = Counter()
-    low = 0
-    while True:
-        rows = await v2.ok("entities/query", {"collectionName": COLLECTION, "filter": f"id > {low}",
-                                              "outputFields": ["id"], "limit": 16384})
-        if not rows:
-            return found
-        ids = sorted(int(r["id"]) for r in rows)
-        found.update(ids)
-        low = ids[-1]
-
-
 async def check_ledger(v1: V1Client, v2: V2Client, ledger: Ledger, rng: random.Random) -> int:
     """Every acknowledged row present once, acknowledged deletes hold, nothing unknown, and
     searches equal the exact top-k of what is stored. Returns how many rows are stored."""
-    found = await stored_ids(v2)
+    found = await stored_ids(v2, COLLECTION)
     twice = [i for i, n in found.items() if n > 1]
     assert not twice, f"{len(twice)} ids stored more than once, e.g. {twice[:5]}"
     missing = ledger.live() - set(found)

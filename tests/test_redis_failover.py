@@ -9,7 +9,6 @@ import asyncio
 import itertools
 import logging
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,9 @@ from quiver.errors import QuiverError
 from quiver.redisconn import RedisConfig
 from quiver.schema import Channel
 from quiver.standalone import LOOPBACK, Child, find_redis_server, free_port, redis_argv, wait_for_redis
-from tests.cluster import TestCluster, V1Client, V2Client, create_sharded_collection, metric_sample, running
+from tests.cluster import (
+    TestCluster, V1Client, V2Client, create_sharded_collection, metric_sample, running, stored_ids,
+)
 from tests.reference import float_distances
 
 pytestmark = pytest.mark.timeout(240)
@@ -100,20 +101,6 @@ async def searcher(v1: V1Client, requests: Requests, stop: asyncio.Event, seed: 
         body = {"search": {"topk": 5, "vectors": query.tolist(), "params": {}}}
         await requests.timed(status_of(v1, "PUT", f"/collections/{COLLECTION}/vectors", body))
         await asyncio.sleep(0.02)
-
-
-async def stored_ids(v2: V2Client, collection: str) -> Counter[int]:
-    """Every row's id as stored, counted (a row stored twice counts 2)."""
-    found: Counter[int] = Counter()
-    low = 0
-    while True:
-        rows = await v2.ok("entities/query", {"collectionName": collection, "filter": f"id > {low}",
-                                              "outputFields": ["id"], "limit": 16384})
-        if not rows:
-            return found
-        ids = sorted(int(r["id"]) for r in rows)
-        found.update(ids)
-        low = ids[-1]
 
 
 @pytest.fixture
