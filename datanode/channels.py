@@ -293,6 +293,17 @@ class Channels:
         await consumed.reader.caught_up(CATCH_UP_S)
         consumed.caught_up_at = started
 
+    def applied(self, collection_id: int, shards: tuple[int, ...]) -> dict[int, int]:
+        """Of these channels, each one consumed and ready: the sequence of its last applied
+        message. A read that starts after this call sees at least that much (a caller that finds
+        no newer message in the log knows the read was fresh)."""
+        positions = {}
+        for shard in shards:
+            consumed = self.consumed.get((collection_id, shard))
+            if consumed is not None and consumed.reader is not None:
+                positions[shard] = consumed.reader.position
+        return positions
+
     async def flush(self, collection_ids: set[int]) -> list[LocalSegment]:
         """Seals the growing segments of these collections' channels (all when empty) once every
         write acknowledged before the call is applied; returns the sealed segments."""

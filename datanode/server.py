@@ -56,6 +56,7 @@ class DataNodeServer(DataNodeServicer):
         params = orjson.loads(request.params_json or "{}")
         if not isinstance(params, dict):
             raise QuiverError(ErrorCode.INVALID_PARAMETER, "search params must be a JSON object")
+        applied = self._applied(request.collection_id, request.scope)
         hits = await self.service.search(
             request.collection_id,
             list(request.partition_ids),
@@ -76,10 +77,12 @@ class DataNodeServer(DataNodeServicer):
             ids=pack_ids(hits.ids),
             distances=pack_distances(hits.distances),
             fields=pack_table(hits.fields),
+            applied=applied,
         )
 
     @servicer_method(dpb.QueryReply)
     async def Query(self, request: dpb.QueryRequest) -> dpb.QueryReply:
+        applied = self._applied(request.collection_id, request.scope)
         count, ids, fields = await self.service.query(
             request.collection_id,
             list(request.partition_ids),
@@ -89,14 +92,23 @@ class DataNodeServer(DataNodeServicer):
             frozenset(request.indexed_fields),
             _scope(request.scope),
         )
-        return dpb.QueryReply(status=ok(), count=count, ids=pack_ids(ids), fields=pack_table(fields))
+        return dpb.QueryReply(
+            status=ok(), count=count, ids=pack_ids(ids), fields=pack_table(fields), applied=applied
+        )
 
     @servicer_method(dpb.GetVectorsReply)
     async def GetVectors(self, request: dpb.GetVectorsRequest) -> dpb.GetVectorsReply:
+        applied = self._applied(request.collection_id, request.scope)
         ids, vectors = await self.service.get_vectors(
             request.collection_id, unpack_ids(request.ids), _scope(request.scope)
         )
-        return dpb.GetVectorsReply(status=ok(), ids=pack_ids(ids), vectors=vectors.tobytes())
+        return dpb.GetVectorsReply(status=ok(), ids=pack_ids(ids), vectors=vectors.tobytes(), applied=applied)
+
+    def _applied(self, collection_id: int, scope: dpb.ReadScope) -> list[pb.ChannelInfo]:
+        """Where the read's channels stand before it begins (read first: the read sees at least
+        this much), for a caller that checks the read's freshness itself."""
+        positions = self.service.channels.applied(collection_id, tuple(scope.shards))
+        return [pb.ChannelInfo(collection_id=collection_id, shard=s, checkpoint=p) for s, p in positions.items()]
 
     @servicer_method(dpb.SegmentRowsReply)
     async def SegmentRows(self, request: dpb.SegmentRowsRequest) -> dpb.SegmentRowsReply:

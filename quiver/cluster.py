@@ -24,10 +24,12 @@ import grpc
 import numpy as np
 import pyarrow as pa
 
+from quiver import metrics
 from quiver.batching import MicroBatcher
 from quiver.catalogue import Metric
 from quiver.channels import MAX_MESSAGE_BYTES, pack_delete, pack_insert, shard_of
 from quiver.errors import ErrorCode, QuiverError
+from quiver.freshness import StrongReads
 from quiver.log import Log, LogConfig
 from quiver.packing import pack_ids, pack_table, unpack_distances, unpack_ids, unpack_table
 from quiver.rpc import Channels, call, check, request_metadata, rpc_error
@@ -147,6 +149,7 @@ class ClusterClient:
         self.ids = IdBlock(self.coordinator)
         self._log_config, self._name = log_config, name
         self._log: Log | None = None
+        self._strong: StrongReads | None = None
         # The last log position of this client's writes per channel, for Session reads.
         self._written: dict[tuple[int, int], int] = {}
         self._watching = False
@@ -159,6 +162,7 @@ class ClusterClient:
     async def connect(self) -> None:
         """Connects to the log; raises naming it when it cannot be reached."""
         self._log = await Log.connect(self._log_config, name=self._name)
+        self._strong = StrongReads(self._log)
 
     @property
     def log(self) -> Log:
@@ -298,7 +302,7 @@ class ClusterClient:
     async def load(self, collection: Collection) -> None:
         """Has every data node load the collection's segments and indexes into memory."""
         request = dpb.NodeFlushRequest(collection_ids=[collection.id])
-        await self._fan_out(collection, lambda stub, scope: stub.Load(request, **_call_options()))
+        await self._fan_out(collection, lambda stub, scope: stub.Load(request, **_call_options()), consistency=None)
 
     async def gpus_available(self) -> bool:
         """Whether an index node that is up can build on a GPU."""
@@ -471,8 +475,6 @@ class ClusterClient:
         return routing
 
     def _scope(self, collection: Collection, shards: list[int], consistency: Consistency) -> dpb.ReadScope:
-        if consistency is Consistency.DEFAULT:
-            consistency = Consistency.named(collection.consistency_level)
         session = [
             pb.ChannelInfo(collection_id=collection.id, shard=shard, checkpoint=self._written.get((collection.id, shard), 0))
             for shard in shards
@@ -483,19 +485,29 @@ class ClusterClient:
         self,
         collection: Collection,
         send: Callable[[DataNodeStub, dpb.ReadScope], Awaitable[Any]],
-        consistency: Consistency = Consistency.DEFAULT,
+        consistency: Consistency | None = Consistency.DEFAULT,
     ) -> list[Any]:
         """Sends a request to every node consuming the collection's channels, each with the
-        channels it answers for. A node that is unreachable or answers that it cannot serve a
-        channel yet (it just moved, or is being restored) is asked again with fresh routing for
-        a few seconds before the caller sees the error."""
+        channels it answers for: a read with its consistency, or (None) anything else. A node
+        that is unreachable or answers that it cannot serve a channel yet (it just moved, or is
+        being restored) is asked again with fresh routing for a few seconds before the caller
+        sees the error. A Strong read's freshness is checked alongside the read where it can be
+        (quiver/freshness.py)."""
+        if consistency is Consistency.DEFAULT:
+            consistency = Consistency.named(collection.consistency_level)
         deadline = asyncio.get_running_loop().time() + UNAVAILABLE_RETRY_S
         delay = 0.05
+        reading = consistency is not None
+        checked = consistency is Consistency.STRONG and self._strong is not None
         while True:
             routing = await self.routing(collection)
             consumers = routing.consumers()
+            freshness = None
+            if checked and self._strong is not None:
+                freshness = self._strong.begin(collection.id, (s for _, shards in consumers for s in shards))
+            sent = Consistency.EVENTUALLY if freshness is not None or not reading else consistency
             calls = [
-                send(DataNodeStub(self.channels.get(node.address)), self._scope(collection, shards, consistency))
+                send(DataNodeStub(self.channels.get(node.address)), self._scope(collection, shards, sent))
                 for node, shards in consumers
             ]
             replies = await asyncio.gather(*calls, return_exceptions=True)
@@ -514,6 +526,18 @@ class ClusterClient:
                 if isinstance(reply, BaseException):
                     raise reply
                 check(reply.status)
+            if reading and self._strong is not None:
+                for reply in replies:
+                    self._strong.record(collection.id, reply.applied)
+            if freshness is not None:
+                fresh = [await freshness.fresh(shards, reply.applied) for (_, shards), reply in zip(consumers, replies)]
+                if not all(fresh):
+                    metrics.STRONG_READS.labels("stale").inc()
+                    checked = False  # read again, each node checking for itself
+                    continue
+                metrics.STRONG_READS.labels("fresh").inc()
+            elif consistency is Consistency.STRONG:
+                metrics.STRONG_READS.labels("node").inc()
             return list(replies)
 
     async def search(

@@ -148,6 +148,7 @@ class Log:
         self._js: JetStreamContext = client.jetstream(timeout=REQUEST_TIMEOUT_S)
         self._readers: set[ChannelReader] = set()
         self._msg_get_subject = f"{api.DEFAULT_PREFIX}.STREAM.MSG.GET.{cfg.stream}"
+        self._shared_lookups: dict[tuple[str, int], _SharedCall[int | None]] = {}
 
     @classmethod
     async def connect(cls, cfg: LogConfig, *, name: str) -> Log:
@@ -304,6 +305,21 @@ class Log:
             return int(reply["message"]["seq"])
 
         return await self._retrying(f"reading {subject}", lookup)
+
+    def next_seq_after_now(self, subject: str, after: int) -> asyncio.Task[int | None]:
+        """next_seq, as a task that concurrent callers asking the same share: the lookup that
+        answers a caller started after it asked."""
+        key = (subject, after)
+        shared = self._shared_lookups.get(key)
+        if shared is None:
+            shared = self._shared_lookups[key] = _SharedCall(lambda: self.next_seq(subject, after))
+        task = shared.after_now()
+        task.add_done_callback(lambda _: self._forget_lookup(key, shared))
+        return task
+
+    def _forget_lookup(self, key: tuple[str, int], shared: _SharedCall[int | None]) -> None:
+        if shared.idle and self._shared_lookups.get(key) is shared:
+            del self._shared_lookups[key]
 
     async def purge_before(self, subject: str, seq: int) -> None:
         """Removes the messages of `subject` with a sequence below `seq` (a checkpoint moved)."""
@@ -690,6 +706,11 @@ class _SharedCall(Generic[T]):
             self._next = asyncio.create_task(self._run(after=self._running))
             self._next.add_done_callback(_retrieve_exception)
         return self._next
+
+    @property
+    def idle(self) -> bool:
+        """Whether no run is asked for or under way."""
+        return self._next is None and (self._running is None or self._running.done())
 
     def cancel(self) -> None:
         for task in (self._running, self._next):

@@ -64,6 +64,13 @@ LOG_CONSUMED_MESSAGES = Counter("quiver_log_consumed_messages", "log messages a 
 LOG_CONSUMER_RESETS = Counter(
     "quiver_log_consumer_resets", "channel readers that re-created their JetStream consumer, by cause", ["reason"]
 )
+STRONG_READS = Counter(
+    "quiver_strong_reads",
+    "Strong reads a proxy sent to a data node, by how their freshness was made sure of: checked by the "
+    "proxy alongside the read (fresh), read again after the check failed (stale), or checked by the "
+    "data node before the read (node)",
+    ["check"],
+)
 
 OBJECT_STORE_REQUESTS = Counter(
     "quiver_object_store_requests", "object store operations, by outcome (ok, not_found, unavailable, error)",

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from quiver_pb import common_pb2 as quiver__pb_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18quiver_pb/datanode.proto\x12\x06quiver\x1a\x16quiver_pb/common.proto\"k\n\tReadScope\x12\x0e\n\x06shards\x18\x01 \x03(\x05\x12(\n\x0b\x63onsistency\x18\x02 \x01(\x0e\x32\x13.quiver.Consistency\x12$\n\x07session\x18\x03 \x03(\x0b\x32\x13.quiver.ChannelInfo\"\x88\x02\n\rSearchRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x15\n\rpartition_ids\x18\x02 \x03(\x03\x12\x13\n\x0bsegment_ids\x18\x03 \x03(\x03\x12\x13\n\x0bmetric_type\x18\x04 \x01(\t\x12\x0c\n\x04topk\x18\x05 \x01(\x05\x12\n\n\x02nq\x18\x06 \x01(\x05\x12\x0f\n\x07vectors\x18\x07 \x01(\x0c\x12\x13\n\x0bparams_json\x18\x08 \x01(\t\x12\x0e\n\x06\x66ilter\x18\t \x01(\t\x12\x15\n\routput_fields\x18\n \x03(\t\x12\x16\n\x0eindexed_fields\x18\x0b \x03(\t\x12 \n\x05scope\x18\x0c \x01(\x0b\x32\x11.quiver.ReadScope\"w\n\x0bSearchReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12\n\n\x02nq\x18\x02 \x01(\x05\x12\x0c\n\x04topk\x18\x03 \x01(\x05\x12\x0b\n\x03ids\x18\x04 \x01(\x0c\x12\x11\n\tdistances\x18\x05 \x01(\x0c\x12\x0e\n\x06\x66ields\x18\x06 \x01(\x0c\"\xac\x01\n\x0cQueryRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x15\n\rpartition_ids\x18\x02 \x03(\x03\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12\x15\n\routput_fields\x18\x04 \x03(\t\x12\r\n\x05limit\x18\x05 \x01(\x03\x12\x16\n\x0eindexed_fields\x18\x06 \x03(\t\x12 \n\x05scope\x18\x07 \x01(\x0b\x32\x11.quiver.ReadScope\"X\n\nQueryReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12\x0b\n\x03ids\x18\x03 \x01(\x0c\x12\x0e\n\x06\x66ields\x18\x04 \x01(\x0c\"Y\n\x11GetVectorsRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x0b\n\x03ids\x18\x02 \x01(\x0c\x12 \n\x05scope\x18\x03 \x01(\x0b\x32\x11.quiver.ReadScope\"O\n\x0fGetVectorsReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12\x0b\n\x03ids\x18\x02 \x01(\x0c\x12\x0f\n\x07vectors\x18\x03 \x01(\x0c\"*\n\x10NodeFlushRequest\x12\x16\n\x0e\x63ollection_ids\x18\x01 \x03(\x03\"W\n\x0eNodeFlushReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12%\n\x08segments\x18\x02 \x03(\x0b\x32\x13.quiver.SegmentInfo\"*\n\x13\x44ropSegmentsRequest\x12\x13\n\x0bsegment_ids\x18\x01 \x03(\x03\"G\n\x10LoadIndexRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\x03\x12\x1f\n\x04spec\x18\x02 \x01(\x0b\x32\x11.quiver.IndexSpec\"]\n\x12SegmentRowsRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\x03\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\r\n\x05limit\x18\x03 \x01(\x03\x12\x14\n\x0cwith_vectors\x18\x04 \x01(\x08\"_\n\x10SegmentRowsReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12\r\n\x05total\x18\x02 \x01(\x03\x12\x0b\n\x03ids\x18\x03 \x01(\x0c\x12\x0f\n\x07vectors\x18\x04 \x01(\x0c\"@\n\x0e\x43ompactRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\x03\x12\x1a\n\x12source_segment_ids\x18\x02 \x03(\x03\"T\n\x0c\x43ompactReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12$\n\x07segment\x18\x02 \x01(\x0b\x32\x13.quiver.SegmentInfo2\xe4\x04\n\x08\x44\x61taNode\x12\x34\n\x06Search\x12\x15.quiver.SearchRequest\x1a\x13.quiver.SearchReply\x12\x31\n\x05Query\x12\x14.quiver.QueryRequest\x1a\x12.quiver.QueryReply\x12@\n\nGetVectors\x12\x19.quiver.GetVectorsRequest\x1a\x17.quiver.GetVectorsReply\x12\x43\n\x0bSegmentRows\x12\x1a.quiver.SegmentRowsRequest\x1a\x18.quiver.SegmentRowsReply\x12\x39\n\x05\x46lush\x12\x18.quiver.NodeFlushRequest\x1a\x16.quiver.NodeFlushReply\x12\x35\n\x04Load\x12\x18.quiver.NodeFlushRequest\x1a\x13.quiver.StatusReply\x12@\n\x0c\x44ropSegments\x12\x1b.quiver.DropSegmentsRequest\x1a\x13.quiver.StatusReply\x12\x37\n\x07\x43ompact\x12\x16.quiver.CompactRequest\x1a\x14.quiver.CompactReply\x12:\n\tLoadIndex\x12\x18.quiver.LoadIndexRequest\x1a\x13.quiver.StatusReply\x12?\n\x0b\x44ropIndexes\x12\x1b.quiver.DropSegmentsRequest\x1a\x13.quiver.StatusReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18quiver_pb/datanode.proto\x12\x06quiver\x1a\x16quiver_pb/common.proto\"k\n\tReadScope\x12\x0e\n\x06shards\x18\x01 \x03(\x05\x12(\n\x0b\x63onsistency\x18\x02 \x01(\x0e\x32\x13.quiver.Consistency\x12$\n\x07session\x18\x03 \x03(\x0b\x32\x13.quiver.ChannelInfo\"\x88\x02\n\rSearchRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x15\n\rpartition_ids\x18\x02 \x03(\x03\x12\x13\n\x0bsegment_ids\x18\x03 \x03(\x03\x12\x13\n\x0bmetric_type\x18\x04 \x01(\t\x12\x0c\n\x04topk\x18\x05 \x01(\x05\x12\n\n\x02nq\x18\x06 \x01(\x05\x12\x0f\n\x07vectors\x18\x07 \x01(\x0c\x12\x13\n\x0bparams_json\x18\x08 \x01(\t\x12\x0e\n\x06\x66ilter\x18\t \x01(\t\x12\x15\n\routput_fields\x18\n \x03(\t\x12\x16\n\x0eindexed_fields\x18\x0b \x03(\t\x12 \n\x05scope\x18\x0c \x01(\x0b\x32\x11.quiver.ReadScope\"\x9d\x01\n\x0bSearchReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12\n\n\x02nq\x18\x02 \x01(\x05\x12\x0c\n\x04topk\x18\x03 \x01(\x05\x12\x0b\n\x03ids\x18\x04 \x01(\x0c\x12\x11\n\tdistances\x18\x05 \x01(\x0c\x12\x0e\n\x06\x66ields\x18\x06 \x01(\x0c\x12$\n\x07\x61pplied\x18\x07 \x03(\x0b\x32\x13.quiver.ChannelInfo\"\xac\x01\n\x0cQueryRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x15\n\rpartition_ids\x18\x02 \x03(\x03\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12\x15\n\routput_fields\x18\x04 \x03(\t\x12\r\n\x05limit\x18\x05 \x01(\x03\x12\x16\n\x0eindexed_fields\x18\x06 \x03(\t\x12 \n\x05scope\x18\x07 \x01(\x0b\x32\x11.quiver.ReadScope\"~\n\nQueryReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12\x0b\n\x03ids\x18\x03 \x01(\x0c\x12\x0e\n\x06\x66ields\x18\x04 \x01(\x0c\x12$\n\x07\x61pplied\x18\x05 \x03(\x0b\x32\x13.quiver.ChannelInfo\"Y\n\x11GetVectorsRequest\x12\x15\n\rcollection_id\x18\x01 \x01(\x03\x12\x0b\n\x03ids\x18\x02 \x01(\x0c\x12 \n\x05scope\x18\x03 \x01(\x0b\x32\x11.quiver.ReadScope\"u\n\x0fGetVectorsReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12\x0b\n\x03ids\x18\x02 \x01(\x0c\x12\x0f\n\x07vectors\x18\x03 \x01(\x0c\x12$\n\x07\x61pplied\x18\x04 \x03(\x0b\x32\x13.quiver.ChannelInfo\"*\n\x10NodeFlushRequest\x12\x16\n\x0e\x63ollection_ids\x18\x01 \x03(\x03\"W\n\x0eNodeFlushReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12%\n\x08segments\x18\x02 \x03(\x0b\x32\x13.quiver.SegmentInfo\"*\n\x13\x44ropSegmentsRequest\x12\x13\n\x0bsegment_ids\x18\x01 \x03(\x03\"G\n\x10LoadIndexRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\x03\x12\x1f\n\x04spec\x18\x02 \x01(\x0b\x32\x11.quiver.IndexSpec\"]\n\x12SegmentRowsRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\x03\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\r\n\x05limit\x18\x03 \x01(\x03\x12\x14\n\x0cwith_vectors\x18\x04 \x01(\x08\"_\n\x10SegmentRowsReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12\r\n\x05total\x18\x02 \x01(\x03\x12\x0b\n\x03ids\x18\x03 \x01(\x0c\x12\x0f\n\x07vectors\x18\x04 \x01(\x0c\"@\n\x0e\x43ompactRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\x03\x12\x1a\n\x12source_segment_ids\x18\x02 \x03(\x03\"T\n\x0c\x43ompactReply\x12\x1e\n\x06status\x18\x01 \x01(\x0b\x32\x0e.quiver.Status\x12$\n\x07segment\x18\x02 \x01(\x0b\x32\x13.quiver.SegmentInfo2\xe4\x04\n\x08\x44\x61taNode\x12\x34\n\x06Search\x12\x15.quiver.SearchRequest\x1a\x13.quiver.SearchReply\x12\x31\n\x05Query\x12\x14.quiver.QueryRequest\x1a\x12.quiver.QueryReply\x12@\n\nGetVectors\x12\x19.quiver.GetVectorsRequest\x1a\x17.quiver.GetVectorsReply\x12\x43\n\x0bSegmentRows\x12\x1a.quiver.SegmentRowsRequest\x1a\x18.quiver.SegmentRowsReply\x12\x39\n\x05\x46lush\x12\x18.quiver.NodeFlushRequest\x1a\x16.quiver.NodeFlushReply\x12\x35\n\x04Load\x12\x18.quiver.NodeFlushRequest\x1a\x13.quiver.StatusReply\x12@\n\x0c\x44ropSegments\x12\x1b.quiver.DropSegmentsRequest\x1a\x13.quiver.StatusReply\x12\x37\n\x07\x43ompact\x12\x16.quiver.CompactRequest\x1a\x14.quiver.CompactReply\x12:\n\tLoadIndex\x12\x18.quiver.LoadIndexRequest\x1a\x13.quiver.StatusReply\x12?\n\x0b\x44ropIndexes\x12\x1b.quiver.DropSegmentsRequest\x1a\x13.quiver.StatusReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,32 +36,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_READSCOPE']._serialized_end=167
   _globals['_SEARCHREQUEST']._serialized_start=170
   _globals['_SEARCHREQUEST']._serialized_end=434
-  _globals['_SEARCHREPLY']._serialized_start=436
-  _globals['_SEARCHREPLY']._serialized_end=555
-  _globals['_QUERYREQUEST']._serialized_start=558
-  _globals['_QUERYREQUEST']._serialized_end=730
-  _globals['_QUERYREPLY']._serialized_start=732
-  _globals['_QUERYREPLY']._serialized_end=820
-  _globals['_GETVECTORSREQUEST']._serialized_start=822
-  _globals['_GETVECTORSREQUEST']._serialized_end=911
-  _globals['_GETVECTORSREPLY']._serialized_start=913
-  _globals['_GETVECTORSREPLY']._serialized_end=992
-  _globals['_NODEFLUSHREQUEST']._serialized_start=994
-  _globals['_NODEFLUSHREQUEST']._serialized_end=1036
-  _globals['_NODEFLUSHREPLY']._serialized_start=1038
-  _globals['_NODEFLUSHREPLY']._serialized_end=1125
-  _globals['_DROPSEGMENTSREQUEST']._serialized_start=1127
-  _globals['_DROPSEGMENTSREQUEST']._serialized_end=1169
-  _globals['_LOADINDEXREQUEST']._serialized_start=1171
-  _globals['_LOADINDEXREQUEST']._serialized_end=1242
-  _globals['_SEGMENTROWSREQUEST']._serialized_start=1244
-  _globals['_SEGMENTROWSREQUEST']._serialized_end=1337
-  _globals['_SEGMENTROWSREPLY']._serialized_start=1339
-  _globals['_SEGMENTROWSREPLY']._serialized_end=1434
-  _globals['_COMPACTREQUEST']._serialized_start=1436
-  _globals['_COMPACTREQUEST']._serialized_end=1500
-  _globals['_COMPACTREPLY']._serialized_start=1502
-  _globals['_COMPACTREPLY']._serialized_end=1586
-  _globals['_DATANODE']._serialized_start=1589
-  _globals['_DATANODE']._serialized_end=2201
+  _globals['_SEARCHREPLY']._serialized_start=437
+  _globals['_SEARCHREPLY']._serialized_end=594
+  _globals['_QUERYREQUEST']._serialized_start=597
+  _globals['_QUERYREQUEST']._serialized_end=769
+  _globals['_QUERYREPLY']._serialized_start=771
+  _globals['_QUERYREPLY']._serialized_end=897
+  _globals['_GETVECTORSREQUEST']._serialized_start=899
+  _globals['_GETVECTORSREQUEST']._serialized_end=988
+  _globals['_GETVECTORSREPLY']._serialized_start=990
+  _globals['_GETVECTORSREPLY']._serialized_end=1107
+  _globals['_NODEFLUSHREQUEST']._serialized_start=1109
+  _globals['_NODEFLUSHREQUEST']._serialized_end=1151
+  _globals['_NODEFLUSHREPLY']._serialized_start=1153
+  _globals['_NODEFLUSHREPLY']._serialized_end=1240
+  _globals['_DROPSEGMENTSREQUEST']._serialized_start=1242
+  _globals['_DROPSEGMENTSREQUEST']._serialized_end=1284
+  _globals['_LOADINDEXREQUEST']._serialized_start=1286
+  _globals['_LOADINDEXREQUEST']._serialized_end=1357
+  _globals['_SEGMENTROWSREQUEST']._serialized_start=1359
+  _globals['_SEGMENTROWSREQUEST']._serialized_end=1452
+  _globals['_SEGMENTROWSREPLY']._serialized_start=1454
+  _globals['_SEGMENTROWSREPLY']._serialized_end=1549
+  _globals['_COMPACTREQUEST']._serialized_start=1551
+  _globals['_COMPACTREQUEST']._serialized_end=1615
+  _globals['_COMPACTREPLY']._serialized_start=1617
+  _globals['_COMPACTREPLY']._serialized_end=1701
+  _globals['_DATANODE']._serialized_start=1704
+  _globals['_DATANODE']._serialized_end=2316
 # @@protoc_insertion_point(module_scope)

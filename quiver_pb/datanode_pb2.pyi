@@ -46,20 +46,22 @@ class SearchRequest(_message.Message):
     def __init__(self, collection_id: _Optional[int] = ..., partition_ids: _Optional[_Iterable[int]] = ..., segment_ids: _Optional[_Iterable[int]] = ..., metric_type: _Optional[str] = ..., topk: _Optional[int] = ..., nq: _Optional[int] = ..., vectors: _Optional[bytes] = ..., params_json: _Optional[str] = ..., filter: _Optional[str] = ..., output_fields: _Optional[_Iterable[str]] = ..., indexed_fields: _Optional[_Iterable[str]] = ..., scope: _Optional[_Union[ReadScope, _Mapping]] = ...) -> None: ...
 
 class SearchReply(_message.Message):
-    __slots__ = ("status", "nq", "topk", "ids", "distances", "fields")
+    __slots__ = ("status", "nq", "topk", "ids", "distances", "fields", "applied")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     NQ_FIELD_NUMBER: _ClassVar[int]
     TOPK_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     DISTANCES_FIELD_NUMBER: _ClassVar[int]
     FIELDS_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
     status: _common_pb2.Status
     nq: int
     topk: int
     ids: bytes
     distances: bytes
     fields: bytes
-    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., nq: _Optional[int] = ..., topk: _Optional[int] = ..., ids: _Optional[bytes] = ..., distances: _Optional[bytes] = ..., fields: _Optional[bytes] = ...) -> None: ...
+    applied: _containers.RepeatedCompositeFieldContainer[_common_pb2.ChannelInfo]
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., nq: _Optional[int] = ..., topk: _Optional[int] = ..., ids: _Optional[bytes] = ..., distances: _Optional[bytes] = ..., fields: _Optional[bytes] = ..., applied: _Optional[_Iterable[_Union[_common_pb2.ChannelInfo, _Mapping]]] = ...) -> None: ...
 
 class QueryRequest(_message.Message):
     __slots__ = ("collection_id", "partition_ids", "filter", "output_fields", "limit", "indexed_fields", "scope")
@@ -80,16 +82,18 @@ class QueryRequest(_message.Message):
     def __init__(self, collection_id: _Optional[int] = ..., partition_ids: _Optional[_Iterable[int]] = ..., filter: _Optional[str] = ..., output_fields: _Optional[_Iterable[str]] = ..., limit: _Optional[int] = ..., indexed_fields: _Optional[_Iterable[str]] = ..., scope: _Optional[_Union[ReadScope, _Mapping]] = ...) -> None: ...
 
 class QueryReply(_message.Message):
-    __slots__ = ("status", "count", "ids", "fields")
+    __slots__ = ("status", "count", "ids", "fields", "applied")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     FIELDS_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
     status: _common_pb2.Status
     count: int
     ids: bytes
     fields: bytes
-    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., count: _Optional[int] = ..., ids: _Optional[bytes] = ..., fields: _Optional[bytes] = ...) -> None: ...
+    applied: _containers.RepeatedCompositeFieldContainer[_common_pb2.ChannelInfo]
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., count: _Optional[int] = ..., ids: _Optional[bytes] = ..., fields: _Optional[bytes] = ..., applied: _Optional[_Iterable[_Union[_common_pb2.ChannelInfo, _Mapping]]] = ...) -> None: ...
 
 class GetVectorsRequest(_message.Message):
     __slots__ = ("collection_id", "ids", "scope")
@@ -102,14 +106,16 @@ class GetVectorsRequest(_message.Message):
     def __init__(self, collection_id: _Optional[int] = ..., ids: _Optional[bytes] = ..., scope: _Optional[_Union[ReadScope, _Mapping]] = ...) -> None: ...
 
 class GetVectorsReply(_message.Message):
-    __slots__ = ("status", "ids", "vectors")
+    __slots__ = ("status", "ids", "vectors", "applied")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     VECTORS_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
     status: _common_pb2.Status
     ids: bytes
     vectors: bytes
-    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., ids: _Optional[bytes] = ..., vectors: _Optional[bytes] = ...) -> None: ...
+    applied: _containers.RepeatedCompositeFieldContainer[_common_pb2.ChannelInfo]
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., ids: _Optional[bytes] = ..., vectors: _Optional[bytes] = ..., applied: _Optional[_Iterable[_Union[_common_pb2.ChannelInfo, _Mapping]]] = ...) -> None: ...
 
 class NodeFlushRequest(_message.Message):
     __slots__ = ("collection_ids",)

@@ -210,6 +210,18 @@ async def test_caught_up_with_nothing_pending_is_quick(log: Log) -> None:
     assert concurrent_s < 1.0
 
 
+async def test_shared_lookups_are_shared_answer_after_the_call_and_are_forgotten(log: Log) -> None:
+    subject = log.channel_subject(9, 0)
+    first = await log.publish(subject, b"a", msg_id=f"a-{uuid.uuid4().hex}")
+    asked = [log.next_seq_after_now(subject, 0) for _ in range(5)]
+    assert all(task is asked[0] for task in asked), "concurrent lookups of the same share one"
+    assert await asked[0] == first
+    second = await log.publish(subject, b"b", msg_id=f"b-{uuid.uuid4().hex}")
+    assert await log.next_seq_after_now(subject, first) == second  # started after the publish
+    assert await log.next_seq_after_now(subject, second) is None
+    assert not log._shared_lookups, "finished lookups are not kept"
+
+
 async def test_purge_before_and_delete_subject(log: Log) -> None:
     a, b = log.channel_subject(5, 0), log.channel_subject(5, 1)
     a_seqs, b_seqs = [], []
