@@ -80,6 +80,7 @@ V2_UNEXPECTED = 65535
 V2_CODES: dict[ErrorCode, int] = {
     ErrorCode.UNAVAILABLE: 5,
     ErrorCode.NO_DATA_NODE: 5,
+    ErrorCode.NODE_NOT_REGISTERED: 901,  # Milvus' "node not found"
     ErrorCode.TIMEOUT: 10001,
     ErrorCode.COLLECTION_NOT_FOUND: 100,
     ErrorCode.COLLECTION_NOT_LOADED: 101,

@@ -241,6 +241,14 @@ class ClusterClient:
         reply = await call(self.coordinator.ListNodes, pb.Empty(), peer="coordinator")
         return [Node.from_proto(n) for n in reply.nodes]
 
+    async def drain_node(self, node_id: str, undo: bool = False) -> int:
+        """Names a data node draining (its channels move to other data nodes, none moves to
+        it), or no longer with `undo`; returns how many channels it still consumes."""
+        reply = await call(
+            self.coordinator.DrainNode, cpb.DrainRequest(node_id=node_id, undo=undo), peer="coordinator"
+        )
+        return reply.channels_left
+
     # -- collections --------------------------------------------------------------------------
 
     async def create_collection(self, spec: Collection) -> Collection:

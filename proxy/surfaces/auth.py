@@ -138,6 +138,14 @@ def parse_authorization(header: str) -> tuple[str, str, str]:
     return (user, password, "") if colon else ("", "", value)
 
 
+def check_privilege(request: web.Request, user: str = ROOT) -> None:
+    """Refuses the request unless its caller is root or `user` (a user acting on itself); with
+    no user named, only root passes."""
+    caller = request[CALLER]
+    if caller not in (ROOT, user):
+        raise QuiverError(ErrorCode.PERMISSION_DENIED, f"privilege not permitted: user {caller!r} cannot do this")
+
+
 class Access:
     """Admits a request to a surface: names its caller (from its credentials, or root where
     the surface takes none), then takes a token from the caller's bucket."""

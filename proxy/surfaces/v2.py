@@ -644,7 +644,7 @@ Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 def routes() -> dict[tuple[str, str], Handler]:
-    from proxy.surfaces import v2_entities, v2_users
+    from proxy.surfaces import v2_entities, v2_nodes, v2_users
 
     return {
         ("collections", "create"): create_collection,
@@ -675,6 +675,7 @@ def routes() -> dict[tuple[str, str], Handler]:
         ("indexes", "describe"): describe_index,
         **v2_entities.routes(),
         **v2_users.routes(),
+        **v2_nodes.routes(),
     }
 
 

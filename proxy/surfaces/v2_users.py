@@ -14,19 +14,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from proxy.surfaces.auth import CALLER, ROOT
+from proxy.surfaces.auth import check_privilege
 from proxy.surfaces.v2 import ACCESS, CLUSTER, Body, ok, read_body
 from quiver.errors import ErrorCode, QuiverError
 from quiver.rpc import call
 from quiver_pb import common_pb2 as pb
 from quiver_pb import coordinator_pb2 as cpb
-
-
-def _allowed(request: web.Request, user: str = ROOT) -> None:
-    """Root may do anything here; another caller only what concerns `user`, itself."""
-    caller = request[CALLER]
-    if caller not in (ROOT, user):
-        raise QuiverError(ErrorCode.PERMISSION_DENIED, f"privilege not permitted: user {caller!r} cannot do this")
 
 
 def _password(body: Body, key: str) -> str:
@@ -40,7 +33,7 @@ async def _coordinator(request: web.Request, method: str, message: object) -> ob
 
 async def create_user(request: web.Request) -> web.Response:
     body = await read_body(request)
-    _allowed(request)
+    check_privilege(request)
     user_request = cpb.UserRequest(user=body.name("userName"), password=_password(body, "password"))
     await _coordinator(request, "CreateUser", user_request)
     return ok()
@@ -49,7 +42,7 @@ async def create_user(request: web.Request) -> web.Response:
 async def update_password(request: web.Request) -> web.Response:
     body = await read_body(request)
     user = body.name("userName")
-    _allowed(request, user)
+    check_privilege(request, user)
     change = cpb.UpdatePasswordRequest(
         user=user, old_password=_password(body, "password"), new_password=_password(body, "newPassword")
     )
@@ -60,7 +53,7 @@ async def update_password(request: web.Request) -> web.Response:
 
 async def drop_user(request: web.Request) -> web.Response:
     body = await read_body(request)
-    _allowed(request)
+    check_privilege(request)
     user = body.name("userName")
     await _coordinator(request, "DropUser", cpb.UserRequest(user=user))
     request.app[ACCESS].forget(user)
@@ -74,14 +67,14 @@ async def _users(request: web.Request) -> list[str]:
 
 async def list_users(request: web.Request) -> web.Response:
     await read_body(request)
-    _allowed(request)
+    check_privilege(request)
     return ok(await _users(request))
 
 
 async def describe_user(request: web.Request) -> web.Response:
     body = await read_body(request)
     user = body.name("userName")
-    _allowed(request, user)
+    check_privilege(request, user)
     if user not in await _users(request):
         raise QuiverError(ErrorCode.INVALID_PARAMETER, f"invalid parameter: user {user!r} not found")
     return ok([])
