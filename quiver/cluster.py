@@ -512,12 +512,14 @@ class ClusterClient:
             consumers = routing.consumers()
             freshness = None
             if checked and self._strong is not None:
-                freshness = self._strong.begin(collection.id, (s for _, shards in consumers for s in shards))
+                freshness = self._strong.check(collection.id, (s for _, shards in consumers for s in shards))
             sent = Consistency.EVENTUALLY if freshness is not None or not reading else consistency
-            calls = [
+            calls = [  # each call is under way once created
                 send(DataNodeStub(self.channels.get(node.address)), self._scope(collection, shards, sent))
                 for node, shards in consumers
             ]
+            if freshness is not None:
+                freshness.start()
             replies = await asyncio.gather(*calls, return_exceptions=True)
             unavailable = any(
                 isinstance(r, grpc.aio.AioRpcError) or (not isinstance(r, BaseException) and r.status.code == ErrorCode.UNAVAILABLE)

@@ -38,9 +38,9 @@ class StrongReads:
         self._hints: dict[tuple[int, int], int] = {}
         self._plain_until: dict[tuple[int, int], float] = {}
 
-    def begin(self, collection_id: int, shards: Iterable[int]) -> FreshnessCheck | None:
-        """Starts the log lookups for a read of these channels; None when the read should be a
-        plain Strong read (no hint yet, or writes are arriving)."""
+    def check(self, collection_id: int, shards: Iterable[int]) -> FreshnessCheck | None:
+        """The check of a read of these channels, to start once the read is sent; None when the
+        read should be a plain Strong read (no hint yet, or writes are arriving)."""
         now = time.monotonic()
         hints = {}
         for shard in shards:
@@ -49,11 +49,7 @@ class StrongReads:
             if hint is None or self._plain_until.get(key, 0.0) > now:
                 return None
             hints[shard] = hint
-        lookups = {
-            shard: self._log.next_seq_after_now(self._log.channel_subject(collection_id, shard), hint)
-            for shard, hint in hints.items()
-        }
-        return FreshnessCheck(self, collection_id, hints, lookups)
+        return FreshnessCheck(self, collection_id, hints)
 
     def record(self, collection_id: int, applied: Iterable[pb.ChannelInfo]) -> None:
         """Keeps the positions a node's reply reported as the channels' next hints."""
@@ -68,19 +64,22 @@ class StrongReads:
 
 
 class FreshnessCheck:
-    """The lookups of one read, started with it."""
+    """The log lookups of one read."""
 
-    def __init__(
-        self,
-        reads: StrongReads,
-        collection_id: int,
-        hints: dict[int, int],
-        lookups: dict[int, asyncio.Task[int | None]],
-    ) -> None:
+    def __init__(self, reads: StrongReads, collection_id: int, hints: dict[int, int]) -> None:
         self._reads = reads
         self._collection_id = collection_id
         self._hints = hints
-        self._lookups = lookups
+        self._lookups: dict[int, asyncio.Task[int | None]] = {}
+
+    def start(self) -> None:
+        """Asks the log, for each channel, for a message after its hint. Called after the read
+        was sent: the read, the longer of the two, leaves first."""
+        log = self._reads._log
+        self._lookups = {
+            shard: log.next_seq_after_now(log.channel_subject(self._collection_id, shard), hint)
+            for shard, hint in self._hints.items()
+        }
 
     async def fresh(self, shards: Iterable[int], applied: Iterable[pb.ChannelInfo]) -> bool:
         """Whether a node's read of these channels, which reported `applied`, saw every write
