@@ -31,9 +31,9 @@ class Endpoints:
 
 
 @asynccontextmanager
-async def cluster(v1_url: str | None, http_url: str | None) -> AsyncIterator[Endpoints]:
+async def cluster(v1_url: str | None, http_url: str | None, source: Path = ROOT) -> AsyncIterator[Endpoints]:
     """The cluster at the given URLs (one is enough: the other is on its default port), or a
-    standalone one in a temporary folder."""
+    standalone one in a temporary folder, run from the Quiver source tree `source`."""
     if v1_url or http_url:
         host = (v1_url or http_url or "").rsplit(":", 1)[0]
         yield Endpoints(v1_url or f"{host}:19121", http_url or f"{host}:19530")
@@ -43,7 +43,7 @@ async def cluster(v1_url: str | None, http_url: str | None) -> AsyncIterator[End
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "quiver.cli", "standalone", "--data-dir", tmp,
             "--v1-port", str(v1_port), "--http-port", str(http_port), "--log-level", "WARNING",
-            stdout=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, cwd=source,
         )
         assert process.stdout is not None
         line = await asyncio.wait_for(process.stdout.readline(), timeout=120)
