@@ -151,7 +151,7 @@ def http_app(cluster: ClusterClient, cfg: ProxyConfig, limiter: RateLimiter) -> 
     app = web.Application(client_max_size=DATA_BODY_BYTES, middlewares=[observe("http", cfg.access_log_sample)])
     access = Access(Credentials(cluster, limiter) if cfg.auth else None, limiter)
     v2.add_routes(app, cluster, access)
-    managed.add_routes(app, managed.ManagedSettings(cfg.ingest_nodes, cfg.max_upload_bytes), access)
+    managed.add_routes(app, cluster, managed.ManagedSettings(cfg.ingest_nodes, cfg.max_upload_bytes), access)
     docs.add_routes(app, "Quiver: Milvus REST v2 and managed indexes", {
         "Milvus REST v2": "v2/vectordb/openapi.json",
         "Managed document indexes (LlamaCloud's API)": "api/v1/openapi.json",

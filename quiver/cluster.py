@@ -386,6 +386,11 @@ class ClusterClient:
         )
         return reply.user
 
+    async def create_api_key(self, user: str) -> str:
+        """A new API key acting as `user`, to be shown once: the coordinator keeps its digest."""
+        reply = await call(self.coordinator.CreateApiKey, cpb.CreateApiKeyRequest(user=user), peer="coordinator")
+        return reply.api_key
+
     async def flush(self, names: list[str]) -> None:
         await call(
             self.coordinator.Flush, cpb.FlushRequest(collection_names=names), peer="coordinator"

@@ -10,7 +10,8 @@ which keeps the state and does the work; this module keeps nothing.
 Beyond LlamaCloud: `POST /api/v1/beta/directories/{id}/files/import` registers the files of a
 server-side folder (below the ingest node's --import-root), and the presigned URLs it hands
 out for file contents and attachments are routes of this surface that need the same
-credentials as the rest.
+credentials as the rest. `POST /api/v1/api-keys` issues an API key for the caller (root: for
+any user), which the coordinator makes; LlamaCloud's SDK has no call for it.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ from managed.api import (
 from proxy.errors import managed_error_middleware
 from proxy.http import json_response, read_limited
 from proxy.openapi import document_handler
-from proxy.surfaces.auth import Access
+from proxy.surfaces.auth import CALLER, Access, check_privilege
 from proxy.surfaces.limits import (
     CONTROL_BODY_BYTES,
     MAX_FILTER_VALUES,
@@ -68,6 +69,7 @@ from proxy.surfaces.limits import (
     MAX_LABEL_CHARS,
     MAX_TEXT_CHARS,
 )
+from quiver.cluster import ClusterClient
 from quiver.errors import ErrorCode, QuiverError
 from quiver.rpc import Channels, call, check, request_metadata, rpc_error
 from quiver_pb import ingestnode_pb2 as ipb
@@ -358,6 +360,10 @@ class AttachmentQuery(PageQuery):
     source_id: Name
 
 
+class ApiKeyCreate(Model):
+    user: Name | None = None  # whom the key acts as (default: the caller); root may name anyone
+
+
 M = TypeVar("M", bound=Model)
 
 
@@ -430,6 +436,7 @@ class IngestNodes:
 
 INGEST = web.AppKey("ingest", IngestNodes)
 SETTINGS = web.AppKey("managed_settings", ManagedSettings)
+CLUSTER = web.AppKey("managed_cluster", ClusterClient)
 ACCESS = web.AppKey("managed_access", Access)
 
 
@@ -561,6 +568,16 @@ async def get_project(request: web.Request) -> web.Response:
     if project_id != DEFAULT_PROJECT_ID or not _in_default_organization(query_of(request, OrganizationQuery)):
         raise QuiverError(ErrorCode.RESOURCE_NOT_FOUND, f"Project {project_id} not found")
     return json_response(DEFAULT_PROJECT)
+
+
+# -- API keys ----------------------------------------------------------------------------------------
+
+
+async def create_api_key(request: web.Request) -> web.Response:
+    body = await body_of(request, ApiKeyCreate)
+    user = body.user or request[CALLER]
+    check_privilege(request, user)
+    return json_response({"api_key": await request.app[CLUSTER].create_api_key(user), "user": user})
 
 
 # -- directories -------------------------------------------------------------------------------------
@@ -1027,6 +1044,7 @@ def routes() -> list[tuple[str, str, Handler]]:
     return [
         ("GET", "/projects", list_projects),
         ("GET", "/projects/{project_id}", get_project),
+        ("POST", "/api-keys", create_api_key),
         ("POST", "/beta/directories", create_directory),
         ("GET", "/beta/directories", list_directories),
         ("GET", directory, get_directory),
@@ -1066,9 +1084,10 @@ def routes() -> list[tuple[str, str, Handler]]:
 openapi = document_handler("managed", Model)  # the request schemas come from the models
 
 
-def add_routes(app: web.Application, settings: ManagedSettings, access: Access) -> None:
+def add_routes(app: web.Application, cluster: ClusterClient, settings: ManagedSettings, access: Access) -> None:
     """Adds /api/v1 to the :19530 application: credentials first, then validation."""
     api = web.Application(middlewares=[managed_error_middleware(render_error), authenticate, validation])
+    api[CLUSTER] = cluster
     api[SETTINGS] = settings
     api[ACCESS] = access
     api[INGEST] = IngestNodes(settings.ingest_nodes)
