@@ -152,6 +152,7 @@ class IndexState:
     chunk_count: int = 0
     token_count: int = 0
     files_failed: tuple[dict[str, str], ...] = ()  # {directory_file_id, display_name, error}
-    # While a sync runs: phase, files_done, files_total, chunks_done, chunks_total.
+    # While a sync runs: phase, files_done, files_total, chunks_done, chunks_total, and
+    # loading_embedding_model while the node's first embedding call loads the model.
     progress: dict[str, int | str] | None = None
     last_sync: dict[str, Any] = field(default_factory=dict)  # outcome and counts of the last run

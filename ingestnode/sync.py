@@ -158,6 +158,9 @@ class SyncWorker:
         self.cluster = cluster
         self.embed = embed
         self.settings = settings
+        # Whether an embedding call has returned on this node: the first one loads the model,
+        # which takes seconds, and a sync's progress says so meanwhile.
+        self.model_loaded = False
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.store.join_sync_group()
@@ -388,6 +391,7 @@ class IndexSync:
                 part = chunks[start : start + batch]
                 began = time.perf_counter()
                 embedded = await self.w.embed([c.text for c in part])
+                self.w.model_loaded = True
                 self.embed_s += time.perf_counter() - began
                 rows = vectors.chunk_rows(collection, source.id, self.run_id, part, metadata)
                 await self.w.cluster.insert(collection, partition, embedded, None, rows)
@@ -435,6 +439,9 @@ class IndexSync:
             "files_done": files_done, "files_total": files_total,
         }
         progress.update(phase=phase, chunks_done=chunks_done, chunks_total=chunks_total)
+        progress.pop("loading_embedding_model", None)
+        if phase == Status.EXPORTING and not self.w.model_loaded:  # the next embedding call loads it
+            progress["loading_embedding_model"] = True
         await self._save(index, replace(state, status=phase, progress=progress))
 
     async def _finish(self, index: Index, state: IndexState, outcome: str) -> None:

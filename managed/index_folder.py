@@ -3,7 +3,7 @@
 It talks to the managed-index API (LlamaCloud's) like any client: creates a source directory
 named after the folder, uploads every file (unique_id: its path in the folder, so running it
 again into the same directory replaces what changed), creates an index, and follows its sync
-with a progress bar until the index is ready.
+with a line for each phase and a progress bar until the index is ready.
 """
 
 from __future__ import annotations
@@ -88,27 +88,47 @@ async def upload_all(api: Api, directory_id: str, folder: Path, files: list[Path
             bar.update(path.stat().st_size)
 
 
+PHASE_DETAILS = {Status.PENDING: "queued for an ingest node"}
+
+
 async def follow(api: Api, index_id: str) -> dict[str, Any]:
-    """Polls the index until its sync ends, drawing its progress; returns the index."""
-    bar = tqdm(total=0, desc=Status.PENDING, unit="file", file=sys.stderr)
+    """Polls the index until its sync ends; returns the index. Each phase gets a line as it
+    begins and a bar once it has something to count: no bar sits at 0 while the sync is queued
+    or the ingest node loads the embedding model."""
+    bar: tqdm | None = None
+    shown = ""  # the phase whose line or bar is on screen
     try:
         while True:
             index = await api.request("GET", f"/indexes/{index_id}", params={"expand": "sync_in_progress"})
             metadata = index["metadata"]
+            if not index["sync_in_progress"] and metadata["status"] in (Status.READY, Status.FAILED):
+                return index
             progress = metadata.get("progress") or {}
             exporting = progress.get("phase") == Status.EXPORTING and progress.get("chunks_total")
             total, done, unit = (
                 (progress["chunks_total"], progress.get("chunks_done", 0), "chunk") if exporting
                 else (progress.get("files_total", 0), progress.get("files_done", 0), "file")
             )
-            bar.set_description(metadata["status"])
-            bar.unit, bar.total, bar.n = unit, total, done
-            bar.refresh()
-            if not index["sync_in_progress"] and metadata["status"] in (Status.READY, Status.FAILED):
-                return index
+            status = metadata["status"]
+            waiting = ("loading the embedding model" if progress.get("loading_embedding_model")
+                       else "" if total else PHASE_DETAILS.get(status, ""))
+            phase = f"{status}: {waiting}" if waiting else f"{status} ({unit}s)"
+            if phase != shown:
+                if bar is not None:
+                    bar.close()
+                    bar = None
+                if waiting:
+                    print(phase, file=sys.stderr, flush=True)
+                shown = phase
+            if not waiting:
+                if bar is None:
+                    bar = tqdm(total=total, initial=done, desc=status, unit=unit, file=sys.stderr)
+                bar.total, bar.n = total, done
+                bar.refresh()
             await asyncio.sleep(POLL_S)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import cast
 
+import pytest
+
+from managed import index_folder
 from tests.cluster import TestCluster
 from tests.managed.conftest import ManagedApi
 from tests.managed.documents import make_pdf
@@ -50,3 +54,38 @@ async def test_index_folder_uploads_indexes_and_shows_progress(
     assert hit["metadata"]["file_name"] == "tides.md"
     files = await api.ok("GET", f"/beta/directories/{index['source_directory_id']}/files")
     assert sorted(f["unique_id"] for f in files["items"]) == ["guides/router.pdf", "photo.png", "tides.md"]
+
+
+class ScriptedIndex:
+    """Answers GET /indexes/ID with one state after another, as a sync moves on."""
+
+    def __init__(self, *states: tuple[str, dict[str, object] | None]) -> None:
+        self.states = list(states)
+
+    async def request(self, method: str, path: str, **kwargs: object) -> dict[str, object]:
+        status, progress = self.states.pop(0)
+        return {"sync_in_progress": bool(self.states),
+                "metadata": {"status": status, "progress": progress}}
+
+
+async def test_index_folder_names_the_phase_while_there_is_nothing_to_count(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(index_folder, "POLL_S", 0)
+    loading = {"phase": "exporting", "files_done": 0, "files_total": 2, "chunks_done": 0, "chunks_total": 5,
+               "loading_embedding_model": True}
+    api = ScriptedIndex(
+        ("pending", None),
+        ("syncing", {"phase": "syncing", "files_done": 1, "files_total": 2, "chunks_done": 0, "chunks_total": 0}),
+        ("exporting", loading),
+        ("exporting", loading),
+        ("exporting", {**loading, "chunks_done": 3, "loading_embedding_model": False}),
+        ("ready", None),
+    )
+    index = await index_folder.follow(cast(index_folder.Api, api), "index-1")
+    assert index["metadata"] == {"status": "ready", "progress": None}
+    err = capsys.readouterr().err
+    assert err.count("pending: queued for an ingest node") == 1
+    assert err.count("exporting: loading the embedding model") == 1
+    assert err.index("pending") < err.index("1/2") < err.index("loading the embedding model") < err.index("3/5")
+    assert "0/5" not in err  # no chunk bar at 0 while the model loads
