@@ -23,6 +23,7 @@ from proxy.surfaces.limits import DATA_BODY_BYTES, DEFAULT_INSERT_BODY_BYTES, MI
 from quiver import config, runtime
 from quiver.cluster import ClusterClient
 from quiver.log import LogConfig, add_log_args, log_config
+from quiver.ports import naming_a_taken_port
 
 log = logging.getLogger("proxy")
 WORKER_START_TIMEOUT_S = 60.0
@@ -167,9 +168,9 @@ async def serve(cfg: ProxyConfig, stop: asyncio.Event) -> None:
     limiter = RateLimiter(cfg.rate_limit, cfg.rate_burst)
     try:
         ports = {}
-        for label, app, port in (
-            ("v1", v1_app(cluster, cfg, limiter), cfg.v1_port),
-            ("http", http_app(cluster, cfg, limiter), cfg.http_port),
+        for label, app, port, what, flag in (
+            ("v1", v1_app(cluster, cfg, limiter), cfg.v1_port, "Milvus 0.x REST", "--v1-port"),
+            ("http", http_app(cluster, cfg, limiter), cfg.http_port, "REST v2 and managed indexes", "--http-port"),
         ):
             # Long request lines: GET .../vectors?ids= takes up to 1000 ids of 19 digits.
             # On SIGTERM: stop accepting, give requests in flight up to 20 s (inside Kubernetes'
@@ -177,7 +178,8 @@ async def serve(cfg: ProxyConfig, stop: asyncio.Event) -> None:
             runner = web.AppRunner(app, access_log=None, max_line_size=65536, shutdown_timeout=20)
             await runner.setup()
             runners.append(runner)
-            sock = socket.create_server((cfg.host, port), reuse_port=cfg.reuse_port)  # port 0: a free one
+            with naming_a_taken_port(port, cfg.host, what, flag):
+                sock = socket.create_server((cfg.host, port), reuse_port=cfg.reuse_port)  # port 0: a free one
             await web.SockSite(runner, sock).start()
             ports[label] = sock.getsockname()[1]
         workers = await start_workers(cfg, ports)

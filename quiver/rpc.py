@@ -13,6 +13,7 @@ import grpc
 
 from quiver import logs, metrics
 from quiver.errors import METADATA_STORE_DOWN, ErrorCode, QuiverError, metadata_store_error, storage_error
+from quiver.ports import check_free
 from quiver_pb import common_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,9 @@ CHANNEL_OPTIONS = [
 # in 5 minutes, and close a connection that pings more often with "too_many_pings").
 SERVER_OPTIONS = CHANNEL_OPTIONS + [
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+    # gRPC binds with SO_REUSEPORT by default: a second node started on a taken port would bind
+    # it too and silently take half of the first one's connections.
+    ("grpc.so_reuseport", 0),
 ]
 # Reconnect quickly after a peer restarts (default backoff grows to two minutes).
 CLIENT_OPTIONS = CHANNEL_OPTIONS + [
@@ -174,11 +178,16 @@ class Channels:
 async def start_server(
     register: Callable[[grpc.aio.Server], None], host: str, port: int
 ) -> tuple[grpc.aio.Server, int]:
-    """Starts a gRPC server; port 0 picks a free one. Returns the server and its bound port."""
+    """Starts a gRPC server; port 0 picks a free one. Returns the server and its bound port; a
+    taken port raises PortInUse (gRPC itself only logs why its bind failed)."""
+    check_free(port, host, "gRPC", "--port")
     server = grpc.aio.server(options=SERVER_OPTIONS)
     register(server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # "Failed to bind": taken since the check, or not an address of this host
+        bound = 0
     if not bound:
-        raise OSError(f"cannot bind gRPC server to {host}:{port}")
+        raise QuiverError(ErrorCode.UNAVAILABLE, f"cannot bind the gRPC server to {host}:{port} (gRPC's log line above says why)")
     await server.start()
     return server, bound

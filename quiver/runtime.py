@@ -23,6 +23,7 @@ from quiver import logs
 from quiver.config import ProcessConfig
 from quiver.errors import QuiverError
 from quiver.ops import Collect, OpsServer, Readiness
+from quiver.ports import naming_a_taken_port
 
 
 FREE_MEMORY_INTERVAL_S = 30.0  # how often a role hands its free heap pages back
@@ -54,8 +55,9 @@ def run(role: str, process: ProcessConfig, main: Callable[[asyncio.Event], Await
 
     try:
         uvloop.run(runner())
-    except QuiverError as error:  # what it needs is unreachable (the log, the bucket): one clear line
-        logging.getLogger(role).error("%s stopped: %s", role, error.message)
+    except QuiverError as error:  # what it needs is unreachable (the log, the bucket), its port taken: one clear line
+        # marked `fatal`: the line a supervisor relays as the reason the role stopped
+        logging.getLogger(role).error("%s stopped: %s", role, error.message, extra={"fatal": True})
         sys.exit(1)
 
 
@@ -130,7 +132,8 @@ async def ops_endpoints(
         return (False, "stopping") if stop.is_set() else await readiness()
 
     server = OpsServer(ready, collect) if collect else OpsServer(ready)
-    port = await server.start(host, process.ops_port)
+    with naming_a_taken_port(process.ops_port, host, "/healthz, /readyz and /metrics", "--ops-port"):
+        port = await server.start(host, process.ops_port)
     try:
         yield port
     finally:

@@ -6,7 +6,9 @@ every write fsynced before it is acknowledged, then every role as its own OS pro
 loopback ports. Prints
 one line once `GET /state` answers, restarts a role that dies (with backoff, logged), and
 stops everything in order on SIGINT/SIGTERM. Started again on the same data dir, it serves
-everything that was there.
+everything that was there. A REST port already taken stops it before anything starts, with one
+line naming the port and the flag that moves it; a role that stops while starting (its own port
+taken since) is named with the line it logged as why.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from quiver import config, logs
+from quiver.errors import QuiverError
 from quiver.natsserver import find_nats_server, nats_argv, nats_config
+from quiver.ports import check_free
 from quiver.runtime import ALLOCATOR_ENVIRONMENT
 
 log = logging.getLogger("standalone")
@@ -106,12 +110,14 @@ class Child:
     ready_file: Path | None = None
     process: asyncio.subprocess.Process | None = None
     started_at: float = 0.0
+    log_start: int = 0  # where this run's lines begin in its log
 
     async def start(self) -> None:
         if self.ready_file is not None:
             self.ready_file.unlink(missing_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as out:
+            self.log_start = out.tell()
             # Its own session: a Ctrl-C in the terminal reaches only the supervisor, which stops
             # the roles in order.
             self.process = await asyncio.create_subprocess_exec(
@@ -124,11 +130,30 @@ class Child:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process is not None and self.process.returncode is not None:
-                raise RuntimeError(f"{self.name} exited with code {self.process.returncode}; see {self.log_path}")
+                raise RuntimeError(self.stopped_because()
+                                   or f"{self.name} exited with code {self.process.returncode}; see {self.log_path}")
             if self.ready_file is not None and self.ready_file.exists():
                 return dict(json.loads(self.ready_file.read_text()))
             await asyncio.sleep(0.05)
         raise TimeoutError(f"{self.name} was not ready within {timeout_s:.0f}s; see {self.log_path}")
+
+    def stopped_because(self) -> str:
+        """The line this run of the role logged as why it stopped (runtime.run marks it `fatal`),
+        or "" (it crashed, or logs plain text)."""
+        try:
+            with open(self.log_path, "rb") as log_file:
+                log_file.seek(self.log_start)
+                lines = log_file.read().splitlines()
+        except FileNotFoundError:
+            return ""
+        for line in reversed(lines):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("fatal"):
+                return str(record.get("message", ""))
+        return ""
 
     async def stop(self) -> None:
         process = self.process
@@ -277,8 +302,9 @@ class Standalone:
                 return
             if time.monotonic() - child.started_at > HEALTHY_AFTER_S:
                 backoff = BACKOFF_START_S
-            log.warning("%s exited with code %s; restarting it in %.1fs (log: %s)",
-                        child.name, code, backoff, child.log_path)
+            why = child.stopped_because()
+            log.warning("%s exited with code %s%s; restarting it in %.1fs (log: %s)",
+                        child.name, code, f" ({why})" if why else "", backoff, child.log_path)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=backoff)
                 return
@@ -357,6 +383,14 @@ def parse_args(argv: list[str] | None = None) -> StandaloneConfig:
     )
 
 
+def check_ports_free(cfg: StandaloneConfig) -> None:
+    """Before anything starts: the REST ports are the ones a person chose (or the defaults,
+    which another Quiver, or Milvus, may hold); every other port is a free one picked here.
+    The proxy's own bind names a port taken in between the same way."""
+    check_free(cfg.v1_port, cfg.host, "proxy, Milvus 0.x REST", "--v1-port")
+    check_free(cfg.http_port, cfg.host, "proxy, REST v2 and managed indexes", "--http-port")
+
+
 async def run(cfg: StandaloneConfig) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -384,7 +418,9 @@ def main(argv: list[str] | None = None) -> None:
     cfg = parse_args(argv)
     logs.configure("standalone", "INFO", "text")  # a person reads this terminal
     try:
+        check_ports_free(cfg)
         asyncio.run(run(cfg))
+    except QuiverError as error:
+        sys.exit(f"quiver standalone: {error.message}")
     except (RuntimeError, TimeoutError) as error:
-        log.error("%s", error)
-        sys.exit(1)
+        sys.exit(f"quiver standalone: {error}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 from pathlib import Path
 
 import aiohttp
@@ -210,3 +211,42 @@ async def test_a_standby_coordinator_takes_over_when_the_active_one_dies(
         await standby.stop()  # releases the lease at once
         await cluster.restart("coordinator")
         await cluster.wait_until_serving()
+
+
+@pytest.mark.parametrize("role", ["proxy", "datanode"])
+async def test_a_role_whose_port_is_taken_stops_with_one_line_naming_it(
+    cluster: TestCluster, tmp_path: Path, role: str
+) -> None:
+    """A REST port (the proxy's) or a gRPC one (a data node's, which gRPC alone would share with
+    the holder): the role exits 1 logging one line that names the port and the flag, no
+    traceback, and a supervisor waiting for it says that line."""
+    with socket.create_server((LOOPBACK, 0)) as held:
+        port = held.getsockname()[1]
+        if role == "proxy":
+            flags = ["--v1-port", str(free_port()), "--http-port", str(port), *cluster.log_flags]
+            expected = f"port {port} (REST v2 and managed indexes) is already in use on {LOOPBACK}; " \
+                       "stop what uses it or pass --http-port"
+        else:
+            flags = ["--port", str(port), "--data-dir", str(tmp_path / "data"), "--node-id", "datanode-taken",
+                     *object_store_flags(cluster.object_store.config("quiver")), *cluster.log_flags]
+            expected = f"port {port} (gRPC) is already in use on {LOOPBACK}; stop what uses it or pass --port"
+        child = Child(
+            f"{role}-taken",
+            role_argv(role, "--host", LOOPBACK, "--coordinator", cluster.coordinator_address,
+                      "--ready-file", str(tmp_path / "ready.json"), *flags),
+            tmp_path / f"{role}.log",
+            tmp_path / "ready.json",
+        )
+        await child.start()
+        try:
+            with pytest.raises(RuntimeError) as stopped:
+                await child.wait_ready(timeout_s=60)
+        finally:
+            await child.stop()
+    assert child.process is not None and child.process.returncode == 1
+    assert str(stopped.value) == f"{role} stopped: {expected}"
+    log = child.log_path.read_text()
+    assert "Traceback" not in log, log
+    errors = [e for e in map(orjson.loads, filter(None, log.splitlines())) if e["level"] == "ERROR"]
+    assert [e["message"] for e in errors] == [f"{role} stopped: {expected}"], log
+

@@ -1,16 +1,18 @@
-"""Role process plumbing that keeps a role's heap small: few malloc heaps, free pages returned."""
+"""Role process plumbing: a heap kept small (few malloc heaps, free pages returned), and a
+standalone that a taken port stops at once, with one line."""
 
 from __future__ import annotations
 
 import asyncio
 import platform
+import socket
 import sys
 from pathlib import Path
 
 import pytest
 
 from quiver import runtime
-from quiver.standalone import Child
+from quiver.standalone import Child, free_port
 
 
 async def test_free_memory_is_returned_periodically_until_stop(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,3 +46,34 @@ async def test_supervised_roles_start_with_few_malloc_heaps(tmp_path: Path) -> N
     await child.start()
     assert child.process is not None and await child.process.wait() == 0
     assert (tmp_path / "probe.log").read_text().strip() == runtime.ALLOCATOR_ENVIRONMENT["MALLOC_ARENA_MAX"]
+
+
+def processes_naming(text: str) -> list[int]:
+    """The pids of the processes whose command line holds `text`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text.encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:  # it exited meanwhile
+            pass
+    return found
+
+
+@pytest.mark.parametrize("taken", ["--v1-port", "--http-port"])
+async def test_a_taken_rest_port_stops_the_standalone_at_once_with_one_line(tmp_path: Path, taken: str) -> None:
+    data_dir = tmp_path / "data"
+    with socket.create_server(("127.0.0.1", 0)) as held:
+        port = held.getsockname()[1]
+        ports = {"--v1-port": str(free_port()), "--http-port": str(free_port()), taken: str(port)}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "quiver.cli", "standalone", "--data-dir", str(data_dir),
+            *(item for flag_and_port in ports.items() for item in flag_and_port),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    what = "Milvus 0.x REST" if taken == "--v1-port" else "REST v2 and managed indexes"
+    assert process.returncode == 1 and out == b""
+    assert err.decode() == (f"quiver standalone: port {port} (proxy, {what}) is already in use on 127.0.0.1; "
+                            f"stop what uses it or pass {taken}\n")
+    assert processes_naming(str(data_dir)) == []
