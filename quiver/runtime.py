@@ -59,6 +59,8 @@ def run(role: str, process: ProcessConfig, main: Callable[[asyncio.Event], Await
         # marked `fatal`: the line a supervisor relays as the reason the role stopped
         logging.getLogger(role).error("%s stopped: %s", role, error.message, extra={"fatal": True})
         sys.exit(1)
+    finally:
+        remove_ready_file(process.ready_file)
 
 
 async def first_of(*events: asyncio.Event, timeout_s: float) -> None:
@@ -107,6 +109,19 @@ def write_ready_file(path: str, **info: object) -> None:
     temp = target.with_suffix(target.suffix + ".tmp")
     temp.write_text(json.dumps({"pid": os.getpid(), **info}))
     os.replace(temp, target)
+
+
+def remove_ready_file(path: str) -> None:
+    """Removes the ready file this process wrote, as it stops: a file that stays says the role
+    did not stop cleanly (SIGKILL, a power cut); the next start overwrites it. One written by
+    another process since (a role started again on the same path) stays."""
+    if not path:
+        return
+    try:
+        if json.loads(Path(path).read_text()).get("pid") == os.getpid():
+            Path(path).unlink()
+    except (FileNotFoundError, ValueError):
+        pass
 
 
 def advertised(host: str, advertise_host: str, port: int) -> str:

@@ -180,8 +180,11 @@ async def test_restarted_standalone_serves_everything_it_had(
         flushed_ids = await v1.insert(name, vectors[:1000])
         await v1.flush(name)
         growing_ids = await v1.insert(name, vectors[1000:])  # only in the log
+        assert len(list((data_dir / "run").glob("*.json"))) == 5  # every role's ready file
     finally:
         await stop_standalone(process)
+    assert process.returncode == 0
+    assert list((data_dir / "run").glob("*.json")) == [], "a clean stop removes every role's ready file"
 
     process = await start_standalone(data_dir, v1_port, http_port, log_path)
     try:

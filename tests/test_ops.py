@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import socket
 from pathlib import Path
 
@@ -250,3 +251,26 @@ async def test_a_role_whose_port_is_taken_stops_with_one_line_naming_it(
     errors = [e for e in map(orjson.loads, filter(None, log.splitlines())) if e["level"] == "ERROR"]
     assert [e["message"] for e in errors] == [f"{role} stopped: {expected}"], log
 
+
+async def test_a_role_removes_its_ready_file_when_it_stops_cleanly_and_not_when_killed(
+    cluster: TestCluster, tmp_path: Path
+) -> None:
+    proxy = Child(
+        "proxy-ready-file",
+        role_argv("proxy", "--host", LOOPBACK, "--v1-port", "0", "--http-port", "0",
+                  "--coordinator", cluster.coordinator_address, *cluster.log_flags,
+                  "--ready-file", str(tmp_path / "run" / "proxy.json")),
+        tmp_path / "proxy.log",
+        tmp_path / "run" / "proxy.json",
+    )
+    assert proxy.ready_file is not None and proxy.process is None
+    await proxy.start()
+    killed = (await proxy.wait_ready())["pid"]
+    assert proxy.process is not None
+    proxy.process.send_signal(signal.SIGKILL)
+    await proxy.process.wait()
+    assert orjson.loads(proxy.ready_file.read_bytes())["pid"] == killed  # stays: it did not stop cleanly
+    await proxy.start()
+    assert (await proxy.wait_ready())["pid"] == proxy.process.pid != killed
+    await proxy.stop()  # SIGTERM
+    assert proxy.process.returncode == 0 and not proxy.ready_file.exists()
