@@ -26,13 +26,13 @@ async def quiver(*args: str) -> tuple[int, str, str]:
 
 
 async def test_api_key_create_prints_a_working_key(api: ManagedApi, cluster: TestCluster) -> None:
-    code, out, err = await quiver("api-key", "create", "--user", "root", "--coordinator", cluster.coordinator_address)
+    code, out, err = await quiver("api-key", "create", "--url", cluster.http_url, "--user", "root", "--password", "Milvus")
     assert code == 0, err
     key = out.strip()
     assert key.startswith("llx-") and len(key) > 40
     with_key = ManagedApi(api.http, cluster.http_url, token=key)
     assert (await with_key.request("GET", "/beta/directories")).status == 200
-    code, _, err = await quiver("api-key", "create", "--user", "nobody", "--coordinator", cluster.coordinator_address)
+    code, _, err = await quiver("api-key", "create", "--url", cluster.http_url, "--for-user", "nobody")
     assert code == 1 and "user 'nobody' does not exist" in err
 
 
