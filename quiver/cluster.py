@@ -386,6 +386,20 @@ class ClusterClient:
         )
         return reply.user
 
+    async def create_user(self, user: str, password: str) -> None:
+        await call(self.coordinator.CreateUser, cpb.UserRequest(user=user, password=password), peer="coordinator")
+
+    async def update_password(self, user: str, old_password: str, new_password: str) -> None:
+        change = cpb.UpdatePasswordRequest(user=user, old_password=old_password, new_password=new_password)
+        await call(self.coordinator.UpdatePassword, change, peer="coordinator")
+
+    async def drop_user(self, user: str) -> None:
+        await call(self.coordinator.DropUser, cpb.UserRequest(user=user), peer="coordinator")
+
+    async def users(self) -> list[str]:
+        reply = await call(self.coordinator.ListUsers, pb.Empty(), peer="coordinator")
+        return list(reply.users)
+
     async def create_api_key(self, user: str) -> str:
         """A new API key acting as `user`, to be shown once: the coordinator keeps its digest."""
         reply = await call(self.coordinator.CreateApiKey, cpb.CreateApiKeyRequest(user=user), peer="coordinator")

@@ -422,12 +422,14 @@ class IngestNodes:
         address = self._rotation()[0]
         return IngestNodeStub(self._channels.get(address)), f"ingest node at {address}"
 
-    async def __call__(self, method: str, request: Any) -> Any:
+    async def __call__(self, method: Callable[[IngestNodeStub], Any], request: Any) -> Any:
+        """Calls `method` (a stub's RPC, e.g. `lambda stub: stub.GetIndex`) on the next ingest
+        node, and on the others in turn while they are unavailable."""
         rotation = self._rotation()
         for position, address in enumerate(rotation):
             stub = IngestNodeStub(self._channels.get(address))
             try:
-                return await call(getattr(stub, method), request, peer=f"ingest node at {address}")
+                return await call(method(stub), request, peer=f"ingest node at {address}")
             except QuiverError as error:
                 if error.code is not ErrorCode.UNAVAILABLE or position == len(rotation) - 1:
                     raise
@@ -585,7 +587,7 @@ async def create_api_key(request: web.Request) -> web.Response:
 
 async def create_directory(request: web.Request) -> web.Response:
     body = await body_of(request, DirectoryCreate)
-    reply = await request.app[INGEST]("CreateDirectory", ipb.CreateDirectoryRequest(
+    reply = await request.app[INGEST](lambda stub: stub.CreateDirectory, ipb.CreateDirectoryRequest(
         project_id=_project(request), name=body.name, description=body.description or "", type=body.type))
     return json_response(_directory(reply.directory))
 
@@ -593,14 +595,14 @@ async def create_directory(request: web.Request) -> web.Response:
 async def list_directories(request: web.Request) -> web.Response:
     query = query_of(request, DirectoryListQuery)
     types = [*query.types, *([query.type] if query.type else [])]
-    reply = await request.app[INGEST]("ListDirectories", ipb.ListDirectoriesRequest(
+    reply = await request.app[INGEST](lambda stub: stub.ListDirectories, ipb.ListDirectoriesRequest(
         project_id=query.project_id or "", page=_page_request(query), name=query.name, types=types,
         include_deleted=query.include_deleted))
     return _page([_directory(d) for d in reply.directories], reply.next_page_token)
 
 
 async def get_directory(request: web.Request) -> web.Response:
-    reply = await request.app[INGEST]("GetDirectory", _ref(request, "directory_id"))
+    reply = await request.app[INGEST](lambda stub: stub.GetDirectory, _ref(request, "directory_id"))
     return json_response(_directory(reply.directory))
 
 
@@ -611,12 +613,12 @@ async def update_directory(request: web.Request) -> web.Response:
         update.name = body.name
     if body.description is not None:
         update.description = body.description
-    reply = await request.app[INGEST]("UpdateDirectory", update)
+    reply = await request.app[INGEST](lambda stub: stub.UpdateDirectory, update)
     return json_response(_directory(reply.directory))
 
 
 async def delete_directory(request: web.Request) -> web.Response:
-    await request.app[INGEST]("DeleteDirectory", _ref(request, "directory_id"))
+    await request.app[INGEST](lambda stub: stub.DeleteDirectory, _ref(request, "directory_id"))
     return web.Response(status=204)
 
 
@@ -632,7 +634,7 @@ async def upload_to_directory(request: web.Request) -> web.Response:
     and `metadata` (a JSON object as text) optional."""
     directory_id = request.match_info["directory_id"]
     project = _project(request)
-    await request.app[INGEST]("GetDirectory", ipb.ObjectRef(project_id=project, id=directory_id))  # 404 early
+    await request.app[INGEST](lambda stub: stub.GetDirectory, ipb.ObjectRef(project_id=project, id=directory_id))  # 404 early
     header = ipb.UploadChunk(project_id=project, directory_id=directory_id, purpose="user_data")
     reply = await _upload(request, header, "upload_file", _directory_upload_field, required=())
     return json_response(_directory_file(reply.directory_file))
@@ -781,13 +783,13 @@ async def add_directory_file(request: web.Request) -> web.Response:
         add.unique_id = body.unique_id
     if body.metadata is not None:
         add.metadata_json = orjson.dumps(body.metadata).decode()
-    reply = await request.app[INGEST]("AddDirectoryFile", add)
+    reply = await request.app[INGEST](lambda stub: stub.AddDirectoryFile, add)
     return json_response(_directory_file(reply.directory_file))
 
 
 async def import_directory_files(request: web.Request) -> web.Response:
     body = await body_of(request, DirectoryImport)
-    reply = await request.app[INGEST]("ImportFiles", ipb.ImportFilesRequest(
+    reply = await request.app[INGEST](lambda stub: stub.ImportFiles, ipb.ImportFilesRequest(
         project_id=_project(request), directory_id=request.match_info["directory_id"], path=body.path,
         glob=body.glob))
     return json_response({"items": [_directory_file(f) for f in reply.directory_files], "skipped": list(reply.skipped)})
@@ -795,7 +797,7 @@ async def import_directory_files(request: web.Request) -> web.Response:
 
 async def list_directory_files(request: web.Request) -> web.Response:
     query = query_of(request, DirectoryFileListQuery)
-    reply = await request.app[INGEST]("ListDirectoryFiles", ipb.ListDirectoryFilesRequest(
+    reply = await request.app[INGEST](lambda stub: stub.ListDirectoryFiles, ipb.ListDirectoryFilesRequest(
         project_id=query.project_id or "", directory_id=request.match_info["directory_id"],
         page=_page_request(query), display_name=query.display_name,
         display_name_contains=query.display_name_contains, unique_id=query.unique_id, file_id=query.file_id,
@@ -823,12 +825,12 @@ def _file_ref(request: web.Request) -> ipb.DirectoryFileRef:
 
 
 async def get_directory_file(request: web.Request) -> web.Response:
-    reply = await request.app[INGEST]("GetDirectoryFile", _file_ref(request))
+    reply = await request.app[INGEST](lambda stub: stub.GetDirectoryFile, _file_ref(request))
     return json_response(_directory_file(reply.directory_file))
 
 
 async def delete_directory_file(request: web.Request) -> web.Response:
-    await request.app[INGEST]("DeleteDirectoryFile", _file_ref(request))
+    await request.app[INGEST](lambda stub: stub.DeleteDirectoryFile, _file_ref(request))
     return web.Response(status=204)
 
 
@@ -837,23 +839,23 @@ async def delete_directory_file(request: web.Request) -> web.Response:
 
 async def list_files(request: web.Request) -> web.Response:
     query = query_of(request, FileListQuery)
-    reply = await request.app[INGEST]("ListFiles", ipb.ListFilesRequest(
+    reply = await request.app[INGEST](lambda stub: stub.ListFiles, ipb.ListFilesRequest(
         project_id=query.project_id or "", page=_page_request(query), purpose=query.purpose or ""))
     return _page([_file(f) for f in reply.files], reply.next_page_token)
 
 
 async def get_file(request: web.Request) -> web.Response:
-    reply = await request.app[INGEST]("GetFile", _ref(request, "file_id"))
+    reply = await request.app[INGEST](lambda stub: stub.GetFile, _ref(request, "file_id"))
     return json_response(_file(reply.file))
 
 
 async def delete_file(request: web.Request) -> web.Response:
-    await request.app[INGEST]("DeleteFile", _ref(request, "file_id"))
+    await request.app[INGEST](lambda stub: stub.DeleteFile, _ref(request, "file_id"))
     return web.Response(status=204)
 
 
 async def file_content_url(request: web.Request) -> web.Response:
-    reply = await request.app[INGEST]("GetFile", _ref(request, "file_id"))
+    reply = await request.app[INGEST](lambda stub: stub.GetFile, _ref(request, "file_id"))
     return _presigned(request, f"/api/v1/beta/files/{quote(reply.file.id)}/download")
 
 
@@ -891,7 +893,7 @@ async def _stream_content(request: web.Request, ref: ipb.ContentRef) -> web.Stre
 
 async def create_configuration(request: web.Request) -> web.Response:
     body = await body_of(request, ConfigurationCreate)
-    reply = await request.app[INGEST]("UpsertConfiguration", ipb.ConfigurationRequest(
+    reply = await request.app[INGEST](lambda stub: stub.UpsertConfiguration, ipb.ConfigurationRequest(
         project_id=_project(request), name=body.name,
         parameters_json=orjson.dumps(body.parameters.model_dump(exclude_none=True)).decode()))
     return json_response(_configuration(reply.configuration))
@@ -899,14 +901,14 @@ async def create_configuration(request: web.Request) -> web.Response:
 
 async def list_configurations(request: web.Request) -> web.Response:
     query = query_of(request, ConfigurationListQuery)
-    reply = await request.app[INGEST]("ListConfigurations", ipb.ListConfigurationsRequest(
+    reply = await request.app[INGEST](lambda stub: stub.ListConfigurations, ipb.ListConfigurationsRequest(
         project_id=query.project_id or "", page=_page_request(query), name=query.name,
         product_types=query.product_type))
     return _page([_configuration(c) for c in reply.configurations], reply.next_page_token)
 
 
 async def get_configuration(request: web.Request) -> web.Response:
-    reply = await request.app[INGEST]("GetConfiguration", _ref(request, "config_id"))
+    reply = await request.app[INGEST](lambda stub: stub.GetConfiguration, _ref(request, "config_id"))
     return json_response(_configuration(reply.configuration))
 
 
@@ -917,12 +919,12 @@ async def update_configuration(request: web.Request) -> web.Response:
         update.name = body.name
     if body.parameters is not None:
         update.parameters_json = orjson.dumps(body.parameters.model_dump(exclude_none=True)).decode()
-    reply = await request.app[INGEST]("UpdateConfiguration", update)
+    reply = await request.app[INGEST](lambda stub: stub.UpdateConfiguration, update)
     return json_response(_configuration(reply.configuration))
 
 
 async def delete_configuration(request: web.Request) -> web.Response:
-    await request.app[INGEST]("DeleteConfiguration", _ref(request, "config_id"))
+    await request.app[INGEST](lambda stub: stub.DeleteConfiguration, _ref(request, "config_id"))
     return web.Response(status=204)
 
 
@@ -941,35 +943,35 @@ async def create_index(request: web.Request) -> web.Response:
     )
     if body.name is not None:
         create.name = body.name
-    reply = await request.app[INGEST]("CreateIndex", create)
+    reply = await request.app[INGEST](lambda stub: stub.CreateIndex, create)
     return json_response(_index(reply.index))
 
 
 async def list_indexes(request: web.Request) -> web.Response:
     query = query_of(request, IndexListQuery)
-    reply = await request.app[INGEST]("ListIndexes", ipb.ListManagedIndexesRequest(
+    reply = await request.app[INGEST](lambda stub: stub.ListIndexes, ipb.ListManagedIndexesRequest(
         project_id=query.project_id or "", page=_page_request(query), source_directory_id=query.source_directory_id))
     return _page([_index(i) for i in reply.indexes], reply.next_page_token)
 
 
 async def get_index(request: web.Request) -> web.Response:
     query = query_of(request, IndexGetQuery)
-    reply = await request.app[INGEST]("GetIndex", _ref(request, "index_id"))
+    reply = await request.app[INGEST](lambda stub: stub.GetIndex, _ref(request, "index_id"))
     return json_response(_index(reply.index, query.expand))
 
 
 async def delete_index(request: web.Request) -> web.Response:
-    await request.app[INGEST]("DeleteIndex", _ref(request, "index_id"))
+    await request.app[INGEST](lambda stub: stub.DeleteIndex, _ref(request, "index_id"))
     return web.Response(status=204)
 
 
 async def sync_index(request: web.Request) -> web.Response:
-    await request.app[INGEST]("SyncIndex", _ref(request, "index_id"))
+    await request.app[INGEST](lambda stub: stub.SyncIndex, _ref(request, "index_id"))
     return json_response({})
 
 
 async def cancel_sync(request: web.Request) -> web.Response:
-    await request.app[INGEST]("CancelSync", _ref(request, "index_id"))
+    await request.app[INGEST](lambda stub: stub.CancelSync, _ref(request, "index_id"))
     return json_response({})
 
 
@@ -991,7 +993,7 @@ async def retrieve(request: web.Request) -> web.Response:
         find.full_text_weight = body.full_text_pipeline_weight
     if body.rerank is not None and body.rerank.enabled and body.rerank.top_n:
         find.rerank_top_n = body.rerank.top_n
-    reply = await request.app[INGEST]("Retrieve", find)
+    reply = await request.app[INGEST](lambda stub: stub.Retrieve, find)
     return json_response({"results": [_chunk(c) for c in reply.chunks]})
 
 
@@ -1009,7 +1011,7 @@ def _conditions(body: Retrieve) -> list[ipb.FieldFilter]:
 
 async def list_attachments(request: web.Request) -> web.Response:
     query = query_of(request, AttachmentQuery)
-    reply = await request.app[INGEST]("ListAttachments", ipb.ListAttachmentsRequest(
+    reply = await request.app[INGEST](lambda stub: stub.ListAttachments, ipb.ListAttachmentsRequest(
         project_id=query.project_id or "", source_id=query.source_id, page=_page_request(query)))
     return _page([{"name": a.name, "size": a.size, "last_modified": iso_time(a.modified_ms)}
                   for a in reply.attachments], reply.next_page_token)
@@ -1024,7 +1026,7 @@ async def attachment_url(request: web.Request) -> web.Response:
 
 async def _require_attachment(request: web.Request, query: AttachmentQuery, name: str) -> None:
     """404 now, rather than from the URL: the attachment must exist."""
-    reply = await request.app[INGEST]("ListAttachments", ipb.ListAttachmentsRequest(
+    reply = await request.app[INGEST](lambda stub: stub.ListAttachments, ipb.ListAttachmentsRequest(
         project_id=query.project_id or "", source_id=query.source_id, page=ipb.PageRequest(page_size=MAX_PAGE_SIZE)))
     if name not in {a.name for a in reply.attachments}:
         raise QuiverError(ErrorCode.RESOURCE_NOT_FOUND, f"Attachment {name!r} of {query.source_id} not found")

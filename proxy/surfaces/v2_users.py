@@ -17,9 +17,6 @@ from aiohttp import web
 from proxy.surfaces.auth import check_privilege
 from proxy.surfaces.v2 import ACCESS, CLUSTER, Body, ok, read_body
 from quiver.errors import ErrorCode, QuiverError
-from quiver.rpc import call
-from quiver_pb import common_pb2 as pb
-from quiver_pb import coordinator_pb2 as cpb
 
 
 def _password(body: Body, key: str) -> str:
@@ -27,15 +24,10 @@ def _password(body: Body, key: str) -> str:
     return body.string(key)
 
 
-async def _coordinator(request: web.Request, method: str, message: object) -> object:
-    return await call(getattr(request.app[CLUSTER].coordinator, method), message, peer="coordinator")
-
-
 async def create_user(request: web.Request) -> web.Response:
     body = await read_body(request)
     check_privilege(request)
-    user_request = cpb.UserRequest(user=body.name("userName"), password=_password(body, "password"))
-    await _coordinator(request, "CreateUser", user_request)
+    await request.app[CLUSTER].create_user(body.name("userName"), _password(body, "password"))
     return ok()
 
 
@@ -43,10 +35,7 @@ async def update_password(request: web.Request) -> web.Response:
     body = await read_body(request)
     user = body.name("userName")
     check_privilege(request, user)
-    change = cpb.UpdatePasswordRequest(
-        user=user, old_password=_password(body, "password"), new_password=_password(body, "newPassword")
-    )
-    await _coordinator(request, "UpdatePassword", change)
+    await request.app[CLUSTER].update_password(user, _password(body, "password"), _password(body, "newPassword"))
     request.app[ACCESS].forget(user)
     return ok()
 
@@ -55,27 +44,22 @@ async def drop_user(request: web.Request) -> web.Response:
     body = await read_body(request)
     check_privilege(request)
     user = body.name("userName")
-    await _coordinator(request, "DropUser", cpb.UserRequest(user=user))
+    await request.app[CLUSTER].drop_user(user)
     request.app[ACCESS].forget(user)
     return ok()
-
-
-async def _users(request: web.Request) -> list[str]:
-    reply = await _coordinator(request, "ListUsers", pb.Empty())
-    return list(reply.users)  # type: ignore[attr-defined]
 
 
 async def list_users(request: web.Request) -> web.Response:
     await read_body(request)
     check_privilege(request)
-    return ok(await _users(request))
+    return ok(await request.app[CLUSTER].users())
 
 
 async def describe_user(request: web.Request) -> web.Response:
     body = await read_body(request)
     user = body.name("userName")
     check_privilege(request, user)
-    if user not in await _users(request):
+    if user not in await request.app[CLUSTER].users():
         raise QuiverError(ErrorCode.INVALID_PARAMETER, f"invalid parameter: user {user!r} not found")
     return ok([])
 
