@@ -9,6 +9,7 @@ flushed (and moves its channel's checkpoint) only once it is in the object store
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 from collections.abc import Callable, Coroutine
@@ -391,15 +392,31 @@ class DataNodeService:
             mapped = await self._in_thread(self._io, storage.read_rows, directory, segment.meta.layout)
         except Exception:  # whatever reading files that vanished raises (faiss, Arrow, the OS)
             if self.segments.get(segment_id) is not segment:  # dropped meanwhile, with its files
+                await self._in_thread(self._io, self._forget_fetched_index, segment_id, directory, spec.version)
                 raise QuiverError(ErrorCode.SEGMENT_NOT_FOUND, f"segment {segment_id} left {self.node_id}") from None
             raise
-        if self.segments.get(segment_id) is not segment or not segment.use_index(spec, loaded, mapped.vectors):
-            return  # dropped, or a newer index arrived first
+        if self.segments.get(segment_id) is not segment:
+            await self._in_thread(self._io, self._forget_fetched_index, segment_id, directory, spec.version)
+            return
+        if not segment.use_index(spec, loaded, mapped.vectors):
+            return  # a newer index arrived first
         await self._in_thread(self._io, indexes.remove_older, directory, spec.version)
         await self._in_thread(self._io, runtime.return_free_memory)  # the replaced index
         log.info("segment %d now searched with %s index %d", segment_id, spec.index_type, spec.version)
         if segment.is_resident:
             self.cache.touch([segment])
+
+    def _forget_fetched_index(self, segment_id: int, directory: Path, version: int) -> None:
+        """Deletes an index fetched for a copy of the segment that was dropped during the fetch
+        (which may have written into the dropped copy's folder again), unless a copy that came
+        back since serves that very index."""
+        current = self.segments.get(segment_id)
+        if current is not None and current.index_spec is not None and current.index_spec.version == version:
+            return
+        indexes.remove_version(directory, version)
+        if current is None:
+            with contextlib.suppress(OSError):  # not empty: other files are not this load's to delete
+                directory.rmdir()
 
     async def drop_indexes(self, segment_ids: list[int]) -> None:
         """The index was dropped: these segments are searched by brute force from now."""
