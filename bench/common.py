@@ -100,3 +100,19 @@ def hey(
         "p50_ms": float(re.search(r"50% in ([\d.]+) secs", out).group(1)) * 1000,  # type: ignore[union-attr]
         "p99_ms": float(re.search(r"99% in ([\d.]+) secs", out).group(1)) * 1000,  # type: ignore[union-attr]
     }
+
+
+async def load_with_hnsw(
+    http: aiohttp.ClientSession, v1_url: str, name: str, base: np.ndarray, m: int = 16, ef_construction: int = 200
+) -> None:
+    """A new 0.x collection holding `base` (ids 0..n-1, inserted 1,000 at a time), flushed, with
+    an HNSW index built over it."""
+    await http.delete(f"{v1_url}/collections/{name}")
+    await call(http, "POST", f"{v1_url}/collections", {"collection_name": name, "dimension": base.shape[1]})
+    for start in range(0, len(base), 1000):
+        ids = [str(i) for i in range(start, start + 1000)]
+        await call(http, "POST", f"{v1_url}/collections/{name}/vectors",
+                   {"vectors": base[start : start + 1000].tolist(), "ids": ids})
+    await flush(http, v1_url, name)
+    await call(http, "POST", f"{v1_url}/collections/{name}/indexes",
+               {"index_type": "HNSW", "params": {"M": m, "efConstruction": ef_construction}})

@@ -34,7 +34,7 @@ import numpy as np
 import orjson
 import psutil
 
-from common import ROOT, call, cluster, flush, hey, read_vecs
+from common import ROOT, cluster, hey, load_with_hnsw, read_vecs
 
 SIFT = ROOT.parent / "shared" / "data" / "siftsmall"
 COLLECTION = "serial_profile"
@@ -137,25 +137,13 @@ def top_frames(raw: Path, top: int) -> list[tuple[float, float, str]]:
     return [(100 * n / total, 100 * own[f] / total, f) for f, n in inclusive.most_common(top)] if total else []
 
 
-async def prepare(http: aiohttp.ClientSession, url: str, base: np.ndarray) -> None:
-    await http.delete(f"{url}/collections/{COLLECTION}")
-    await call(http, "POST", f"{url}/collections", {"collection_name": COLLECTION, "dimension": base.shape[1]})
-    for start in range(0, len(base), 1000):
-        ids = [str(i) for i in range(start, start + 1000)]
-        await call(http, "POST", f"{url}/collections/{COLLECTION}/vectors",
-                   {"vectors": base[start : start + 1000].tolist(), "ids": ids})
-    await flush(http, url, COLLECTION)
-    await call(http, "POST", f"{url}/collections/{COLLECTION}/indexes",
-               {"index_type": "HNSW", "params": {"M": M, "efConstruction": EF_CONSTRUCTION}})
-
-
 async def run(args: argparse.Namespace) -> dict:
     base = read_vecs(args.data / "siftsmall_base.fvecs", "float32")
     queries = read_vecs(args.data / "siftsmall_query.fvecs", "float32")
     results: dict = {}
     async with cluster(None, None) as endpoints:
         async with aiohttp.ClientSession() as http:
-            await prepare(http, endpoints.v1, base)
+            await load_with_hnsw(http, endpoints.v1, COLLECTION, base, M, EF_CONSTRUCTION)
         roles = {name: role_process(endpoints.pid, name) for name in ("proxy", "datanode")}
         surfaces = [
             Surface("v1", endpoints.v1, f"/collections/{COLLECTION}/vectors", "PUT",

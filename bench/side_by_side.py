@@ -22,28 +22,16 @@ from pathlib import Path
 
 import aiohttp
 import numpy as np
+import orjson
 
-from common import ROOT, call, cluster, flush, hey, read_vecs
+from common import ROOT, cluster, hey, load_with_hnsw, read_vecs
 
 SIFT = ROOT.parent / "shared" / "data" / "siftsmall"
 COLLECTION = "side_by_side"
 M, EF_CONSTRUCTION = 16, 200
 
 
-async def prepare(http: aiohttp.ClientSession, url: str, base: np.ndarray) -> None:
-    await call(http, "POST", f"{url}/collections", {"collection_name": COLLECTION, "dimension": base.shape[1]})
-    for start in range(0, len(base), 1000):
-        ids = [str(i) for i in range(start, start + 1000)]
-        await call(http, "POST", f"{url}/collections/{COLLECTION}/vectors",
-                   {"vectors": base[start : start + 1000].tolist(), "ids": ids})
-    await flush(http, url, COLLECTION)
-    await call(http, "POST", f"{url}/collections/{COLLECTION}/indexes",
-               {"index_type": "HNSW", "params": {"M": M, "efConstruction": EF_CONSTRUCTION}})
-
-
 def search_body(query: np.ndarray, ef: int) -> bytes:
-    import orjson
-
     return orjson.dumps({"search": {"topk": 10, "vectors": [query.tolist()], "params": {"ef": ef}}})
 
 
@@ -60,7 +48,7 @@ async def run(args: argparse.Namespace, baseline_tree: Path) -> dict[str, dict[s
         sides = {"this checkout": current.v1, f"baseline {args.baseline}": baseline.v1}
         async with aiohttp.ClientSession() as http:
             for url in sides.values():
-                await prepare(http, url, base)
+                await load_with_hnsw(http, url, COLLECTION, base, M, EF_CONSTRUCTION)
         for name, url in sides.items():  # warm: connections, caches, the index
             await asyncio.to_thread(hey, f"{url}/collections/{COLLECTION}/vectors", body, 1, 500)
             figures[name] = {"serial_p50_ms": [], "c32_qps": []}
